@@ -1,0 +1,67 @@
+/* The sftca CLI: global options, the connection to the signer, and one
+ * function per subcommand (client/cmd_*.c). */
+#ifndef SFTCA_CLIENT_H
+#define SFTCA_CLIENT_H
+
+#include "rpc.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+/* Exit codes (DESIGN.md 6). */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+struct global_opts {
+	const char *signer, *tls_cert, *tls_key, *tls_ca, *config;
+	int json;
+	int timeout_s;    /* per RPC */
+	int verbose;
+};
+
+extern struct global_opts g_opts;
+
+/* Options every subcommand accepts, for getopt_long tables. */
+#define GLOBAL_LONG_OPTS \
+	{ "signer", required_argument, NULL, 0x100 }, \
+	{ "tls-cert", required_argument, NULL, 0x101 }, \
+	{ "tls-key", required_argument, NULL, 0x102 }, \
+	{ "tls-ca", required_argument, NULL, 0x103 }, \
+	{ "config", required_argument, NULL, 0x104 }, \
+	{ "json", no_argument, NULL, 0x105 }, \
+	{ "timeout", required_argument, NULL, 0x106 }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/* Handle a global option returned by getopt_long; 1 if it was one, 0 if
+ * not, -1 on a bad value (already reported). */
+int global_opt(int c, const char *arg);
+/* Help text for the global options, appended to every --help. */
+void global_help(FILE *f);
+
+/* A channel to the signer from flags, environment or client config. */
+struct rpc_client *client_connect(void);
+/* One unary call with the global timeout; reports failures on stderr as
+ * "sftca: METHOD: STATUS: details". */
+int client_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+		const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+	__attribute__((warn_unused_result));
+
+/* Parse a positive integer option value; reports and returns -1 on error. */
+long parse_count(const char *opt, const char *v, long min, long max);
+/* "2036-11-25 10:00:00 UTC" */
+void fmt_time(long long t, char *buf, size_t len);
+
+int cmd_status(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_issue(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
+int cmd_diagnose(int argc, char **argv);
+
+#endif

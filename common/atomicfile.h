@@ -1,0 +1,36 @@
+/* Crash-safe file replacement. A reader (or a crash) sees either the old
+ * content or the new, never a mix: new data goes to a temporary file in the
+ * same directory, is fsynced, renamed over the target, and the directory is
+ * fsynced. The previous file is kept as NAME.backup.<stamp> (a hard link,
+ * so it costs no copy); an existing backup is never overwritten (".1",
+ * ".2", ... are appended instead). */
+#ifndef SFTCA_ATOMICFILE_H
+#define SFTCA_ATOMICFILE_H
+
+#include <stddef.h>
+
+struct af_file {
+	const char *name;   /* file name inside the directory, no '/' */
+	const void *data;
+	size_t len;
+	unsigned mode;      /* e.g. 0644, or 0600 for keys */
+};
+
+/* UTC timestamp for backup names, e.g. "20261128T101500Z". */
+void af_backup_stamp(char out[32]);
+
+/* Replace (or create) dir/f->name. backup_stamp NULL = no backup. */
+int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
+	__attribute__((warn_unused_result));
+
+/* Replace several files of one directory together: all old or all new,
+ * even across a crash. The directory is rebuilt beside itself (other
+ * regular files hard-linked, backups linked in) and swapped in with one
+ * renameat2(RENAME_EXCHANGE). Falls back to af_write() in order, with a
+ * warning, where that is impossible (entries that are not regular files, a
+ * filesystem without hard links or exchange). A directory that does not
+ * exist is created (mode 0755) with the files in it. */
+int af_write_set(const char *dir, const struct af_file *files, size_t n, const char *backup_stamp)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,14 @@
+/* Fault injection for crash-safety tests. Armed only through the
+ * environment variable SFTCA_FAILPOINTS, a comma-separated list of
+ * NAME=ACTION[@N]: ACTION "kill" sends SIGKILL to this process, "error"
+ * makes failpoint() return SFTCA_ERR_IO; @N fires on the Nth hit only
+ * (default: the first). Unset in production: failpoint() then costs one
+ * branch. */
+#ifndef SFTCA_FAILPOINT_H
+#define SFTCA_FAILPOINT_H
+
+/* 0 normally; SFTCA_ERR_IO when NAME is armed with "error"; never returns
+ * when armed with "kill". */
+int failpoint(const char *name) __attribute__((warn_unused_result));
+
+#endif

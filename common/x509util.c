@@ -1,0 +1,412 @@
+#include "x509util.h"
+
+#include "errors.h"
+#include "fileio.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pem_parse_certs(const char *pem, size_t len, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *sk = NULL;
+	BIO *bio = NULL;
+	X509 *x;
+	int r = SFTCA_ERR_INVALID;
+
+	*out = NULL;
+	if (len > INT_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (sk = sk_X509_new_null()) == NULL) {
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (!sk_X509_push(sk, x)) {
+			X509_free(x);
+			r = SFTCA_ERR_NOMEM;
+			goto out;
+		}
+	}
+	/* Running out of PEM blocks is the normal end; anything else is a
+	 * block that would not parse. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE ||
+	    sk_X509_num(sk) == 0) {
+		ERR_clear_error();
+		goto out;
+	}
+	ERR_clear_error();
+	*out = sk;
+	sk = NULL;
+	r = 0;
+out:
+	sk_X509_pop_free(sk, X509_free);
+	BIO_free(bio);
+	return r;
+}
+
+int pem_load_certs(const char *path, STACK_OF(X509) **out)
+{
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = file_read_all(path, X509UTIL_MAX_FILE, &buf, &len)) != 0)
+		return r;
+	if ((r = pem_parse_certs(buf, len, out)) != 0)
+		log_error("%s: no readable PEM certificate", path);
+	free(buf);
+	return r;
+}
+
+int pem_load_cert(const char *path, X509 **out)
+{
+	STACK_OF(X509) *sk;
+	int r;
+
+	*out = NULL;
+	if ((r = pem_load_certs(path, &sk)) != 0)
+		return r;
+	*out = sk_X509_shift(sk);
+	sk_X509_pop_free(sk, X509_free);
+	return 0;
+}
+
+int pem_load_key(const char *path, EVP_PKEY **out)
+{
+	char *buf = NULL;
+	size_t len;
+	BIO *bio;
+	int r;
+
+	*out = NULL;
+	if ((r = file_read_all(path, X509UTIL_MAX_FILE, &buf, &len)) != 0)
+		return r;
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL) {
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	*out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (*out == NULL) {
+		ERR_clear_error();
+		log_error("%s: no readable unencrypted PEM private key", path);
+		r = SFTCA_ERR_INVALID;
+	}
+out:
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return r;
+}
+
+/* Drain a memory BIO into a malloc'd NUL-terminated string. */
+static char *bio_to_string(BIO *bio)
+{
+	char *data, *s;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	memcpy(s, data, (size_t)n);
+	s[n] = '\0';
+	return s;
+}
+
+char *x509_to_pem(X509 *x)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *s = NULL;
+
+	if (bio != NULL && PEM_write_bio_X509(bio, x))
+		s = bio_to_string(bio);
+	BIO_free(bio);
+	return s;
+}
+
+char *pkey_to_pem(EVP_PKEY *k)
+{
+	BIO *bio = BIO_new(BIO_s_secmem());
+	char *s = NULL;
+
+	if (bio != NULL && PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL))
+		s = bio_to_string(bio);
+	BIO_free(bio);
+	return s;
+}
+
+char *crl_to_pem(X509_CRL *c)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *s = NULL;
+
+	if (bio != NULL && PEM_write_bio_X509_CRL(bio, c))
+		s = bio_to_string(bio);
+	BIO_free(bio);
+	return s;
+}
+
+X509 *x509_from_der(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x;
+
+	if (len == 0 || len > LONG_MAX)
+		return NULL;
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x != NULL && p != der + len) {
+		X509_free(x); /* trailing garbage */
+		x = NULL;
+	}
+	if (x == NULL)
+		ERR_clear_error();
+	return x;
+}
+
+int asn1_int_hex(const ASN1_INTEGER *ai, char *buf, size_t len)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(ai, NULL);
+	char *hex;
+	int r = SFTCA_ERR_INVALID;
+
+	if (bn == NULL)
+		return SFTCA_ERR_NOMEM;
+	if (!BN_is_negative(bn) && (hex = BN_bn2hex(bn)) != NULL) {
+		/* BN_bn2hex pads to whole bytes ("0F"); openssl x509 -serial does too. */
+		if (strlen(hex) < len) {
+			memcpy(buf, hex, strlen(hex) + 1);
+			r = 0;
+		}
+		OPENSSL_free(hex);
+	}
+	BN_free(bn);
+	return r;
+}
+
+int x509_serial_hex(const X509 *x, char *buf, size_t len)
+{
+	return asn1_int_hex(X509_get0_serialNumber(x), buf, len);
+}
+
+int serial_from_hex(const char *hex, ASN1_INTEGER **out)
+{
+	char clean[130];
+	size_t n = 0;
+	BIGNUM *bn = NULL;
+
+	*out = NULL;
+	if (strncmp(hex, "0x", 2) == 0 || strncmp(hex, "0X", 2) == 0)
+		hex += 2;
+	for (; *hex; hex++) {
+		if (*hex == ':')
+			continue;
+		if (!isxdigit((unsigned char)*hex) || n + 1 >= sizeof(clean))
+			return SFTCA_ERR_INVALID;
+		clean[n++] = (char)toupper((unsigned char)*hex);
+	}
+	clean[n] = '\0';
+	if (n == 0 || !BN_hex2bn(&bn, clean))
+		return SFTCA_ERR_INVALID;
+	*out = BN_to_ASN1_INTEGER(bn, NULL);
+	BN_free(bn);
+	return *out ? 0 : SFTCA_ERR_NOMEM;
+}
+
+int serial_canonical(const char *hex, char *buf, size_t len)
+{
+	ASN1_INTEGER *ai;
+	int r;
+
+	if ((r = serial_from_hex(hex, &ai)) != 0)
+		return r;
+	r = asn1_int_hex(ai, buf, len);
+	ASN1_INTEGER_free(ai);
+	return r;
+}
+
+int x509_name_cn(const X509_NAME *n, char *buf, size_t len)
+{
+	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+	const ASN1_STRING *s;
+	unsigned char *utf8 = NULL;
+	int ulen;
+
+	if (i < 0)
+		return SFTCA_ERR_NOT_FOUND;
+	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+	if ((ulen = ASN1_STRING_to_UTF8(&utf8, s)) < 0)
+		return SFTCA_ERR_INVALID;
+	if ((size_t)ulen >= len || memchr(utf8, '\0', (size_t)ulen) != NULL) {
+		OPENSSL_free(utf8);
+		return SFTCA_ERR_INVALID;
+	}
+	memcpy(buf, utf8, (size_t)ulen);
+	buf[ulen] = '\0';
+	OPENSSL_free(utf8);
+	return 0;
+}
+
+void x509_name_text(const X509_NAME *n, char *buf, size_t len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *s;
+
+	buf[0] = '\0';
+	if (bio == NULL)
+		return;
+	if (X509_NAME_print_ex(bio, n, 0,
+			       (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) |
+				       XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN) >= 0 &&
+	    (s = bio_to_string(bio)) != NULL) {
+		snprintf(buf, len, "%s", s);
+		free(s);
+	}
+	BIO_free(bio);
+}
+
+static void hex_lower(const unsigned char *d, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int x509_sha256_hex(X509 *x, char out[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	if (!X509_digest(x, EVP_sha256(), md, &n) || n != 32)
+		return SFTCA_ERR_CRYPTO;
+	hex_lower(md, 32, out);
+	return 0;
+}
+
+int pkey_spki_sha256_hex(EVP_PKEY *k, char out[65])
+{
+	unsigned char *der = NULL, md[32];
+	int n = i2d_PUBKEY(k, &der);
+	int r = SFTCA_ERR_CRYPTO;
+
+	if (n > 0 && EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL)) {
+		hex_lower(md, 32, out);
+		r = 0;
+	}
+	OPENSSL_free(der);
+	return r;
+}
+
+int x509_key_matches(X509 *x, EVP_PKEY *k)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(x);
+	return pub != NULL && k != NULL && EVP_PKEY_eq(pub, k) == 1;
+}
+
+void pkey_type_text(const EVP_PKEY *k, char *buf, size_t len)
+{
+	char group[64] = "";
+	size_t glen = 0;
+
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_RSA:
+		snprintf(buf, len, "rsa:%d", EVP_PKEY_get_bits(k));
+		return;
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						   sizeof(group), &glen)) {
+			if (strcmp(group, "prime256v1") == 0) {
+				snprintf(buf, len, "ec:p256");
+				return;
+			}
+			if (strcmp(group, "secp384r1") == 0) {
+				snprintf(buf, len, "ec:p384");
+				return;
+			}
+		}
+		snprintf(buf, len, "ec:%s", group[0] ? group : "unknown");
+		return;
+	default:
+		snprintf(buf, len, "unknown");
+	}
+}
+
+int asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	*out = 0;
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+		return SFTCA_ERR_INVALID;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+int64_t x509_not_after(const X509 *x)
+{
+	int64_t t;
+	return asn1_time_unix(X509_get0_notAfter(x), &t) == 0 ? t : 0;
+}
+
+int64_t x509_not_before(const X509 *x)
+{
+	int64_t t;
+	return asn1_time_unix(X509_get0_notBefore(x), &t) == 0 ? t : 0;
+}
+
+int x509_issued_by(X509 *x, X509 *issuer)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(issuer);
+	int ok;
+
+	if (pub == NULL || X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(issuer)) != 0)
+		return 0;
+	ok = X509_verify(x, pub) == 1;
+	ERR_clear_error();
+	return ok;
+}
+
+int x509_verify_chain(X509 *x, STACK_OF(X509) *anchors, time_t at, char *why, size_t whylen)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int r = SFTCA_ERR_NOMEM;
+
+	if (why && whylen)
+		why[0] = '\0';
+	if (store == NULL || ctx == NULL)
+		goto out;
+	for (int i = 0; i < sk_X509_num(anchors); i++)
+		if (!X509_STORE_add_cert(store, sk_X509_value(anchors, i)))
+			goto out;
+	if (!X509_STORE_CTX_init(ctx, store, x, NULL))
+		goto out;
+	/* No X509_V_FLAG_X509_STRICT: a legacy v1 InternalCA (no
+	 * basicConstraints) must stay usable as a trust anchor, as in
+	 * `openssl verify`. */
+	if (at != 0)
+		X509_STORE_CTX_set_time(ctx, 0, at);
+	if (X509_verify_cert(ctx) == 1) {
+		r = 0;
+	} else {
+		int e = X509_STORE_CTX_get_error(ctx);
+		if (why && whylen)
+			snprintf(why, whylen, "%s", X509_verify_cert_error_string(e));
+		r = SFTCA_ERR_VERIFY;
+	}
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return r;
+}

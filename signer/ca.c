@@ -1,0 +1,968 @@
+#include "ca.h"
+
+#include "errors.h"
+#include "log.h"
+#include "profile.h"
+#include "token.h"
+#include "uuid.h"
+#include "x509util.h"
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ca_gen {
+	atomic_int refs;
+	struct ledger_gen info; /* cert_der owned */
+	X509 *cert;
+	struct token_key *key;  /* NULL when retired or missing from the token */
+	EVP_PKEY *pkey;         /* token-backed signing key */
+};
+
+struct ca {
+	char id[40];
+	char subject[512];
+	struct ca_gen **gens;   /* ascending generation */
+	size_t n;
+};
+
+struct ca_registry {
+	pthread_rwlock_t lock;  /* the lists and generation states */
+	pthread_mutex_t admin;  /* one CA-changing operation at a time */
+	struct token *token;
+	struct ledger *ledger;
+	struct ca *cas;
+	size_t n, cap;
+};
+
+static void gen_free(struct ca_gen *g)
+{
+	if (g == NULL)
+		return;
+	EVP_PKEY_free(g->pkey);
+	token_key_free(g->key);
+	X509_free(g->cert);
+	free((void *)g->info.cert_der);
+	free(g);
+}
+
+void ca_gen_put(struct ca_gen *g)
+{
+	if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1)
+		gen_free(g);
+}
+
+X509 *ca_gen_cert(const struct ca_gen *g)
+{
+	return g->cert;
+}
+
+EVP_PKEY *ca_gen_signing_key(const struct ca_gen *g)
+{
+	return g->pkey;
+}
+
+const struct ledger_gen *ca_gen_info(const struct ca_gen *g)
+{
+	return &g->info;
+}
+
+static int in_bundle(const struct ca_gen *g)
+{
+	return strcmp(g->info.state, "active") == 0 || strcmp(g->info.state, "retiring") == 0;
+}
+
+/* Open the token key of a generation; logs and leaves key NULL on failure. */
+static int gen_open_key(struct ca_registry *r, struct ca_gen *g)
+{
+	int rc;
+
+	if ((rc = token_key_open(r->token, g->info.key_label, &g->key)) != 0) {
+		log_error("CA %s generation %u: key '%s' cannot be used: %s", g->info.ca_id,
+			  g->info.generation, g->info.key_label, sftca_strerror(rc));
+		return rc;
+	}
+	if (!x509_key_matches(g->cert, token_key_public(g->key))) {
+		log_error("CA %s generation %u: the token key '%s' does not match the recorded "
+			  "certificate",
+			  g->info.ca_id, g->info.generation, g->info.key_label);
+		token_key_free(g->key);
+		g->key = NULL;
+		return SFTCA_ERR_TOKEN;
+	}
+	if ((g->pkey = token_pkey_new(g->key)) == NULL) {
+		token_key_free(g->key);
+		g->key = NULL;
+		return SFTCA_ERR_CRYPTO;
+	}
+	return 0;
+}
+
+/* A runtime generation from a ledger row (the DER is copied). */
+static int gen_new(struct ca_registry *r, const struct ledger_gen *info, struct ca_gen **out)
+{
+	struct ca_gen *g = calloc(1, sizeof(*g));
+	unsigned char *der;
+
+	*out = NULL;
+	if (g == NULL || (der = malloc(info->cert_len)) == NULL) {
+		free(g);
+		return SFTCA_ERR_NOMEM;
+	}
+	memcpy(der, info->cert_der, info->cert_len);
+	g->info = *info;
+	g->info.cert_der = der;
+	atomic_init(&g->refs, 1);
+	if ((g->cert = x509_from_der(der, info->cert_len)) == NULL) {
+		log_error("CA %s generation %u: recorded certificate does not parse", info->ca_id,
+			  info->generation);
+		gen_free(g);
+		return SFTCA_ERR_LEDGER;
+	}
+	if (in_bundle(g))
+		(void)gen_open_key(r, g); /* a missing key is reported, not fatal */
+	*out = g;
+	return 0;
+}
+
+static struct ca *ca_find(struct ca_registry *r, const char *id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->cas[i].id, id) == 0)
+			return &r->cas[i];
+	return NULL;
+}
+
+static struct ca_gen *ca_active(const struct ca *c)
+{
+	for (size_t i = c->n; i-- > 0;)
+		if (strcmp(c->gens[i]->info.state, "active") == 0)
+			return c->gens[i];
+	return NULL;
+}
+
+/* Append g to CA id (creating the CA entry); caller holds the write lock. */
+static int ca_append(struct ca_registry *r, const char *id, struct ca_gen *g)
+{
+	struct ca *c = ca_find(r, id);
+	struct ca_gen **ng;
+
+	if (c == NULL) {
+		if (r->n == r->cap) {
+			struct ca *nc = realloc(r->cas, (r->cap ? r->cap * 2 : 8) * sizeof(*nc));
+			if (nc == NULL)
+				return SFTCA_ERR_NOMEM;
+			r->cas = nc;
+			r->cap = r->cap ? r->cap * 2 : 8;
+		}
+		c = &r->cas[r->n++];
+		memset(c, 0, sizeof(*c));
+		snprintf(c->id, sizeof(c->id), "%s", id);
+	}
+	if ((ng = realloc(c->gens, (c->n + 1) * sizeof(*ng))) == NULL)
+		return SFTCA_ERR_NOMEM;
+	c->gens = ng;
+	c->gens[c->n++] = g;
+	snprintf(c->subject, sizeof(c->subject), "%s", g->info.subject);
+	return 0;
+}
+
+int ca_registry_load(struct token *t, struct ledger *l, struct ca_registry **out)
+{
+	struct ca_registry *r = calloc(1, sizeof(*r));
+	struct ledger_gen *gens = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return SFTCA_ERR_NOMEM;
+	pthread_rwlock_init(&r->lock, NULL);
+	pthread_mutex_init(&r->admin, NULL);
+	r->token = t;
+	r->ledger = l;
+	if ((rc = ledger_gens_load(l, NULL, &gens, &n)) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct ca_gen *g;
+		if ((rc = gen_new(r, &gens[i], &g)) != 0)
+			goto fail;
+		if ((rc = ca_append(r, gens[i].ca_id, g)) != 0) {
+			gen_free(g);
+			goto fail;
+		}
+	}
+	ledger_gens_free(gens, n);
+	log_info("%zu CA%s loaded from the ledger", r->n, r->n == 1 ? "" : "s");
+	*out = r;
+	return 0;
+fail:
+	ledger_gens_free(gens, n);
+	ca_registry_free(r);
+	return rc;
+}
+
+void ca_registry_free(struct ca_registry *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		for (size_t j = 0; j < r->cas[i].n; j++)
+			ca_gen_put(r->cas[i].gens[j]);
+		free(r->cas[i].gens);
+	}
+	free(r->cas);
+	pthread_rwlock_destroy(&r->lock);
+	pthread_mutex_destroy(&r->admin);
+	free(r);
+}
+
+int ca_get_active(struct ca_registry *r, const char *ca_id, struct ca_gen **out)
+{
+	struct ca *c;
+	struct ca_gen *g = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) == NULL || (g = ca_active(c)) == NULL)
+		rc = SFTCA_ERR_NOT_FOUND;
+	else if (g->pkey == NULL)
+		rc = SFTCA_ERR_PRECONDITION;
+	else
+		atomic_fetch_add(&g->refs, 1);
+	pthread_rwlock_unlock(&r->lock);
+	if (rc == 0)
+		*out = g;
+	return rc;
+}
+
+/* Concatenate the PEM of bundle generations: active first, then retiring. */
+static char *bundle_of(const struct ca *c)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = c->n; i-- > 0;) {
+			const char *want = pass == 0 ? "active" : "retiring";
+			char *pem, *grown;
+			if (strcmp(c->gens[i]->info.state, want) != 0)
+				continue;
+			if ((pem = x509_to_pem(c->gens[i]->cert)) == NULL ||
+			    (grown = realloc(out, len + strlen(pem) + 1)) == NULL) {
+				free(pem);
+				free(out);
+				return NULL;
+			}
+			out = grown;
+			memcpy(out + len, pem, strlen(pem) + 1);
+			len += strlen(pem);
+			free(pem);
+		}
+	}
+	return out;
+}
+
+int ca_bundle_pem(struct ca_registry *r, const char *ca_id, char **pem)
+{
+	struct ca *c;
+	int rc = 0;
+
+	*pem = NULL;
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) == NULL)
+		rc = SFTCA_ERR_NOT_FOUND;
+	else if ((*pem = bundle_of(c)) == NULL)
+		rc = SFTCA_ERR_NOMEM;
+	pthread_rwlock_unlock(&r->lock);
+	return rc;
+}
+
+int ca_cert_pem(struct ca_registry *r, const char *ca_id, unsigned generation, unsigned *gen_out,
+		char **pem)
+{
+	struct ca *c;
+	struct ca_gen *g = NULL;
+	int rc = 0;
+
+	*pem = NULL;
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) == NULL) {
+		rc = SFTCA_ERR_NOT_FOUND;
+	} else if (generation == 0) {
+		g = ca_active(c);
+	} else {
+		for (size_t i = 0; i < c->n; i++)
+			if (c->gens[i]->info.generation == generation)
+				g = c->gens[i];
+	}
+	if (rc == 0 && g == NULL)
+		rc = SFTCA_ERR_NOT_FOUND;
+	if (rc == 0) {
+		*gen_out = g->info.generation;
+		if ((*pem = x509_to_pem(g->cert)) == NULL)
+			rc = SFTCA_ERR_NOMEM;
+	}
+	pthread_rwlock_unlock(&r->lock);
+	return rc;
+}
+
+int ca_foreach(struct ca_registry *r, const char *ca_id, ca_visit_fn fn, void *arg)
+{
+	int rc = 0, found = 0;
+
+	pthread_rwlock_rdlock(&r->lock);
+	for (size_t i = 0; i < r->n && rc == 0; i++) {
+		struct ca *c = &r->cas[i];
+		const struct ledger_gen **v;
+		struct ca_gen *a;
+
+		if (ca_id && strcmp(c->id, ca_id) != 0)
+			continue;
+		found = 1;
+		if ((v = calloc(c->n ? c->n : 1, sizeof(*v))) == NULL) {
+			rc = SFTCA_ERR_NOMEM;
+			break;
+		}
+		for (size_t j = 0; j < c->n; j++)
+			v[j] = &c->gens[j]->info;
+		a = ca_active(c);
+		rc = fn(arg, c->id, c->subject, v, c->n, a ? a->info.generation : 0);
+		free(v);
+	}
+	pthread_rwlock_unlock(&r->lock);
+	if (rc == 0 && ca_id && !found)
+		rc = SFTCA_ERR_NOT_FOUND;
+	return rc;
+}
+
+/* --- CA-changing operations ------------------------------------------------ */
+
+static int check_days(unsigned *days, struct ca_change *res)
+{
+	if (*days == 0)
+		*days = CA_DEFAULT_DAYS;
+	if (*days > CA_MAX_DAYS) {
+		snprintf(res->message, sizeof(res->message), "days must be 1 to %d", CA_MAX_DAYS);
+		return SFTCA_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int check_key_type(const char *kt, struct ca_change *res)
+{
+	static const char *const ok[] = { "rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(kt, ok[i]) == 0)
+			return 0;
+	snprintf(res->message, sizeof(res->message),
+		 "key type '%s' unknown (rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384)", kt);
+	return SFTCA_ERR_INVALID;
+}
+
+/* Unique per key: a crash between key generation and the ledger write
+ * leaves an orphan that no later operation can mistake for its own key. */
+static void make_label(char *buf, size_t len, const char *ca_id, unsigned gen)
+{
+	unsigned char rnd[4] = { 0 };
+	(void)RAND_bytes(rnd, sizeof(rnd));
+	snprintf(buf, len, "sftca/%s/g%u-%02x%02x%02x%02x", ca_id, gen, rnd[0], rnd[1], rnd[2],
+		 rnd[3]);
+}
+
+static unsigned next_generation(const struct ca *c)
+{
+	return c && c->n ? c->gens[c->n - 1]->info.generation + 1 : 1;
+}
+
+/* Fill the ledger record of a new generation from its certificate. */
+static int gen_info_fill(struct ledger_gen *g, const char *ca_id, unsigned gen, const char *label,
+			 X509 *cert, EVP_PKEY *pub, int imported, const char *requester,
+			 unsigned char **der)
+{
+	int len;
+
+	memset(g, 0, sizeof(*g));
+	*der = NULL;
+	snprintf(g->ca_id, sizeof(g->ca_id), "%s", ca_id);
+	g->generation = gen;
+	snprintf(g->state, sizeof(g->state), "active");
+	snprintf(g->key_label, sizeof(g->key_label), "%s", label);
+	pkey_type_text(pub, g->key_type, sizeof(g->key_type));
+	x509_name_text(X509_get_subject_name(cert), g->subject, sizeof(g->subject));
+	if (x509_serial_hex(cert, g->serial, sizeof(g->serial)) != 0)
+		return SFTCA_ERR_INVALID;
+	g->x509_version = (int)X509_get_version(cert) + 1;
+	g->not_before = x509_not_before(cert);
+	g->not_after = x509_not_after(cert);
+	g->created_at = time(NULL);
+	g->imported = imported;
+	snprintf(g->created_by, sizeof(g->created_by), "%s", requester);
+	if ((len = i2d_X509(cert, der)) <= 0)
+		return SFTCA_ERR_CRYPTO;
+	g->cert_der = *der;
+	g->cert_len = (size_t)len;
+	return 0;
+}
+
+/* Record cert as the new active generation (the old active one becomes
+ * prev_state) in the ledger, then in memory. On failure the token objects
+ * under destroy_label (if any) and cert_label are removed. */
+static int commit_generation(struct ca_registry *r, const char *ca_id, unsigned gen,
+			     const char *key_label, const char *destroy_label, X509 *cert,
+			     EVP_PKEY *pub, int imported, const char *prev_state,
+			     const char *requester)
+{
+	char cert_label[160];
+	struct ledger_gen info;
+	unsigned char *der = NULL;
+	struct ca_gen *g = NULL;
+	struct ca *c;
+	int rc;
+
+	snprintf(cert_label, sizeof(cert_label), "%s/cert-g%u", key_label, gen);
+	if ((rc = gen_info_fill(&info, ca_id, gen, key_label, cert, pub, imported, requester,
+				&der)) != 0)
+		goto fail;
+	if ((rc = token_store_cert(r->token, key_label, cert_label, cert)) != 0)
+		goto fail;
+	if ((rc = gen_new(r, &info, &g)) != 0 || g->pkey == NULL) {
+		rc = rc ? rc : SFTCA_ERR_TOKEN;
+		goto fail;
+	}
+	if ((rc = ledger_gen_insert(r->ledger, &info, prev_state)) != 0)
+		goto fail;
+	pthread_rwlock_wrlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) != NULL && prev_state != NULL) {
+		struct ca_gen *a = ca_active(c);
+		if (a != NULL)
+			snprintf(a->info.state, sizeof(a->info.state), "%s", prev_state);
+	}
+	rc = ca_append(r, ca_id, g);
+	pthread_rwlock_unlock(&r->lock);
+	if (rc != 0) {
+		/* Recorded but not in memory: a restart reloads it. */
+		log_error("CA %s generation %u recorded, but memory ran out: restart the signer",
+			  ca_id, gen);
+		gen_free(g);
+	}
+	OPENSSL_free(der);
+	return rc;
+fail:
+	gen_free(g);
+	token_destroy_label(r->token, cert_label);
+	if (destroy_label)
+		token_destroy_label(r->token, destroy_label);
+	OPENSSL_free(der);
+	return rc;
+}
+
+/* New key in the token and a self-signed certificate for it. */
+static int new_key_and_cert(struct ca_registry *r, const char *label, const char *key_type,
+			    const X509_NAME *subject, unsigned days, X509 **cert, EVP_PKEY **pub)
+{
+	struct token_key *k = NULL;
+	EVP_PKEY *signer = NULL;
+	int rc;
+
+	*cert = NULL;
+	if ((rc = token_generate_key(r->token, label, key_type, pub)) != 0)
+		return rc;
+	if ((rc = token_key_open(r->token, label, &k)) != 0)
+		goto fail;
+	if ((signer = token_pkey_new(k)) == NULL) {
+		rc = SFTCA_ERR_CRYPTO;
+		goto fail;
+	}
+	rc = profile_ca_cert(subject, *pub, signer, time(NULL), days, cert);
+fail:
+	EVP_PKEY_free(signer);
+	token_key_free(k);
+	if (rc != 0) {
+		token_destroy_label(r->token, label);
+		EVP_PKEY_free(*pub);
+		*pub = NULL;
+	}
+	return rc;
+}
+
+int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
+	      const char *requester, struct ca_change *res)
+{
+	char label[128];
+	X509_NAME *subject = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *pub = NULL;
+	int rc, exists;
+
+	memset(res, 0, sizeof(*res));
+	if (!uuid_is_canonical(ca_id)) {
+		snprintf(res->message, sizeof(res->message),
+			 "CA id '%s' is not a canonical lowercase UUID (the FMC's UUID)", ca_id);
+		return SFTCA_ERR_INVALID;
+	}
+	if (!key_type || !key_type[0])
+		key_type = "rsa:2048";
+	if ((rc = check_key_type(key_type, res)) != 0 || (rc = check_days(&days, res)) != 0)
+		return rc;
+	pthread_mutex_lock(&r->admin);
+	pthread_rwlock_rdlock(&r->lock);
+	exists = ca_find(r, ca_id) != NULL;
+	pthread_rwlock_unlock(&r->lock);
+	if (exists) {
+		snprintf(res->message, sizeof(res->message), "CA %s already exists", ca_id);
+		rc = SFTCA_ERR_EXISTS;
+		goto out;
+	}
+	make_label(label, sizeof(label), ca_id, 1);
+	if ((subject = profile_ca_subject(ca_id)) == NULL) {
+		rc = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = new_key_and_cert(r, label, key_type, subject, days, &cert, &pub)) != 0)
+		goto out;
+	if ((rc = commit_generation(r, ca_id, 1, label, label, cert, pub, 0, NULL, requester)) == 0)
+		res->generation = 1;
+out:
+	pthread_mutex_unlock(&r->admin);
+	X509_NAME_free(subject);
+	X509_free(cert);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+/* The active generation of ca_id, referenced, with the admin lock held by caller. */
+static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_change *res,
+			struct ca_gen **out, unsigned *next_gen, int *has_retiring)
+{
+	struct ca *c;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) == NULL || (*out = ca_active(c)) == NULL) {
+		snprintf(res->message, sizeof(res->message), "no CA %s", ca_id);
+		rc = SFTCA_ERR_NOT_FOUND;
+	} else if ((*out)->pkey == NULL) {
+		snprintf(res->message, sizeof(res->message),
+			 "CA %s: the key of generation %u is not usable in the token", ca_id,
+			 (*out)->info.generation);
+		rc = SFTCA_ERR_PRECONDITION;
+	} else {
+		atomic_fetch_add(&(*out)->refs, 1);
+		*next_gen = next_generation(c);
+		if (has_retiring) {
+			*has_retiring = 0;
+			for (size_t i = 0; i < c->n; i++)
+				if (strcmp(c->gens[i]->info.state, "retiring") == 0)
+					*has_retiring = 1;
+		}
+	}
+	pthread_rwlock_unlock(&r->lock);
+	if (rc != 0)
+		*out = NULL;
+	return rc;
+}
+
+int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char *requester,
+	     struct ca_change *res)
+{
+	struct ca_gen *a = NULL;
+	X509 *cert = NULL;
+	unsigned gen = 0;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = check_days(&days, res)) != 0)
+		return rc;
+	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_active(r, ca_id, res, &a, &gen, NULL)) != 0)
+		goto out;
+	/* Same key, same subject: every leaf the old certificate signed verifies
+	 * against the new one. A legacy v1 certificate is renewed as v3. */
+	if ((rc = profile_ca_cert(X509_get_subject_name(a->cert), token_key_public(a->key), a->pkey,
+				  time(NULL), days, &cert)) != 0)
+		goto out;
+	if ((rc = commit_generation(r, ca_id, gen, a->info.key_label, NULL, cert,
+				    token_key_public(a->key), 0, "retired", requester)) == 0)
+		res->generation = gen;
+out:
+	pthread_mutex_unlock(&r->admin);
+	ca_gen_put(a);
+	X509_free(cert);
+	return rc;
+}
+
+int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
+	      int force, const char *requester, struct ca_change *res)
+{
+	struct ca_gen *a = NULL;
+	char label[128];
+	X509 *cert = NULL;
+	EVP_PKEY *pub = NULL;
+	unsigned gen = 0;
+	int rc, retiring = 0;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = check_days(&days, res)) != 0)
+		return rc;
+	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_active(r, ca_id, res, &a, &gen, &retiring)) != 0)
+		goto out;
+	if (!key_type || !key_type[0])
+		key_type = a->info.key_type;
+	if ((rc = check_key_type(key_type, res)) != 0)
+		goto out;
+	if (retiring) {
+		snprintf(res->message, sizeof(res->message),
+			 "CA %s is still in an overlap: finalize the previous rotation first", ca_id);
+		rc = SFTCA_ERR_PRECONDITION;
+		goto out;
+	}
+	/* Leaves of a v1 CA carry no authority key identifier: with two CA
+	 * certificates of the same name trusted, a verifier may pick the new
+	 * one for an old leaf and fail. */
+	if (X509_get_version(a->cert) != X509_VERSION_3 && !force) {
+		snprintf(res->message, sizeof(res->message),
+			 "generation %u is a legacy v1 certificate; its leaves have no authority "
+			 "key identifier, so an overlap could break them. Renew it first (same "
+			 "key), reissue, then rotate; or force",
+			 a->info.generation);
+		rc = SFTCA_ERR_PRECONDITION;
+		goto out;
+	}
+	make_label(label, sizeof(label), ca_id, gen);
+	if ((rc = new_key_and_cert(r, label, key_type, X509_get_subject_name(a->cert), days, &cert,
+				   &pub)) != 0)
+		goto out;
+	if ((rc = commit_generation(r, ca_id, gen, label, label, cert, pub, 0, "retiring",
+				    requester)) == 0)
+		res->generation = gen;
+out:
+	pthread_mutex_unlock(&r->admin);
+	ca_gen_put(a);
+	X509_free(cert);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char *requester,
+		struct ca_change *res)
+{
+	struct ca_gen *a = NULL;
+	unsigned gen;
+	int rc, retiring = 0, changed = 0;
+
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_active(r, ca_id, res, &a, &gen, &retiring)) != 0)
+		goto out;
+	if (!retiring) {
+		snprintf(res->message, sizeof(res->message),
+			 "CA %s has no retiring generation to finalize", ca_id);
+		rc = SFTCA_ERR_PRECONDITION;
+		goto out;
+	}
+	if ((rc = ledger_count_live(r->ledger, ca_id, "retiring", a->info.key_label, time(NULL),
+				    &res->live_leaves)) != 0)
+		goto out;
+	if (res->live_leaves > 0 && !force) {
+		snprintf(res->message, sizeof(res->message),
+			 "%llu unexpired, unrevoked leaves of the retiring generation are still on "
+			 "record; reissue and push them (sftca issue, sftca push) or force",
+			 (unsigned long long)res->live_leaves);
+		rc = SFTCA_ERR_PRECONDITION;
+		goto out;
+	}
+	if ((rc = ledger_gen_set_state(r->ledger, ca_id, "retiring", "retired", &changed)) != 0)
+		goto out;
+	pthread_rwlock_wrlock(&r->lock);
+	{
+		struct ca *c = ca_find(r, ca_id);
+		for (size_t i = 0; c && i < c->n; i++)
+			if (strcmp(c->gens[i]->info.state, "retiring") == 0)
+				snprintf(c->gens[i]->info.state, sizeof(c->gens[i]->info.state),
+					 "retired");
+	}
+	pthread_rwlock_unlock(&r->lock);
+	res->retired = (unsigned)changed;
+	log_info("CA %s: %d retiring generation%s finalized by %s", ca_id, changed,
+		 changed == 1 ? "" : "s", requester);
+out:
+	pthread_mutex_unlock(&r->admin);
+	ca_gen_put(a);
+	return rc;
+}
+
+/* A certificate that can act as the InternalCA: self-issued and self-signed,
+ * and either v1 (the field's legacy form) or marked CA:TRUE. */
+static int check_import_cert(const char *ca_id, X509 *cert, EVP_PKEY *key, struct ca_change *res)
+{
+	char cn[128];
+
+	if (!x509_key_matches(cert, key)) {
+		snprintf(res->message, sizeof(res->message),
+			 "the private key does not belong to the certificate");
+		return SFTCA_ERR_INVALID;
+	}
+	if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) != 0 ||
+	    X509_verify(cert, X509_get0_pubkey(cert)) != 1) {
+		ERR_clear_error();
+		snprintf(res->message, sizeof(res->message),
+			 "the certificate is not self-signed, so it is not an InternalCA");
+		return SFTCA_ERR_INVALID;
+	}
+	if (X509_get_version(cert) == X509_VERSION_3 && X509_check_ca(cert) < 1) {
+		snprintf(res->message, sizeof(res->message),
+			 "the certificate is not a CA (no basicConstraints CA:TRUE)");
+		return SFTCA_ERR_INVALID;
+	}
+	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 ||
+	    strcmp(cn, ca_id) != 0) {
+		snprintf(res->message, sizeof(res->message),
+			 "the certificate's CN is not %s (the InternalCA's CN is the FMC UUID)",
+			 ca_id);
+		return SFTCA_ERR_INVALID;
+	}
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+		snprintf(res->message, sizeof(res->message), "only RSA InternalCA keys can be imported");
+		return SFTCA_ERR_INVALID;
+	}
+	return 0;
+}
+
+int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
+	      const char *requester, struct ca_change *res)
+{
+	char label[128];
+	int rc, exists;
+
+	memset(res, 0, sizeof(*res));
+	if (!uuid_is_canonical(ca_id)) {
+		snprintf(res->message, sizeof(res->message),
+			 "CA id '%s' is not a canonical lowercase UUID", ca_id);
+		return SFTCA_ERR_INVALID;
+	}
+	if ((rc = check_import_cert(ca_id, cert, key, res)) != 0)
+		return rc;
+	pthread_mutex_lock(&r->admin);
+	pthread_rwlock_rdlock(&r->lock);
+	exists = ca_find(r, ca_id) != NULL;
+	pthread_rwlock_unlock(&r->lock);
+	if (exists) {
+		snprintf(res->message, sizeof(res->message), "CA %s already exists", ca_id);
+		rc = SFTCA_ERR_EXISTS;
+		goto out;
+	}
+	make_label(label, sizeof(label), ca_id, 1);
+	if ((rc = token_import_key(r->token, label, key)) != 0)
+		goto out;
+	if ((rc = commit_generation(r, ca_id, 1, label, label, cert, X509_get0_pubkey(cert), 1, NULL,
+				    requester)) == 0)
+		res->generation = 1;
+out:
+	pthread_mutex_unlock(&r->admin);
+	return rc;
+}
+
+/* --- revocation and CRLs --------------------------------------------------- */
+
+static const char *const reasons[] = {
+	[0] = "unspecified",       [1] = "keyCompromise",         [2] = "cACompromise",
+	[3] = "affiliationChanged", [4] = "superseded",           [5] = "cessationOfOperation",
+	[9] = "privilegeWithdrawn", [10] = "aACompromise",
+};
+
+static int reason_code(const char *reason)
+{
+	if (reason == NULL || reason[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i] && strcmp(reasons[i], reason) == 0)
+			return (int)i;
+	return -1;
+}
+
+int ca_reason_valid(const char *reason)
+{
+	return reason_code(reason) >= 0;
+}
+
+int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, const char *reason,
+	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen)
+{
+	int rc;
+
+	if (reason_code(reason) < 0)
+		return SFTCA_ERR_INVALID;
+	if (serial_canonical(serial, canonical, canonlen) != 0)
+		return SFTCA_ERR_INVALID;
+	*at = time(NULL);
+	pthread_mutex_lock(&r->admin);
+	rc = ledger_revoke(r->ledger, ca_id, canonical,
+			   reason && reason[0] ? reason : "unspecified", *at, generation);
+	pthread_mutex_unlock(&r->admin);
+	return rc;
+}
+
+struct crl_fill {
+	X509_CRL *crl;
+	unsigned count;
+};
+
+static int crl_add_row(void *arg, const struct ledger_cert *row)
+{
+	struct crl_fill *f = arg;
+	X509_REVOKED *rev = X509_REVOKED_new();
+	ASN1_INTEGER *serial = NULL;
+	ASN1_TIME *when = NULL;
+	ASN1_ENUMERATED *reason = NULL;
+	int code = reason_code(row->revocation_reason), ok = 0;
+
+	if (rev == NULL || serial_from_hex(row->serial, &serial) != 0 ||
+	    (when = ASN1_TIME_set(NULL, (time_t)row->revoked_at)) == NULL)
+		goto out;
+	if (!X509_REVOKED_set_serialNumber(rev, serial) || !X509_REVOKED_set_revocationDate(rev, when))
+		goto out;
+	if (code > 0) {
+		if ((reason = ASN1_ENUMERATED_new()) == NULL || !ASN1_ENUMERATED_set(reason, code) ||
+		    !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, 0))
+			goto out;
+	}
+	if (!X509_CRL_add0_revoked(f->crl, rev))
+		goto out;
+	rev = NULL;
+	f->count++;
+	ok = 1;
+out:
+	X509_REVOKED_free(rev);
+	ASN1_INTEGER_free(serial);
+	ASN1_TIME_free(when);
+	ASN1_ENUMERATED_free(reason);
+	return ok ? 0 : SFTCA_ERR_CRYPTO;
+}
+
+/* One CRL for generation g, signed by its key in the token. */
+static int crl_for(struct ca_registry *r, struct ca_gen *g, uint64_t number, int64_t now,
+		   int64_t next, unsigned *count, char **pem)
+{
+	struct crl_fill f = { X509_CRL_new(), 0 };
+	ASN1_TIME *tu = ASN1_TIME_set(NULL, (time_t)now), *nu = ASN1_TIME_set(NULL, (time_t)next);
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	int rc = SFTCA_ERR_CRYPTO;
+
+	*pem = NULL;
+	if (!f.crl || !tu || !nu || !num || !ASN1_INTEGER_set_uint64(num, number) ||
+	    !X509_CRL_set_version(f.crl, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(f.crl, X509_get_subject_name(g->cert)) ||
+	    !X509_CRL_set1_lastUpdate(f.crl, tu) || !X509_CRL_set1_nextUpdate(f.crl, nu) ||
+	    !X509_CRL_add1_ext_i2d(f.crl, NID_crl_number, num, 0, 0))
+		goto out;
+	if (X509_get0_subject_key_id(g->cert) != NULL) {
+		AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+		int ok = akid != NULL &&
+			 (akid->keyid = ASN1_OCTET_STRING_dup(X509_get0_subject_key_id(g->cert))) &&
+			 X509_CRL_add1_ext_i2d(f.crl, NID_authority_key_identifier, akid, 0, 0);
+		AUTHORITY_KEYID_free(akid);
+		if (!ok)
+			goto out;
+	}
+	if ((rc = ledger_revoked_by_key(r->ledger, g->info.ca_id, g->info.key_label, crl_add_row,
+					&f)) != 0)
+		goto out;
+	rc = SFTCA_ERR_CRYPTO;
+	X509_CRL_sort(f.crl);
+	if (X509_CRL_sign(f.crl, g->pkey, profile_digest(token_key_public(g->key))) <= 0) {
+		log_crypto("signing the CRL in the token");
+		rc = token_last_sign_error() ? token_last_sign_error() : SFTCA_ERR_CRYPTO;
+		goto out;
+	}
+	if (X509_CRL_verify(f.crl, token_key_public(g->key)) != 1) {
+		log_error("CRL signature from the token does not verify");
+		rc = SFTCA_ERR_VERIFY;
+		goto out;
+	}
+	if ((*pem = crl_to_pem(f.crl)) == NULL)
+		goto out;
+	*count = f.count;
+	rc = 0;
+out:
+	ERR_clear_error();
+	X509_CRL_free(f.crl);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	ASN1_INTEGER_free(num);
+	return rc;
+}
+
+int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_crl_result *out)
+{
+	struct ca_gen *gens[16];
+	size_t ng = 0;
+	struct ca *c;
+	char *all = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (days == 0)
+		days = 7;
+	if (days > 3650)
+		return SFTCA_ERR_INVALID;
+	/* Reference the bundle generations, active first, then sign outside the lock. */
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) == NULL) {
+		rc = SFTCA_ERR_NOT_FOUND;
+	} else {
+		struct ca_gen *a = ca_active(c);
+		if (a)
+			gens[ng++] = a;
+		for (size_t i = c->n; i-- > 0 && ng < 16;)
+			if (strcmp(c->gens[i]->info.state, "retiring") == 0)
+				gens[ng++] = c->gens[i];
+		for (size_t i = 0; i < ng; i++) {
+			if (gens[i]->pkey == NULL)
+				rc = SFTCA_ERR_PRECONDITION;
+			atomic_fetch_add(&gens[i]->refs, 1);
+		}
+	}
+	pthread_rwlock_unlock(&r->lock);
+	if (rc == 0 && ng == 0)
+		rc = SFTCA_ERR_NOT_FOUND;
+	if (rc == 0)
+		rc = ledger_next_crl_number(r->ledger, ca_id, &out->number);
+	out->this_update = time(NULL);
+	out->next_update = out->this_update + (int64_t)days * 86400;
+	for (size_t i = 0; i < ng && rc == 0; i++) {
+		char *pem, *grown;
+		unsigned count = 0;
+		if ((rc = crl_for(r, gens[i], out->number, out->this_update, out->next_update, &count,
+				  &pem)) != 0)
+			break;
+		if ((grown = realloc(all, len + strlen(pem) + 1)) == NULL) {
+			free(pem);
+			rc = SFTCA_ERR_NOMEM;
+			break;
+		}
+		all = grown;
+		memcpy(all + len, pem, strlen(pem) + 1);
+		len += strlen(pem);
+		free(pem);
+		out->revoked += count;
+	}
+	for (size_t i = 0; i < ng; i++)
+		ca_gen_put(gens[i]);
+	if (rc != 0) {
+		free(all);
+		return rc;
+	}
+	out->pem = all;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* The signer's configuration file (INI, DESIGN.md section 7). */
+#ifndef SFTCA_SIGNER_CONFIG_H
+#define SFTCA_SIGNER_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_AUTHZ 256
+#define CONFIG_MAX_AUTHZ_CAS 64
+
+enum role { ROLE_NONE = 0, ROLE_AUDITOR = 1, ROLE_ISSUER = 2, ROLE_ADMIN = 3 };
+
+struct authz_entry {
+	char *cn;
+	enum role role;
+	char **cas;   /* issuer limited to these CA ids; none = all */
+	size_t ncas;
+};
+
+struct signer_config {
+	char *path;
+	/* [signer] */
+	char *listen[CONFIG_MAX_LISTEN];
+	size_t nlisten;
+	char *state_dir;
+	char *tls_cert, *tls_key, *client_ca;
+	int sessions;            /* token sessions; default = online CPUs */
+	enum role unix_role;     /* every caller on a unix socket */
+	char *user;              /* drop to this user after binding (optional) */
+	/* [pkcs11] */
+	char *module, *token_label, *pin_file;
+	/* [limits] */
+	unsigned max_batch;      /* items per IssueBatch (1000) */
+	size_t max_message;      /* bytes per gRPC message (16 MiB) */
+	size_t max_csr;          /* bytes per CSR (16 KiB) */
+	unsigned max_calls;      /* calls in flight before RESOURCE_EXHAUSTED (64) */
+	unsigned workers;        /* handler threads (sessions + 4) */
+	double issue_rate;       /* IssueBatch calls per second per client, 0 = unlimited */
+	unsigned issue_burst;    /* token-bucket depth for issue_rate */
+	unsigned leaf_days;      /* default leaf validity (3650) */
+	/* [authz] */
+	struct authz_entry authz[CONFIG_MAX_AUTHZ];
+	size_t nauthz;
+};
+
+/* Parse path into cfg (zeroed first). Every error is logged as
+ * "FILE:LINE: what is wrong"; returns SFTCA_ERR_CONFIG. */
+int config_load(const char *path, struct signer_config *cfg) __attribute__((warn_unused_result));
+/* Check cross-field rules (listeners need TLS files, unix_role, ...). */
+int config_validate(const struct signer_config *cfg) __attribute__((warn_unused_result));
+void config_free(struct signer_config *cfg);
+
+const char *role_name(enum role r);
+/* Role parsed from "admin" / "issuer" / "auditor"; ROLE_NONE if unknown. */
+enum role role_parse(const char *s);
+/* The [authz] entry for a client certificate CN, or NULL. */
+const struct authz_entry *config_authz_find(const struct signer_config *cfg, const char *cn);
+
+#endif

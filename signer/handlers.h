@@ -1,0 +1,44 @@
+/* The RPC handlers: request message in, reply message out (DESIGN.md 3). */
+#ifndef SFTCA_HANDLERS_H
+#define SFTCA_HANDLERS_H
+
+#include "server.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "sftca/v1/signer.pb-c.h"
+
+#include <stddef.h>
+
+extern const struct server_method signer_methods[];
+extern const size_t signer_nmethods;
+
+/* Shared by the handler files. */
+struct arena;
+Sftca__V1__CAInfo *handlers_ca_info(struct signer *s, struct arena *a, const char *ca_id);
+int handlers_check_ca_id(const char *ca_id, char *err, size_t errlen);
+
+/* handlers_ca.c */
+int rpc_get_status(struct signer *, const struct caller *, const ProtobufCMessage *,
+		   struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_create_ca(struct signer *, const struct caller *, const ProtobufCMessage *,
+		  struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_renew_ca(struct signer *, const struct caller *, const ProtobufCMessage *,
+		 struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_rotate_ca(struct signer *, const struct caller *, const ProtobufCMessage *,
+		  struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_finalize_ca(struct signer *, const struct caller *, const ProtobufCMessage *,
+		    struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_get_ca(struct signer *, const struct caller *, const ProtobufCMessage *, struct arena *,
+	       ProtobufCMessage **, char *, size_t);
+int rpc_revoke(struct signer *, const struct caller *, const ProtobufCMessage *, struct arena *,
+	       ProtobufCMessage **, char *, size_t);
+int rpc_get_crl(struct signer *, const struct caller *, const ProtobufCMessage *, struct arena *,
+		ProtobufCMessage **, char *, size_t);
+/* handlers_issue.c */
+int rpc_issue_batch(struct signer *, const struct caller *, const ProtobufCMessage *,
+		    struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_list_issued(struct signer *, const struct caller *, const ProtobufCMessage *,
+		    struct arena *, ProtobufCMessage **, char *, size_t);
+int rpc_health_check(struct signer *, const struct caller *, const ProtobufCMessage *,
+		     struct arena *, ProtobufCMessage **, char *, size_t);
+
+#endif

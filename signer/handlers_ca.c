@@ -1,0 +1,392 @@
+/* Status and the CA lifecycle RPCs. Every CA change and revocation is one
+ * audit line carrying the caller's identity. */
+#include "handlers.h"
+
+#include "arena.h"
+#include "audit.h"
+#include "ca.h"
+#include "errors.h"
+#include "expiry.h"
+#include "log.h"
+#include "token.h"
+#include "uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const struct server_method signer_methods[] = {
+	{ "/sftca.v1.Signer/GetStatus", &sftca__v1__get_status_request__descriptor, ROLE_AUDITOR,
+	  rpc_get_status },
+	{ "/sftca.v1.Signer/CreateCA", &sftca__v1__create_carequest__descriptor, ROLE_ADMIN,
+	  rpc_create_ca },
+	{ "/sftca.v1.Signer/RenewCA", &sftca__v1__renew_carequest__descriptor, ROLE_ADMIN,
+	  rpc_renew_ca },
+	{ "/sftca.v1.Signer/RotateCA", &sftca__v1__rotate_carequest__descriptor, ROLE_ADMIN,
+	  rpc_rotate_ca },
+	{ "/sftca.v1.Signer/FinalizeCA", &sftca__v1__finalize_carequest__descriptor, ROLE_ADMIN,
+	  rpc_finalize_ca },
+	{ "/sftca.v1.Signer/GetCA", &sftca__v1__get_carequest__descriptor, ROLE_AUDITOR, rpc_get_ca },
+	{ "/sftca.v1.Signer/IssueBatch", &sftca__v1__issue_batch_request__descriptor, ROLE_ISSUER,
+	  rpc_issue_batch },
+	{ "/sftca.v1.Signer/Revoke", &sftca__v1__revoke_request__descriptor, ROLE_ADMIN, rpc_revoke },
+	{ "/sftca.v1.Signer/GetCRL", &sftca__v1__get_crlrequest__descriptor, ROLE_AUDITOR,
+	  rpc_get_crl },
+	{ "/sftca.v1.Signer/ListIssued", &sftca__v1__list_issued_request__descriptor, ROLE_AUDITOR,
+	  rpc_list_issued },
+	{ "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
+	  ROLE_NONE, rpc_health_check },
+};
+const size_t signer_nmethods = sizeof(signer_methods) / sizeof(signer_methods[0]);
+
+int handlers_check_ca_id(const char *ca_id, char *err, size_t errlen)
+{
+	if (!uuid_is_canonical(ca_id)) {
+		snprintf(err, errlen, "ca_id '%.60s' is not a canonical lowercase UUID", ca_id);
+		return SFTCA_ERR_INVALID;
+	}
+	return 0;
+}
+
+static Sftca__V1__GenerationState gen_state(const char *s)
+{
+	if (strcmp(s, "active") == 0)
+		return SFTCA__V1__GENERATION_STATE__GENERATION_ACTIVE;
+	if (strcmp(s, "retiring") == 0)
+		return SFTCA__V1__GENERATION_STATE__GENERATION_RETIRING;
+	if (strcmp(s, "retired") == 0)
+		return SFTCA__V1__GENERATION_STATE__GENERATION_RETIRED;
+	return SFTCA__V1__GENERATION_STATE__GENERATION_STATE_UNSPECIFIED;
+}
+
+struct info_acc {
+	struct arena *a;
+	Sftca__V1__CAInfo **v;
+	size_t n, cap;
+	int64_t now;
+};
+
+static int info_visit(void *arg, const char *ca_id, const char *subject,
+		      const struct ledger_gen *const *gens, size_t n, unsigned active)
+{
+	struct info_acc *acc = arg;
+	Sftca__V1__CAInfo *ci = arena_alloc(acc->a, sizeof(*ci));
+
+	if (ci == NULL || acc->n == acc->cap)
+		return SFTCA_ERR_NOMEM;
+	sftca__v1__cainfo__init(ci);
+	ci->ca_id = arena_strdup(acc->a, ca_id);
+	ci->subject = arena_strdup(acc->a, subject);
+	ci->active_generation = active;
+	ci->generations = arena_alloc(acc->a, (n ? n : 1) * sizeof(*ci->generations));
+	if (!ci->ca_id || !ci->subject || !ci->generations)
+		return SFTCA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		Sftca__V1__Generation *g = arena_alloc(acc->a, sizeof(*g));
+		if (g == NULL)
+			return SFTCA_ERR_NOMEM;
+		sftca__v1__generation__init(g);
+		g->generation = gens[i]->generation;
+		g->state = gen_state(gens[i]->state);
+		g->key_type = arena_strdup(acc->a, gens[i]->key_type);
+		g->key_label = arena_strdup(acc->a, gens[i]->key_label);
+		g->serial = arena_strdup(acc->a, gens[i]->serial);
+		if (!g->key_type || !g->key_label || !g->serial)
+			return SFTCA_ERR_NOMEM;
+		g->x509_version = (uint32_t)gens[i]->x509_version;
+		g->not_before = gens[i]->not_before;
+		g->not_after = gens[i]->not_after;
+		g->days_left = expiry_days(gens[i]->not_after, acc->now, NULL);
+		g->created_at = gens[i]->created_at;
+		g->imported = gens[i]->imported;
+		ci->generations[ci->n_generations++] = g;
+	}
+	acc->v[acc->n++] = ci;
+	return 0;
+}
+
+/* CAInfo of one CA (or NULL on failure). */
+Sftca__V1__CAInfo *handlers_ca_info(struct signer *s, struct arena *a, const char *ca_id)
+{
+	Sftca__V1__CAInfo *one[1];
+	struct info_acc acc = { a, one, 0, 1, time(NULL) };
+
+	if (ca_foreach(s->cas, ca_id, info_visit, &acc) != 0 || acc.n != 1)
+		return NULL;
+	return one[0];
+}
+
+static int count_visit(void *arg, const char *ca_id, const char *subject,
+		       const struct ledger_gen *const *gens, size_t n, unsigned active)
+{
+	(void)ca_id, (void)subject, (void)gens, (void)n, (void)active;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+int rpc_get_status(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		   struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	Sftca__V1__GetStatusResponse *r = arena_alloc(a, sizeof(*r));
+	char msg[256];
+	size_t count = 0;
+	struct info_acc acc = { a, NULL, 0, 0, time(NULL) };
+	int rc;
+
+	(void)req, (void)err, (void)errlen;
+	if (r == NULL)
+		return SFTCA_ERR_NOMEM;
+	sftca__v1__get_status_response__init(r);
+	r->token_state = (Sftca__V1__TokenState)token_state(s->token, msg, sizeof(msg));
+	r->token_label = arena_strdup(a, s->cfg->token_label);
+	r->token_message = arena_strdup(a, msg);
+	r->version = arena_strdup(a, SFTCA_VERSION);
+	r->now = acc.now;
+	r->identity = arena_strdup(a, who->identity);
+	r->role = arena_strdup(a, role_name(who->role));
+	/* Count first so the array can be sized; a CA created in between is
+	 * simply left for the next call. */
+	if ((rc = ca_foreach(s->cas, NULL, count_visit, &count)) != 0)
+		return rc;
+	acc.cap = count;
+	if ((acc.v = arena_alloc(a, (count ? count : 1) * sizeof(*acc.v))) == NULL)
+		return SFTCA_ERR_NOMEM;
+	if ((rc = ca_foreach(s->cas, NULL, info_visit, &acc)) != 0 && rc != SFTCA_ERR_NOMEM)
+		return rc;
+	r->cas = acc.v;
+	r->n_cas = acc.n;
+	*resp = &r->base;
+	return 0;
+}
+
+/* The reply every CA-changing call gives: the CA, the new generation, its
+ * certificate and the bundle. */
+static int change_reply(struct signer *s, struct arena *a, const char *ca_id, unsigned gen,
+			ProtobufCMessage **resp)
+{
+	Sftca__V1__CAChangeResponse *r = arena_alloc(a, sizeof(*r));
+	char *cert = NULL, *bundle = NULL;
+	unsigned got;
+	int rc;
+
+	if (r == NULL)
+		return SFTCA_ERR_NOMEM;
+	sftca__v1__cachange_response__init(r);
+	if ((rc = ca_cert_pem(s->cas, ca_id, gen, &got, &cert)) != 0 ||
+	    (rc = ca_bundle_pem(s->cas, ca_id, &bundle)) != 0) {
+		free(cert);
+		return rc;
+	}
+	arena_adopt(a, cert, free);
+	arena_adopt(a, bundle, free);
+	r->generation = gen;
+	r->cert_pem = cert;
+	r->bundle_pem = bundle;
+	r->ca = handlers_ca_info(s, a, ca_id);
+	*resp = &r->base;
+	return 0;
+}
+
+/* One audit line for a CA change, whatever its outcome. */
+static void audit_change(struct signer *s, const struct caller *who, const char *event,
+			 const char *ca_id, int rc, const struct ca_change *res)
+{
+	audit_log(s->audit, event, who->identity, ca_id,
+		  rc == 0 ? "ok" : (rc == SFTCA_ERR_PRECONDITION || rc == SFTCA_ERR_EXISTS ||
+				    rc == SFTCA_ERR_INVALID || rc == SFTCA_ERR_NOT_FOUND)
+				   ? "refused"
+				   : "error",
+		  json_pack("{s:i, s:s}", "generation", (int)res->generation, "message",
+			    rc == 0 ? "" : (res->message[0] ? res->message : sftca_strerror(rc))));
+	if (rc == 0)
+		log_info("%s of CA %s by %s: generation %u", event, ca_id, who->identity,
+			 res->generation);
+	else
+		log_warn("%s of CA %s by %s refused: %s", event, ca_id, who->identity,
+			 res->message[0] ? res->message : sftca_strerror(rc));
+}
+
+static int change_done(struct signer *s, const struct caller *who, const char *event,
+		       const char *ca_id, int rc, struct ca_change *res, struct arena *a,
+		       ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	audit_change(s, who, event, ca_id, rc, res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", res->message[0] ? res->message : sftca_strerror(rc));
+		return rc;
+	}
+	return change_reply(s, a, ca_id, res->generation, resp);
+}
+
+int rpc_create_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		  struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__CreateCARequest *q = (const void *)req;
+	struct ca_change res;
+	int rc = ca_create(s->cas, q->ca_id, q->key_type, q->days, who->identity, &res);
+
+	return change_done(s, who, "ca.create", q->ca_id, rc, &res, a, resp, err, errlen);
+}
+
+int rpc_renew_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		 struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__RenewCARequest *q = (const void *)req;
+	struct ca_change res;
+	int rc = ca_renew(s->cas, q->ca_id, q->days, who->identity, &res);
+
+	return change_done(s, who, "ca.renew", q->ca_id, rc, &res, a, resp, err, errlen);
+}
+
+int rpc_rotate_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		  struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__RotateCARequest *q = (const void *)req;
+	struct ca_change res;
+	int rc = ca_rotate(s->cas, q->ca_id, q->key_type, q->days, q->force, who->identity, &res);
+
+	return change_done(s, who, "ca.rotate", q->ca_id, rc, &res, a, resp, err, errlen);
+}
+
+int rpc_finalize_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		    struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__FinalizeCARequest *q = (const void *)req;
+	Sftca__V1__FinalizeCAResponse *r;
+	struct ca_change res;
+	char *bundle = NULL;
+	int rc = ca_finalize(s->cas, q->ca_id, q->force, who->identity, &res);
+
+	audit_change(s, who, "ca.finalize", q->ca_id, rc, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", res.message[0] ? res.message : sftca_strerror(rc));
+		return rc;
+	}
+	if ((r = arena_alloc(a, sizeof(*r))) == NULL)
+		return SFTCA_ERR_NOMEM;
+	sftca__v1__finalize_caresponse__init(r);
+	if ((rc = ca_bundle_pem(s->cas, q->ca_id, &bundle)) != 0)
+		return rc;
+	arena_adopt(a, bundle, free);
+	r->bundle_pem = bundle;
+	r->live_retiring_leaves = res.live_leaves;
+	r->retired = res.retired;
+	r->ca = handlers_ca_info(s, a, q->ca_id);
+	*resp = &r->base;
+	return 0;
+}
+
+int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+	       struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__GetCARequest *q = (const void *)req;
+	Sftca__V1__GetCAResponse *r = arena_alloc(a, sizeof(*r));
+	char *cert = NULL, *bundle = NULL;
+	unsigned gen = 0;
+	int rc;
+
+	(void)who;
+	if (r == NULL)
+		return SFTCA_ERR_NOMEM;
+	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+		return rc;
+	sftca__v1__get_caresponse__init(r);
+	if ((rc = ca_cert_pem(s->cas, q->ca_id, q->generation, &gen, &cert)) != 0 ||
+	    (rc = ca_bundle_pem(s->cas, q->ca_id, &bundle)) != 0) {
+		free(cert);
+		snprintf(err, errlen, "no CA %s%s", q->ca_id,
+			 q->generation ? " with that generation" : "");
+		return rc;
+	}
+	arena_adopt(a, cert, free);
+	arena_adopt(a, bundle, free);
+	r->ca_id = arena_strdup(a, q->ca_id);
+	r->generation = gen;
+	r->cert_pem = cert;
+	r->bundle_pem = bundle;
+	r->ca = handlers_ca_info(s, a, q->ca_id);
+	*resp = &r->base;
+	return 0;
+}
+
+int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+	       struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__RevokeRequest *q = (const void *)req;
+	Sftca__V1__RevokeResponse *r = arena_alloc(a, sizeof(*r));
+	char serial[80] = "";
+	unsigned gen = 0;
+	int64_t at = 0;
+	int rc;
+
+	if (r == NULL)
+		return SFTCA_ERR_NOMEM;
+	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+		return rc;
+	rc = ca_revoke(s->cas, q->ca_id, q->serial, q->reason, &gen, &at, serial, sizeof(serial));
+	switch (rc) {
+	case 0:
+		break;
+	case SFTCA_ERR_INVALID:
+		snprintf(err, errlen,
+			 ca_reason_valid(q->reason)
+				 ? "serial '%.80s' is not hexadecimal"
+				 : "reason '%.80s' unknown (unspecified, keyCompromise, cACompromise, "
+				   "affiliationChanged, superseded, cessationOfOperation, "
+				   "privilegeWithdrawn, aACompromise)",
+			 ca_reason_valid(q->reason) ? q->serial : q->reason);
+		break;
+	case SFTCA_ERR_NOT_FOUND:
+		snprintf(err, errlen, "CA %s never issued serial %s", q->ca_id, serial);
+		break;
+	case SFTCA_ERR_PRECONDITION:
+		snprintf(err, errlen, "serial %s is not in state issued (already revoked?)", serial);
+		break;
+	default:
+		snprintf(err, errlen, "revocation failed: %s", sftca_strerror(rc));
+	}
+	audit_log(s->audit, "revoke", who->identity, q->ca_id, rc == 0 ? "ok" : "refused",
+		  json_pack("{s:s, s:s, s:s}", "serial", serial[0] ? serial : q->serial, "reason",
+			    q->reason[0] ? q->reason : "unspecified", "message", rc ? err : ""));
+	if (rc != 0)
+		return rc;
+	log_info("serial %s of CA %s revoked by %s (%s)", serial, q->ca_id, who->identity,
+		 q->reason[0] ? q->reason : "unspecified");
+	sftca__v1__revoke_response__init(r);
+	r->serial = arena_strdup(a, serial);
+	r->generation = gen;
+	r->revoked_at = at;
+	r->reason = arena_strdup(a, q->reason[0] ? q->reason : "unspecified");
+	*resp = &r->base;
+	return 0;
+}
+
+int rpc_get_crl(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	const Sftca__V1__GetCRLRequest *q = (const void *)req;
+	Sftca__V1__GetCRLResponse *r = arena_alloc(a, sizeof(*r));
+	struct ca_crl_result crl;
+	int rc;
+
+	(void)who;
+	if (r == NULL)
+		return SFTCA_ERR_NOMEM;
+	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+		return rc;
+	if ((rc = ca_crl(s->cas, q->ca_id, q->days, &crl)) != 0) {
+		snprintf(err, errlen, "CRL for CA %s: %s", q->ca_id,
+			 rc == SFTCA_ERR_NOT_FOUND ? "no such CA" : sftca_strerror(rc));
+		return rc;
+	}
+	arena_adopt(a, crl.pem, free);
+	sftca__v1__get_crlresponse__init(r);
+	r->crl_pem = crl.pem;
+	r->crl_number = crl.number;
+	r->this_update = crl.this_update;
+	r->next_update = crl.next_update;
+	r->revoked = crl.revoked;
+	*resp = &r->base;
+	return 0;
+}

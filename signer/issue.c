@@ -1,0 +1,306 @@
+/* IssueBatch: validate every item, reserve serials in the ledger (one
+ * transaction), sign on the session pool, check each signature with the CA
+ * public key, record the certificates (one transaction). Only the signing
+ * step holds a token session. */
+#include "audit.h"
+#include "ca.h"
+#include "errors.h"
+#include "ledger.h"
+#include "log.h"
+#include "profile.h"
+#include "signer.h"
+#include "signpool.h"
+#include "token.h"
+#include "uuid.h"
+#include "x509util.h"
+
+#include <grpc/status.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct item {
+	const struct issue_in *in;
+	struct issue_out *out;
+	EVP_PKEY *pub;
+	ASN1_INTEGER *serial;
+	X509 *x;
+	int ok;                  /* still on its way to being issued */
+	struct ledger_cert row;
+};
+
+struct batch {
+	struct item *items;
+	size_t n;
+	EVP_PKEY *signing_key;
+	const EVP_MD *md;
+};
+
+static void item_fail(struct item *it, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void item_fail(struct item *it, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	it->ok = 0;
+	it->out->code = code;
+	va_start(ap, fmt);
+	vsnprintf(it->out->message, sizeof(it->out->message), fmt, ap);
+	va_end(ap);
+}
+
+/* Everything before the token: CSR checks and the unsigned certificate. */
+static void prepare_item(struct item *it, X509 *ca, const char *requester, unsigned days,
+			 size_t max_csr, int64_t now)
+{
+	char why[200], hex[PROFILE_SERIAL_HEX];
+
+	if (!uuid_is_canonical(it->in->peer_uuid)) {
+		item_fail(it, GRPC_STATUS_INVALID_ARGUMENT,
+			  "peer UUID '%.60s' is not a canonical lowercase UUID", it->in->peer_uuid);
+		return;
+	}
+	if (profile_check_csr(it->in->csr, it->in->csr_len, max_csr, &it->pub, why, sizeof(why)) != 0) {
+		item_fail(it, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+		return;
+	}
+	if (profile_random_serial(&it->serial, hex) != 0 ||
+	    profile_leaf(ca, it->in->peer_uuid, it->pub, it->serial, now, days, &it->x) != 0) {
+		item_fail(it, GRPC_STATUS_INTERNAL, "certificate could not be built");
+		return;
+	}
+	it->ok = 1;
+	snprintf(it->row.serial, sizeof(it->row.serial), "%s", hex);
+	snprintf(it->row.peer_uuid, sizeof(it->row.peer_uuid), "%s", it->in->peer_uuid);
+	x509_name_text(X509_get_subject_name(it->x), it->row.subject, sizeof(it->row.subject));
+	it->row.not_before = x509_not_before(it->x);
+	it->row.not_after = x509_not_after(it->x);
+	pkey_spki_sha256_hex(it->pub, it->row.spki_sha256);
+	snprintf(it->row.requester, sizeof(it->row.requester), "%s", requester);
+	it->row.requested_at = now;
+}
+
+/* On a pool thread, holding a token session only inside X509_sign. */
+static void sign_item(void *ctx, size_t i)
+{
+	struct batch *b = ctx;
+	struct item *it = &b->items[i];
+	int err;
+
+	if (!it->ok)
+		return;
+	if (X509_sign(it->x, b->signing_key, b->md) > 0)
+		return;
+	ERR_clear_error();
+	err = token_last_sign_error();
+	if (err == SFTCA_ERR_TOKEN_LOST)
+		item_fail(it, GRPC_STATUS_UNAVAILABLE, "token unavailable; retry later");
+	else if (err == SFTCA_ERR_TIMEOUT)
+		item_fail(it, GRPC_STATUS_DEADLINE_EXCEEDED, "no token session before the deadline");
+	else
+		item_fail(it, GRPC_STATUS_INTERNAL, "the token refused to sign");
+}
+
+/* Fault guard: a signature the CA public key does not verify is never released. */
+static void finish_item(struct item *it, EVP_PKEY *ca_pub, int64_t now)
+{
+	unsigned char *der = NULL;
+	int len;
+
+	if (!it->ok)
+		return;
+	if (X509_verify(it->x, ca_pub) != 1) {
+		ERR_clear_error();
+		log_error("signature on serial %s does not verify with the CA key: withheld",
+			  it->row.serial);
+		item_fail(it, GRPC_STATUS_INTERNAL, "signature check failed; certificate withheld");
+		return;
+	}
+	if ((len = i2d_X509(it->x, &der)) <= 0 || x509_sha256_hex(it->x, it->row.cert_sha256) != 0) {
+		OPENSSL_free(der);
+		item_fail(it, GRPC_STATUS_INTERNAL, "certificate could not be encoded");
+		return;
+	}
+	it->out->der = der;
+	it->out->der_len = (size_t)len;
+	it->row.cert_der = der;
+	it->row.cert_len = (size_t)len;
+	it->row.issued_at = now;
+	snprintf(it->out->serial, sizeof(it->out->serial), "%s", it->row.serial);
+}
+
+/* Reserve the serials of the items still ok; one transaction. */
+static int reserve(struct signer *s, struct item *items, size_t n, const char *ca_id,
+		   unsigned gen, size_t *nres)
+{
+	struct ledger_cert *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t k = 0;
+	int r;
+
+	if (rows == NULL)
+		return SFTCA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!items[i].ok)
+			continue;
+		snprintf(items[i].row.ca_id, sizeof(items[i].row.ca_id), "%s", ca_id);
+		items[i].row.generation = gen;
+		rows[k++] = items[i].row;
+	}
+	r = k ? ledger_reserve(s->ledger, rows, k) : 0;
+	free(rows);
+	*nres = k;
+	return r;
+}
+
+/* Record the outcome of every reserved row: issued or abandoned. */
+static int record(struct signer *s, struct item *items, size_t n, const int *reserved)
+{
+	struct ledger_cert *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t k = 0;
+	int r;
+
+	if (rows == NULL)
+		return SFTCA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!reserved[i])
+			continue;
+		rows[k] = items[i].row;
+		if (!items[i].ok)
+			rows[k].cert_der = NULL;
+		k++;
+	}
+	r = k ? ledger_complete(s->ledger, rows, k) : 0;
+	free(rows);
+	return r;
+}
+
+static void audit_batch(struct signer *s, const struct caller *who, const char *ca_id,
+			unsigned gen, struct item *items, size_t n, const char *result,
+			const char *error)
+{
+	json_t *serials = json_array(), *refused = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].out->code == 0 && items[i].out->der)
+			json_array_append_new(serials, json_string(items[i].row.serial));
+		else
+			json_array_append_new(refused,
+					      json_pack("{s:s, s:i, s:s}", "peer",
+							items[i].in->peer_uuid ? items[i].in->peer_uuid
+									       : "",
+							"code", items[i].out->code, "message",
+							items[i].out->message));
+	}
+	audit_log(s->audit, "issue", who->identity, ca_id, result,
+		  json_pack("{s:i, s:i, s:o, s:o, s:s?}", "generation", (int)gen, "items", (int)n,
+			    "serials", serials, "refused", refused, "error", error));
+}
+
+int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, unsigned days,
+		const struct issue_in *in, size_t n, struct issue_out *out, unsigned *generation,
+		char *errmsg, size_t errlen)
+{
+	struct item *items = calloc(n ? n : 1, sizeof(*items));
+	int *reserved = calloc(n ? n : 1, sizeof(*reserved));
+	struct ca_gen *g = NULL;
+	struct batch b;
+	size_t nres = 0, issued = 0;
+
+	int64_t now = time(NULL);
+	int r;
+
+	*generation = 0;
+	errmsg[0] = '\0';
+	if (items == NULL || reserved == NULL) {
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i].in = &in[i];
+		items[i].out = &out[i];
+		memset(&out[i], 0, sizeof(out[i]));
+	}
+	if ((r = ca_get_active(s->cas, ca_id, &g)) != 0) {
+		snprintf(errmsg, errlen,
+			 r == SFTCA_ERR_NOT_FOUND ? "no CA %s" : "CA %s cannot sign: its key is not usable",
+			 ca_id);
+		goto out;
+	}
+	*generation = ca_gen_info(g)->generation;
+	if (days == 0)
+		days = s->cfg->leaf_days;
+	if (x509_not_after(ca_gen_cert(g)) <= now) {
+		snprintf(errmsg, errlen, "CA %s generation %u has expired: renew it first", ca_id,
+			 *generation);
+		r = SFTCA_ERR_PRECONDITION;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		prepare_item(&items[i], ca_gen_cert(g), who->identity, days, s->cfg->max_csr, now);
+	/* Write-ahead: nothing is signed unless its serial is on record. */
+	if ((r = reserve(s, items, n, ca_id, *generation, &nres)) != 0) {
+		for (size_t i = 0; i < n; i++)
+			if (items[i].ok)
+				item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "not signed: %s",
+					  "ledger write failed");
+		snprintf(errmsg, errlen, "ledger write failed (%s): nothing was signed",
+			 sftca_strerror(r));
+		r = SFTCA_ERR_UNAVAILABLE;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		reserved[i] = items[i].ok;
+	b = (struct batch){ items, n, ca_gen_signing_key(g), profile_digest(X509_get0_pubkey(ca_gen_cert(g))) };
+	signpool_run(s->pool, sign_item, &b, n, who->deadline_ms);
+	for (size_t i = 0; i < n; i++)
+		finish_item(&items[i], X509_get0_pubkey(ca_gen_cert(g)), now);
+	if ((r = record(s, items, n, reserved)) != 0) {
+		/* Signed but not on record: nothing is released; the rows stay
+		 * pending and become abandoned at the next start. */
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].der != NULL)
+				item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "%s",
+					  "signed but not recorded: withheld");
+			OPENSSL_free(out[i].der);
+			out[i].der = NULL;
+			out[i].der_len = 0;
+			out[i].serial[0] = '\0';
+		}
+		snprintf(errmsg, errlen,
+			 "ledger write failed (%s) after signing: no certificate was released",
+			 sftca_strerror(r));
+		r = SFTCA_ERR_UNAVAILABLE;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		issued += out[i].der != NULL;
+	log_info("issued %zu of %zu for CA %s generation %u to %s", issued, n, ca_id, *generation,
+		 who->identity);
+	r = 0;
+out:
+	if (items && n)
+		audit_batch(s, who, ca_id, *generation, items, n, r == 0 ? "ok" : "error",
+			    r == 0 ? NULL : errmsg);
+	for (size_t i = 0; items && i < n; i++) {
+		EVP_PKEY_free(items[i].pub);
+		ASN1_INTEGER_free(items[i].serial);
+		X509_free(items[i].x);
+	}
+	free(items);
+	free(reserved);
+	ca_gen_put(g);
+	return r;
+}
+
+void issue_out_clear(struct issue_out *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		OPENSSL_free(out[i].der);
+		out[i].der = NULL;
+	}
+}

@@ -1,0 +1,111 @@
+/* The ledger: every CA generation and every certificate serial, in SQLite
+ * (WAL, synchronous=FULL) in the state directory. Serials are written as
+ * 'pending' before the token signs them and become 'issued' with the
+ * certificate after; rows still pending at start-up (a crash) become
+ * 'abandoned' and are never reused. */
+#ifndef SFTCA_LEDGER_H
+#define SFTCA_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LEDGER_SCHEMA_VERSION 1
+
+struct ledger;
+
+struct ledger_gen {
+	char ca_id[40];
+	unsigned generation;
+	char state[12];      /* active | retiring | retired */
+	char key_label[128];
+	char key_type[16];
+	char subject[512];
+	char serial[80];
+	int x509_version;
+	int64_t not_before, not_after, created_at;
+	int imported;
+	const unsigned char *cert_der; /* borrowed on insert; owned by the list on read */
+	size_t cert_len;
+	char created_by[192];
+};
+
+struct ledger_cert {
+	char serial[80];
+	char ca_id[40];
+	unsigned generation;
+	char peer_uuid[40];
+	char subject[512];
+	int64_t not_before, not_after;
+	char spki_sha256[65];
+	char cert_sha256[65];
+	char requester[192];
+	int64_t requested_at, issued_at;
+	char state[12];
+	int64_t revoked_at;
+	char revocation_reason[32];
+	const unsigned char *cert_der;
+	size_t cert_len;
+};
+
+/* Open (creating the schema on first use) state_dir/ledger.db; turns
+ * leftover 'pending' rows into 'abandoned' and reports how many. */
+int ledger_open(const char *state_dir, struct ledger **out, int *abandoned)
+	__attribute__((warn_unused_result));
+void ledger_close(struct ledger *l);
+
+/* --- CA generations --- */
+/* Insert g as the new active generation; the previous active generation
+ * (if any) becomes prev_state ("retiring" or "retired"). One transaction. */
+int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, const char *prev_state)
+	__attribute__((warn_unused_result));
+/* Every generation of every CA (ca_id, generation order); free with ledger_gens_free. */
+int ledger_gens_load(struct ledger *l, const char *ca_id, struct ledger_gen **gens, size_t *n)
+	__attribute__((warn_unused_result));
+void ledger_gens_free(struct ledger_gen *gens, size_t n);
+/* Move every generation of ca_id in state 'from' to 'to'; *changed = rows. */
+int ledger_gen_set_state(struct ledger *l, const char *ca_id, const char *from, const char *to,
+			 int *changed) __attribute__((warn_unused_result));
+/* Issued, unrevoked, unexpired leaves of the generations of ca_id in state
+ * gen_state whose key is not key_label (the active key). */
+int ledger_count_live(struct ledger *l, const char *ca_id, const char *gen_state,
+		      const char *active_key_label, int64_t now, uint64_t *count)
+	__attribute__((warn_unused_result));
+
+/* --- certificates --- */
+/* Insert n rows as 'pending' in one transaction. SFTCA_ERR_EXISTS (and
+ * nothing written) if a serial is already in the ledger. */
+int ledger_reserve(struct ledger *l, const struct ledger_cert *rows, size_t n)
+	__attribute__((warn_unused_result));
+/* Mark rows issued (cert_der set) or abandoned (cert_der NULL), one
+ * transaction. Only rows still 'pending' change. */
+int ledger_complete(struct ledger *l, const struct ledger_cert *rows, size_t n)
+	__attribute__((warn_unused_result));
+/* Revoke an issued serial of ca_id. SFTCA_ERR_NOT_FOUND when the CA never
+ * issued it; SFTCA_ERR_PRECONDITION when it is not in state 'issued'. */
+int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const char *reason,
+		  int64_t at, unsigned *generation) __attribute__((warn_unused_result));
+
+typedef int (*ledger_row_fn)(void *arg, const struct ledger_cert *row);
+/* Revoked leaves signed by key_label (any generation of ca_id using it). */
+int ledger_revoked_by_key(struct ledger *l, const char *ca_id, const char *key_label,
+			  ledger_row_fn fn, void *arg) __attribute__((warn_unused_result));
+
+struct ledger_filter {
+	const char *ca_id, *peer_uuid, *state; /* NULL or "" = any */
+	int64_t after_rowid;                   /* paging cursor */
+	unsigned limit;
+	int with_der;
+};
+/* Rows matching f in rowid order; *last_rowid = rowid of the last row given. */
+int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn fn, void *arg,
+		int64_t *last_rowid, unsigned *count) __attribute__((warn_unused_result));
+
+/* Next CRL number for ca_id (starts at 1), persisted before it is used. */
+int ledger_next_crl_number(struct ledger *l, const char *ca_id, uint64_t *number)
+	__attribute__((warn_unused_result));
+
+/* Integrity check: no duplicate serials, every issued row's DER parses and
+ * carries its serial, no pending rows. Problems are logged; *problems counts them. */
+int ledger_check(struct ledger *l, unsigned *problems) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,576 @@
+#include "server.h"
+
+#include "arena.h"
+#include "audit.h"
+#include "errors.h"
+#include "log.h"
+#include "rpc.h"
+#include "tlsfiles.h"
+#include "token.h"
+
+#include <errno.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ACCEPT_SLOTS 32  /* request_call()s kept outstanding */
+
+enum tag_kind { TAG_NEW, TAG_RECV, TAG_DONE, TAG_SHUTDOWN };
+
+struct call;
+
+struct tag {
+	enum tag_kind kind;
+	struct call *c;
+};
+
+struct call {
+	struct server *srv;
+	grpc_call *call;
+	grpc_call_details details;
+	grpc_metadata_array md;
+	grpc_byte_buffer *recv;
+	grpc_byte_buffer *send;
+	grpc_status_code status;
+	char status_msg[512];
+	grpc_slice status_slice;
+	int cancelled;
+	struct call *qnext;
+	struct tag t_new, t_recv, t_done;
+};
+
+struct server {
+	const struct server_opts *o;
+	grpc_server *gs;
+	grpc_completion_queue *cq;
+	pthread_t event_thread;
+	pthread_t *workers;
+	unsigned nworkers;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;        /* queue and shutdown progress */
+	struct call *qhead, *qtail;
+	unsigned in_flight;       /* accepted calls not yet done */
+	int stopping, shutdown_done, workers_stop;
+	int started, event_started;
+	struct tag t_shutdown;
+};
+
+/* --- calls ------------------------------------------------------------------ */
+
+static int post_accept(struct server *srv)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return SFTCA_ERR_NOMEM;
+	c->srv = srv;
+	c->t_new = (struct tag){ TAG_NEW, c };
+	c->t_recv = (struct tag){ TAG_RECV, c };
+	c->t_done = (struct tag){ TAG_DONE, c };
+	c->status_slice = grpc_empty_slice();
+	grpc_call_details_init(&c->details);
+	grpc_metadata_array_init(&c->md);
+	if (grpc_server_request_call(srv->gs, &c->call, &c->details, &c->md, srv->cq, srv->cq,
+				     &c->t_new) != GRPC_CALL_OK) {
+		grpc_call_details_destroy(&c->details);
+		grpc_metadata_array_destroy(&c->md);
+		free(c);
+		return SFTCA_ERR_RPC;
+	}
+	return 0;
+}
+
+static void call_free(struct call *c)
+{
+	if (c->call)
+		grpc_call_unref(c->call);
+	grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->md);
+	if (c->recv)
+		grpc_byte_buffer_destroy(c->recv);
+	if (c->send)
+		grpc_byte_buffer_destroy(c->send);
+	grpc_slice_unref(c->status_slice);
+	free(c);
+}
+
+/* Send the reply (c->send may be NULL) and status; completes as TAG_DONE. */
+static void call_finish(struct call *c, grpc_status_code status, const char *msg)
+{
+	grpc_op ops[4];
+	size_t n = 0;
+
+	c->status = status;
+	snprintf(c->status_msg, sizeof(c->status_msg), "%s", msg ? msg : "");
+	grpc_slice_unref(c->status_slice);
+	c->status_slice = grpc_slice_from_copied_string(c->status_msg);
+	memset(ops, 0, sizeof(ops));
+	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (c->send != NULL && status == GRPC_STATUS_OK) {
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n++].data.send_message.send_message = c->send;
+	}
+	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[n].data.send_status_from_server.status = status;
+	ops[n++].data.send_status_from_server.status_details = &c->status_slice;
+	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+	if (grpc_call_start_batch(c->call, ops, n, &c->t_done, NULL) != GRPC_CALL_OK) {
+		/* Cannot happen with a well-formed batch; account for it anyway. */
+		log_error("cannot finish call %s", c->status_msg);
+		pthread_mutex_lock(&c->srv->mu);
+		c->srv->in_flight--;
+		pthread_cond_broadcast(&c->srv->cv);
+		pthread_mutex_unlock(&c->srv->mu);
+		call_free(c);
+	}
+}
+
+static int64_t call_deadline_ms(const struct call *c)
+{
+	gpr_timespec now = gpr_now(GPR_CLOCK_REALTIME);
+	gpr_timespec dl = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_REALTIME);
+	int64_t left;
+
+	if (gpr_time_cmp(dl, gpr_inf_future(GPR_CLOCK_REALTIME)) == 0)
+		left = 3600 * 1000; /* no deadline: cap waits at an hour */
+	else
+		left = gpr_time_to_millis(gpr_time_sub(dl, now));
+	return token_monotonic_ms() + left;
+}
+
+static void method_path(const struct call *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
+		 (const char *)GRPC_SLICE_START_PTR(c->details.method));
+}
+
+/* Establish who is calling: the verified client certificate's CN on TLS,
+ * the configured unix_role on the unix socket. */
+static void identify(struct server *srv, struct call *c, struct caller *who)
+{
+	const struct signer_config *cfg = srv->o->cfg;
+	grpc_auth_context *ctx = grpc_call_auth_context(c->call);
+	char *peer = grpc_call_get_peer(c->call);
+	const char *transport = NULL, *cn = NULL;
+	grpc_auth_property_iterator it;
+	const grpc_auth_property *p;
+
+	memset(who, 0, sizeof(*who));
+	snprintf(who->peer, sizeof(who->peer), "%s", peer ? peer : "?");
+	gpr_free(peer);
+	who->deadline_ms = call_deadline_ms(c);
+	if (ctx != NULL) {
+		it = grpc_auth_context_find_properties_by_name(ctx,
+							       GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+		if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
+			transport = p->value;
+		it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
+		if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
+			cn = p->value;
+	}
+	if (transport && strcmp(transport, GRPC_SSL_TRANSPORT_SECURITY_TYPE) == 0 && cn) {
+		snprintf(who->identity, sizeof(who->identity), "cn=%s", cn);
+		if ((who->authz = config_authz_find(cfg, cn)) != NULL)
+			who->role = who->authz->role;
+	} else if (strncmp(who->peer, "unix:", 5) == 0) {
+		/* Access to the socket file is the authentication here. */
+		snprintf(who->identity, sizeof(who->identity), "unix");
+		who->role = cfg->unix_role;
+	} else {
+		snprintf(who->identity, sizeof(who->identity), "unauthenticated");
+	}
+	grpc_auth_context_release(ctx);
+}
+
+static const struct server_method *find_method(struct server *srv, const char *path)
+{
+	for (size_t i = 0; i < srv->o->nmethods; i++)
+		if (strcmp(srv->o->methods[i].path, path) == 0)
+			return &srv->o->methods[i];
+	return NULL;
+}
+
+static void refuse(struct server *srv, const struct caller *who, const char *path,
+		   const char *why)
+{
+	log_warn("refused %s for %s (%s): %s", path, who->identity, who->peer, why);
+	audit_log(srv->o->signer->audit, "refused", who->identity, NULL, "refused",
+		  json_pack("{s:s, s:s, s:s}", "method", path, "peer", who->peer, "reason", why));
+}
+
+/* Run on a worker thread: authorize, decode, handle, encode. */
+static void call_handle(struct server *srv, struct call *c)
+{
+	char path[128], err[512] = "";
+	const struct server_method *m;
+	ProtobufCMessage *req = NULL, *resp = NULL;
+	struct arena *a = NULL;
+	struct caller who;
+	grpc_status_code st = GRPC_STATUS_OK;
+	int r;
+
+	method_path(c, path, sizeof(path));
+	identify(srv, c, &who);
+	if ((m = find_method(srv, path)) == NULL) {
+		st = GRPC_STATUS_UNIMPLEMENTED;
+		snprintf(err, sizeof(err), "unknown method %s", path);
+		goto done;
+	}
+	if (who.role < m->min_role || (m->min_role != ROLE_NONE && who.role == ROLE_NONE) ||
+	    (m->min_role == ROLE_NONE && strcmp(who.identity, "unauthenticated") == 0)) {
+		st = GRPC_STATUS_PERMISSION_DENIED;
+		if (who.role == ROLE_NONE)
+			snprintf(err, sizeof(err), "%s is not authorized for any role", who.identity);
+		else
+			snprintf(err, sizeof(err), "%s needs the %s role; %s has %s", path,
+				 role_name(m->min_role), who.identity, role_name(who.role));
+		refuse(srv, &who, path, err);
+		goto done;
+	}
+	if (token_monotonic_ms() >= who.deadline_ms) {
+		st = GRPC_STATUS_DEADLINE_EXCEEDED;
+		snprintf(err, sizeof(err), "deadline passed before the call was handled");
+		goto done;
+	}
+	if ((r = rpc_unpack(c->recv, m->request, srv->o->cfg->max_message, &req)) != 0) {
+		st = GRPC_STATUS_INVALID_ARGUMENT;
+		snprintf(err, sizeof(err), "request is not a valid %s", m->request->name);
+		refuse(srv, &who, path, err);
+		goto done;
+	}
+	if ((a = arena_new()) == NULL) {
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		goto done;
+	}
+	token_set_deadline(who.deadline_ms);
+	r = m->fn(srv->o->signer, &who, req, a, &resp, err, sizeof(err));
+	token_set_deadline(0);
+	if (r != 0) {
+		st = rpc_status_from_err(r);
+		if (err[0] == '\0')
+			snprintf(err, sizeof(err), "%s", sftca_strerror(r));
+		if (st == GRPC_STATUS_PERMISSION_DENIED)
+			refuse(srv, &who, path, err);
+		goto done;
+	}
+	if (rpc_pack(resp, &c->send) != 0)
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+done:
+	if (req)
+		protobuf_c_message_free_unpacked(req, NULL);
+	arena_free(a);
+	call_finish(c, st, err);
+}
+
+static void *worker_main(void *arg)
+{
+	struct server *srv = arg;
+
+	for (;;) {
+		struct call *c;
+
+		pthread_mutex_lock(&srv->mu);
+		while (srv->qhead == NULL && !srv->workers_stop)
+			pthread_cond_wait(&srv->cv, &srv->mu);
+		if (srv->qhead == NULL) {
+			pthread_mutex_unlock(&srv->mu);
+			return NULL;
+		}
+		c = srv->qhead;
+		srv->qhead = c->qnext;
+		if (srv->qhead == NULL)
+			srv->qtail = NULL;
+		pthread_mutex_unlock(&srv->mu);
+		call_handle(srv, c);
+	}
+}
+
+/* --- the completion queue ----------------------------------------------------- */
+
+static void on_new(struct server *srv, struct call *c, int ok)
+{
+	grpc_op op;
+	int admit;
+
+	pthread_mutex_lock(&srv->mu);
+	admit = ok && !srv->stopping;
+	pthread_mutex_unlock(&srv->mu);
+	if (!ok) { /* server shutting down: the slot is gone */
+		call_free(c);
+		return;
+	}
+	if (admit && post_accept(srv) != 0)
+		log_error("cannot post a new accept slot");
+	pthread_mutex_lock(&srv->mu);
+	srv->in_flight++;
+	pthread_mutex_unlock(&srv->mu);
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv;
+	if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK)
+		call_finish(c, GRPC_STATUS_INTERNAL, "cannot read the request");
+}
+
+static void on_recv(struct server *srv, struct call *c, int ok)
+{
+	unsigned limit = srv->o->cfg->max_calls;
+	int overload;
+
+	if (!ok) {
+		call_finish(c, GRPC_STATUS_CANCELLED, "request not received");
+		return;
+	}
+	pthread_mutex_lock(&srv->mu);
+	overload = srv->in_flight > limit;
+	if (!overload) {
+		if (srv->qtail)
+			srv->qtail->qnext = c;
+		else
+			srv->qhead = c;
+		srv->qtail = c;
+		pthread_cond_broadcast(&srv->cv);
+	}
+	pthread_mutex_unlock(&srv->mu);
+	if (overload) {
+		char path[128];
+		method_path(c, path, sizeof(path));
+		log_warn("refused %s: %u calls in flight (max_calls %u)", path, limit, limit);
+		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
+	}
+}
+
+static void *event_main(void *arg)
+{
+	struct server *srv = arg;
+
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							   NULL);
+		struct tag *t;
+
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			return NULL;
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		t = ev.tag;
+		switch (t->kind) {
+		case TAG_NEW:
+			on_new(srv, t->c, ev.success);
+			break;
+		case TAG_RECV:
+			on_recv(srv, t->c, ev.success);
+			break;
+		case TAG_DONE:
+			call_free(t->c);
+			pthread_mutex_lock(&srv->mu);
+			srv->in_flight--;
+			pthread_cond_broadcast(&srv->cv);
+			pthread_mutex_unlock(&srv->mu);
+			break;
+		case TAG_SHUTDOWN:
+			pthread_mutex_lock(&srv->mu);
+			srv->shutdown_done = 1;
+			pthread_cond_broadcast(&srv->cv);
+			pthread_mutex_unlock(&srv->mu);
+			break;
+		}
+	}
+}
+
+/* --- listeners ---------------------------------------------------------------- */
+
+static int add_listener(struct server *srv, const char *addr, grpc_server_credentials *tls)
+{
+	if (strncmp(addr, "unix:", 5) == 0) {
+		const char *path = addr + 5;
+		grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+		mode_t old = umask(0117); /* the socket is born 0660 */
+		int port = grpc_server_add_http2_port(srv->gs, addr, creds);
+
+		umask(old);
+		grpc_server_credentials_release(creds);
+		if (port == 0) {
+			log_error("cannot listen on %s (directory missing or not writable?)", addr);
+			return SFTCA_ERR_IO;
+		}
+		if (chmod(path, 0660) != 0) {
+			log_error("%s: chmod 0660: %s", path, strerror(errno));
+			return SFTCA_ERR_IO;
+		}
+		log_info("listening on %s (mode 0660, role %s)", addr,
+			 role_name(srv->o->cfg->unix_role));
+		return 0;
+	}
+	int port = grpc_server_add_http2_port(srv->gs, addr, tls);
+	const char *colon = strrchr(addr, ':');
+
+	if (port == 0) {
+		log_error("cannot listen on %s (address in use or not local?)", addr);
+		return SFTCA_ERR_IO;
+	}
+	/* With port 0 the kernel picks one: say which, for scripts and tests. */
+	log_info("listening on %.*s:%d (mutual TLS)", (int)(colon - addr), addr, port);
+	return 0;
+}
+
+static grpc_server_credentials *tls_credentials(const struct signer_config *cfg)
+{
+	struct tls_files tf;
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_server_credentials *creds;
+
+	if (tls_files_load(cfg->tls_cert, cfg->tls_key, cfg->client_ca, &tf) != 0)
+		return NULL;
+	pair.cert_chain = tf.cert_pem;
+	pair.private_key = tf.key_pem;
+	creds = grpc_ssl_server_credentials_create_ex(
+		tf.ca_pem, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+	tls_files_clear(&tf);
+	return creds;
+}
+
+int server_bind(const struct server_opts *o, struct server **out)
+{
+	const struct signer_config *cfg = o->cfg;
+	struct server *srv = calloc(1, sizeof(*srv));
+	grpc_server_credentials *tls = NULL;
+	grpc_arg args[4];
+	grpc_channel_args chargs = { 4, args };
+	int r = SFTCA_ERR_IO, need_tls = 0;
+
+	*out = NULL;
+	if (srv == NULL)
+		return SFTCA_ERR_NOMEM;
+	srv->o = o;
+	srv->t_shutdown = (struct tag){ TAG_SHUTDOWN, NULL };
+	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->cv, NULL);
+	args[0] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+			      { .integer = (int)cfg->max_message } };
+	args[1] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+			      { .integer = (int)cfg->max_message } };
+	/* A second signer on the same port must fail, not share it. */
+	args[2] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_ALLOW_REUSEPORT, { .integer = 0 } };
+	args[3] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
+			      { .integer = (int)(cfg->max_calls + 1) } };
+	srv->gs = grpc_server_create(&chargs, NULL);
+	srv->cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(srv->gs, srv->cq, NULL);
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (strncmp(cfg->listen[i], "unix:", 5) != 0)
+			need_tls = 1;
+	if (need_tls && (tls = tls_credentials(cfg)) == NULL) {
+		log_error("TLS files (tls_cert, tls_key, client_ca) cannot be used");
+		r = SFTCA_ERR_CONFIG;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if ((r = add_listener(srv, cfg->listen[i], tls)) != 0)
+			goto fail;
+	if (tls)
+		grpc_server_credentials_release(tls);
+	*out = srv;
+	return 0;
+fail:
+	if (tls)
+		grpc_server_credentials_release(tls);
+	server_stop(srv, 0);
+	return r;
+}
+
+int server_run(struct server *srv)
+{
+	unsigned want = srv->o->cfg->workers;
+
+	grpc_server_start(srv->gs);
+	srv->started = 1;
+	if (pthread_create(&srv->event_thread, NULL, event_main, srv) != 0)
+		return SFTCA_ERR_INTERNAL;
+	srv->event_started = 1;
+	for (int i = 0; i < ACCEPT_SLOTS; i++)
+		if (post_accept(srv) != 0)
+			return SFTCA_ERR_INTERNAL;
+	if ((srv->workers = calloc(want, sizeof(pthread_t))) == NULL)
+		return SFTCA_ERR_NOMEM;
+	for (unsigned i = 0; i < want; i++) {
+		if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
+			return SFTCA_ERR_INTERNAL;
+		srv->nworkers++;
+	}
+	return 0;
+}
+
+void server_stop(struct server *srv, int grace_ms)
+{
+	struct timespec ts;
+	int cancelled = 0;
+
+	if (srv == NULL)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	srv->stopping = 1;
+	if (!srv->event_started) /* nobody would deliver the shutdown tag */
+		srv->shutdown_done = 1;
+	pthread_mutex_unlock(&srv->mu);
+	if (srv->event_started)
+		grpc_server_shutdown_and_notify(srv->gs, srv->cq, &srv->t_shutdown);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += grace_ms / 1000;
+	ts.tv_nsec += (long)(grace_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&srv->mu);
+	while (!srv->shutdown_done || srv->in_flight > 0) {
+		if (!cancelled &&
+		    pthread_cond_timedwait(&srv->cv, &srv->mu, &ts) == ETIMEDOUT) {
+			log_warn("%u calls still running after %d ms: cancelling them",
+				 srv->in_flight, grace_ms);
+			pthread_mutex_unlock(&srv->mu);
+			grpc_server_cancel_all_calls(srv->gs);
+			pthread_mutex_lock(&srv->mu);
+			cancelled = 1;
+		} else if (cancelled) {
+			pthread_cond_wait(&srv->cv, &srv->mu);
+		}
+	}
+	srv->workers_stop = 1;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	if (!srv->event_started) {
+		/* Bound but never served: gRPC still wants a shutdown before
+		 * destroy; its notification is drained here. */
+		grpc_event ev;
+		grpc_server_shutdown_and_notify(srv->gs, srv->cq, &srv->t_shutdown);
+		grpc_server_cancel_all_calls(srv->gs);
+		do
+			ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							NULL);
+		while (ev.type == GRPC_OP_COMPLETE && ev.tag != &srv->t_shutdown);
+	}
+	grpc_completion_queue_shutdown(srv->cq);
+	if (srv->event_started)
+		pthread_join(srv->event_thread, NULL);
+	else
+		while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+			       .type != GRPC_QUEUE_SHUTDOWN)
+			;
+	grpc_server_destroy(srv->gs);
+	grpc_completion_queue_destroy(srv->cq);
+	pthread_mutex_destroy(&srv->mu);
+	pthread_cond_destroy(&srv->cv);
+	free(srv->workers);
+	free(srv);
+}

@@ -1,0 +1,58 @@
+/* The running signer: everything a request handler may use. */
+#ifndef SFTCA_SIGNER_H
+#define SFTCA_SIGNER_H
+
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct token;
+struct ledger;
+struct ca_registry;
+struct signpool;
+struct audit;
+struct ratelimit;
+
+struct signer {
+	const struct signer_config *cfg;
+	struct token *token;
+	struct ledger *ledger;
+	struct ca_registry *cas;
+	struct signpool *pool;
+	struct audit *audit;
+	struct ratelimit *issue_rl;
+};
+
+/* Who is calling, as the server established it. */
+struct caller {
+	char identity[192];   /* "cn=<CN>" or "unix" */
+	enum role role;
+	const struct authz_entry *authz; /* NULL for unix callers */
+	char peer[128];       /* transport address, for logs */
+	int64_t deadline_ms;  /* CLOCK_MONOTONIC */
+};
+
+struct issue_in {
+	const char *peer_uuid;
+	const unsigned char *csr;
+	size_t csr_len;
+};
+
+struct issue_out {
+	int code;             /* grpc status code; 0 = issued */
+	char message[200];
+	unsigned char *der;   /* OPENSSL_malloc'd; free with OPENSSL_free */
+	size_t der_len;
+	char serial[80];
+};
+
+/* Validate, reserve in the ledger, sign in the token (in parallel), verify,
+ * record. Per-item failures are in out[i]; a non-zero return means the
+ * whole batch failed (errmsg says why) and nothing was released. */
+int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, unsigned days,
+		const struct issue_in *in, size_t n, struct issue_out *out, unsigned *generation,
+		char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+void issue_out_clear(struct issue_out *out, size_t n);
+
+#endif
