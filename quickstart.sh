@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The main job on the embedded defaults, start to finish: install what is
+# missing, build, create a SoftHSM2 token and a development service PKI under
+# ./var/, start sftca-signer (unix socket + 127.0.0.1 with mutual TLS),
+# create the InternalCA of a sample FMC inside the token, show `sftca status`,
+# and stop the signer. Nothing outside this directory is touched except
+# Debian packages. Safe to run again: existing state under ./var/ is reused.
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/deps.sh
+
+FMC_UUID=${FMC_UUID:-cdb123c8-4347-11ef-aca1-f3aa241412a1}
+PORT_WANTED=${SFTCA_PORT:-7443}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies and build"
+install_deps
+build_sftca >/dev/null
+BIN=$PWD/build/bin
+VAR=$PWD/var
+mkdir -p "$VAR/run" "$VAR/state"
+chmod 700 "$VAR/state"
+
+step "SoftHSM2 token under var/hsm (PIN files mode 0600)"
+SFTCA_SIGNER_BIN=$BIN/sftca-signer hsm-config/init-token.sh "$VAR/hsm" sftca >/dev/null
+export SOFTHSM2_CONF=$VAR/hsm/softhsm2.conf
+echo "token 'sftca' ready; SOFTHSM2_CONF=$SOFTHSM2_CONF"
+
+step "development PKI for the signer's gRPC channel (var/pki)"
+hsm-config/dev-pki.sh "$VAR/pki" ops-admin fmc-east auditor-1
+
+cat > "$VAR/signer.conf" <<CONF
+; written by quickstart.sh
+[signer]
+listen    = unix:$VAR/run/signer.sock
+listen    = 127.0.0.1:$PORT_WANTED
+state_dir = $VAR/state
+tls_cert  = $VAR/pki/signer.crt
+tls_key   = $VAR/pki/signer.key
+client_ca = $VAR/pki/service-ca.crt
+unix_role = admin
+
+[pkcs11]
+module      = /usr/lib/softhsm/libsofthsm2.so
+token_label = sftca
+pin_file    = $VAR/hsm/user.pin
+
+[authz]
+ops-admin = admin
+fmc-east  = issuer:$FMC_UUID
+auditor-1 = auditor
+CONF
+
+step "start sftca-signer"
+root_flag=()
+[ "$(id -u)" -eq 0 ] && root_flag=(--allow-root) # development only
+: > "$VAR/signer.log"
+"$BIN/sftca-signer" --config "$VAR/signer.conf" "${root_flag[@]}" >>"$VAR/signer.log" 2>&1 &
+SIGNER_PID=$!
+stop_signer() {
+	if kill -0 "$SIGNER_PID" 2>/dev/null; then
+		kill -TERM "$SIGNER_PID"
+		wait "$SIGNER_PID" || true
+	fi
+}
+trap stop_signer EXIT
+for _ in $(seq 100); do
+	grep -q "serving (" "$VAR/signer.log" && break
+	kill -0 "$SIGNER_PID" 2>/dev/null || { cat "$VAR/signer.log" >&2; exit 1; }
+	sleep 0.1
+done
+grep -q "serving (" "$VAR/signer.log" || { echo "signer did not start" >&2; exit 1; }
+PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$VAR/signer.log" | tail -1 | cut -d: -f2)
+cat > "$VAR/client.conf" <<CONF
+; written by quickstart.sh: the CLI as the admin client, over mutual TLS
+[client]
+signer   = 127.0.0.1:$PORT
+tls_cert = $VAR/pki/ops-admin.crt
+tls_key  = $VAR/pki/ops-admin.key
+tls_ca   = $VAR/pki/service-ca.crt
+CONF
+sed -n 's/.* info [a-z_]*: //p' "$VAR/signer.log"
+
+sftca() { "$BIN/sftca" --config "$VAR/client.conf" "$@"; }
+
+step "InternalCA for FMC $FMC_UUID, generated inside the token"
+if sftca ca cert --ca "$FMC_UUID" >/dev/null 2>&1; then
+	echo "CA $FMC_UUID exists already (var/state/ledger.db); keeping it"
+else
+	sftca ca create --ca "$FMC_UUID"
+fi
+
+step "sftca status (over mutual TLS as ops-admin)"
+sftca status
+
+step "stop the signer"
+stop_signer
+trap - EXIT
+echo "stopped. State is in var/ (token var/hsm, ledger var/state/ledger.db, audit var/state/audit.log)."

@@ -1,0 +1,31 @@
+# Debian packages sftca needs to build, test and run; sourced by
+# quickstart.sh and test.sh. install_deps installs whatever is missing.
+SFTCA_PACKAGES=(
+	build-essential cmake pkg-config git ca-certificates
+	libssl-dev openssl libp11-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
+	libsqlite3-dev sqlite3 libinih-dev libcmocka-dev libjansson-dev libcsv-dev libssh-dev
+	softhsm2 opensc p11-kit libengine-pkcs11-openssl
+	openssh-server openssh-client iproute2 procps util-linux gzip
+)
+
+install_deps() {
+	local missing=()
+	for p in "${SFTCA_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing Debian packages; run as root or install them: ${missing[*]}" >&2
+		return 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build_sftca() {
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j"$(nproc)"
+}

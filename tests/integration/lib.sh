@@ -1,0 +1,148 @@
+# Shared helpers for integration tests: a real SoftHSM2 token in a temp
+# dir, a development PKI, the real sftca-signer process and the real CLI.
+# Every process a test starts is stopped by the EXIT trap, pass or fail.
+set -euo pipefail
+
+SRC=${SFTCA_SRC:?SFTCA_SRC must point at the source tree}
+BUILD=${SFTCA_BUILD:?SFTCA_BUILD must point at the build tree}
+SFTCA=$BUILD/bin/sftca
+SIGNER=$BUILD/bin/sftca-signer
+PROBE=$BUILD/bin/rpcprobe
+MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+CA_ID=cdb123c8-4347-11ef-aca1-f3aa241412a1
+
+skip() { echo "SKIP: $*"; exit 77; }
+need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done; }
+[ -r "$MODULE" ] || skip "SoftHSM2 module $MODULE missing"
+need openssl
+
+T=$(mktemp -d /tmp/sftca-it.XXXXXX)
+mkdir -p "$T/run" "$T/pids"
+export SFTCA_TEST_DIR=$T
+
+cleanup() {
+	local rc=$?
+	for f in "$T"/pids/*; do
+		[ -e "$f" ] || continue
+		local pid
+		pid=$(cat "$f")
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for log in "$T"/*.log; do
+			[ -e "$log" ] || continue
+			echo "----- $log (last 40 lines)" >&2
+			tail -n 40 "$log" >&2
+		done
+	fi
+	[ -n "${KEEP_TEST_DIR:-}" ] || rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+# set -e stops a test at the first failing command: say which one.
+trap '[[ $- == *e* ]] && echo "FAIL: ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND" >&2' ERR
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
+assert_contains() { grep -qE -- "$2" <<<"$1" || fail "$3: '$2' not found in: $1"; }
+assert_not_contains() { ! grep -qE -- "$2" <<<"$1" || fail "$3: '$2' unexpectedly in: $1"; }
+assert_file_contains() { grep -qE -- "$2" "$1" || fail "$3: '$2' not in $1"; }
+# expect_rc RC CMD... : run CMD, capture output in $OUT, check its exit code.
+expect_rc() {
+	local want=$1; shift
+	set +e
+	OUT=$("$@" 2>&1)
+	local got=$?
+	set -e
+	[ "$got" -eq "$want" ] || fail "exit $got (wanted $want) from: $* :: $OUT"
+}
+
+# make_token [LABEL]: token under $T/hsm, PIN files 0600; exports SOFTHSM2_CONF.
+make_token() {
+	SFTCA_SIGNER_BIN=$SIGNER SOFTHSM_MODULE=$MODULE "$SRC/hsm-config/init-token.sh" "$T/hsm" "${1:-sftca}" >/dev/null
+	export SOFTHSM2_CONF=$T/hsm/softhsm2.conf
+}
+
+# make_pki [DIR [CN...]]: service CA, signer and client certificates.
+make_pki() {
+	local dir=${1:-$T/pki}
+	[ $# -gt 0 ] && shift
+	[ $# -gt 0 ] || set -- ops-admin fmc-east auditor-1 stranger
+	"$SRC/hsm-config/dev-pki.sh" "$dir" "$@" >/dev/null
+}
+
+# write_conf FILE [EXTRA-LINES]: a signer config for this test directory.
+write_conf() {
+	local file=$1 extra=${2:-}
+	cat > "$file" <<CONF
+[signer]
+listen = unix:$T/run/signer.sock
+listen = 127.0.0.1:0
+state_dir = $T/state
+tls_cert = $T/pki/signer.crt
+tls_key = $T/pki/signer.key
+client_ca = $T/pki/service-ca.crt
+sessions = ${SESSIONS:-2}
+$extra
+[pkcs11]
+module = $MODULE
+token_label = ${TOKEN_LABEL:-sftca}
+pin_file = ${PIN_FILE:-$T/hsm/user.pin}
+[authz]
+ops-admin = admin
+fmc-east = issuer:$CA_ID
+auditor-1 = auditor
+CONF
+}
+
+# start_signer CONF [NAME]: run in the background, wait until it serves;
+# sets PORT (the TLS port it bound) and SIGNER_PID.
+start_signer() {
+	local conf=$1 name=${2:-signer}
+	local log=$T/$name.log before new
+	before=0
+	[ -f "$log" ] && before=$(wc -l <"$log")
+	"$SIGNER" --config "$conf" --allow-root >>"$log" 2>&1 &
+	SIGNER_PID=$!
+	echo "$SIGNER_PID" > "$T/pids/$name"
+	for _ in $(seq 200); do
+		new=$(tail -n +"$((before + 1))" "$log" 2>/dev/null)
+		if grep -q "serving (" <<<"$new"; then
+			PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' <<<"$new" | tail -1 | cut -d: -f2)
+			return 0
+		fi
+		kill -0 "$SIGNER_PID" 2>/dev/null || fail "signer exited during start: $(tail -5 "$log")"
+		sleep 0.1
+	done
+	fail "signer did not start within 20 s"
+}
+
+# stop_signer [NAME]: SIGTERM, wait, and require a clean exit.
+stop_signer() {
+	local name=${1:-signer} pid rc
+	pid=$(cat "$T/pids/$name")
+	kill -TERM "$pid"
+	set +e
+	wait "$pid"
+	rc=$?
+	set -e
+	rm -f "$T/pids/$name"
+	[ "$rc" -eq 0 ] || fail "signer exited $rc on SIGTERM"
+}
+
+tls() { echo --signer "127.0.0.1:$PORT" --tls-cert "$T/pki/$1.crt" --tls-key "$T/pki/$1.key" --tls-ca "$T/pki/service-ca.crt"; }
+# as ROLE-CN sftca ARGS... : the CLI over mutual TLS as that client.
+as() { local cn=$1; shift; "$SFTCA" $(tls "$cn") "$@"; }
+# local_sftca ARGS... : the CLI over the unix socket (unix_role).
+local_sftca() { "$SFTCA" --signer "unix:$T/run/signer.sock" "$@"; }
+probe() { local cn=$1; shift; "$PROBE" --signer "127.0.0.1:$PORT" --tls-ca "$T/pki/service-ca.crt" \
+	${cn:+--tls-cert "$T/pki/$cn.crt" --tls-key "$T/pki/$cn.key"} "$@"; }
+
+# p11 ARGS...: pkcs11-tool on the test token. Logging in needs the PIN on
+# pkcs11-tool's command line (it has no PIN-file option); this is a
+# throwaway token made for this test, never a real one.
+p11() { pkcs11-tool --module "$MODULE" --token-label "${TOKEN_LABEL:-sftca}" "$@"; }
+p11_login() { p11 --login --pin "$(cat "$T/hsm/user.pin")" "$@"; }
