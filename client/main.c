@@ -19,6 +19,7 @@ struct command {
 static const struct command commands[] = {
 	{ "status", cmd_status, 1, "token state and every CA: generations, notAfter, days left" },
 	{ "ca", cmd_ca, 1, "create, renew, rotate or finalize a CA; print its certificate" },
+	{ "issue", cmd_issue, 1, "renew the sftunnel certificates of an FMC tree in place" },
 };
 
 static void usage(FILE *f)

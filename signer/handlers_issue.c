@@ -45,6 +45,7 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
+	sftca__v1__issue_batch_response__init(r);
 	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
 		return rc;
 	if (!issuer_may_use(who, q->ca_id)) {
@@ -93,7 +94,6 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 			arena_adopt(a, out[i].der, openssl_free_cb);
 	if (rc != 0)
 		return rc;
-	sftca__v1__issue_batch_response__init(r);
 	r->generation = gen;
 	for (size_t i = 0; i < q->n_items; i++) {
 		Sftca__V1__IssueResult *res = arena_alloc(a, sizeof(*res));

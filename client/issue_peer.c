@@ -1,0 +1,190 @@
+#include "issue_peer.h"
+
+#include "atomicfile.h"
+#include "errors.h"
+#include "expiry.h"
+#include "fileio.h"
+#include "log.h"
+#include "x509util.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *peer_action_name(enum peer_action a)
+{
+	static const char *const names[] = { "current", "recertify", "new-key", "failed" };
+	return names[a];
+}
+
+static void peer_fail(struct peer_work *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void peer_fail(struct peer_work *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	w->act = PEER_FAILED;
+	va_start(ap, fmt);
+	vsnprintf(w->message, sizeof(w->message), fmt, ap);
+	va_end(ap);
+	ERR_clear_error();
+}
+
+static int file_exists(const char *dir, const char *name, char *path, size_t len)
+{
+	struct stat st;
+
+	snprintf(path, len, "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/* The certificate on disk is one this run need not replace. */
+static int is_current(const struct issue_ctx *c, const struct peer_work *w, X509 *cert,
+		      EVP_PKEY *key)
+{
+	int64_t now = time(NULL), na = x509_not_after(cert);
+	int64_t ca_na = x509_not_after(c->ca_cert);
+	char cn[64];
+
+	if (!x509_key_matches(cert, key))
+		return 0;
+	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 ||
+	    strcmp(cn, w->t.uuid) != 0)
+		return 0;
+	if (!x509_issued_by(cert, c->ca_cert))
+		return 0;
+	if (na <= now)
+		return 0;
+	/* Enough days left, or as many as the CA allows: reissuing gains nothing. */
+	return expiry_days(na, now, NULL) > c->renew_days || na >= ca_na - 86400;
+}
+
+static EVP_PKEY *new_key(int ec)
+{
+	EVP_PKEY *k = ec ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
+	if (k == NULL)
+		log_crypto("generating a key");
+	return k;
+}
+
+static int make_csr(struct peer_work *w)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *der = NULL;
+	int len = -1;
+
+	/* The signer builds the subject itself; the CN here only helps people
+	 * reading the CSR. */
+	if (req && name &&
+	    X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+				       (const unsigned char *)w->t.uuid, -1, -1, 0) &&
+	    X509_REQ_set_version(req, 0) && X509_REQ_set_subject_name(req, name) &&
+	    X509_REQ_set_pubkey(req, w->key) && X509_REQ_sign(req, w->key, EVP_sha256()) > 0)
+		len = i2d_X509_REQ(req, &der);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	if (len <= 0) {
+		OPENSSL_free(der);
+		return SFTCA_ERR_CRYPTO;
+	}
+	w->csr = der;
+	w->csr_len = (size_t)len;
+	return 0;
+}
+
+void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
+{
+	char kpath[4200], cpath[4200];
+	X509 *cert = NULL;
+	int have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
+	int have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
+
+	if (have_key && !c->rekey && pem_load_key(kpath, &w->key) != 0) {
+		peer_fail(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
+		return;
+	}
+	if (have_cert && pem_load_cert(cpath, &cert) != 0)
+		cert = NULL; /* unreadable: it gets replaced */
+	if (w->key && cert && !c->force && is_current(c, w, cert, w->key)) {
+		w->act = PEER_CURRENT;
+		w->not_after = x509_not_after(cert);
+		X509_free(cert);
+		return;
+	}
+	X509_free(cert);
+	w->act = w->key ? PEER_RECERTIFY : PEER_NEWKEY;
+	if (c->dry_run)
+		return;
+	if (w->key == NULL && (w->key = new_key(c->ec_family)) == NULL) {
+		peer_fail(w, "key generation failed");
+		return;
+	}
+	if (make_csr(w) != 0)
+		peer_fail(w, "CSR could not be built");
+}
+
+void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned char *der,
+		size_t len, const char *serial)
+{
+	X509 *x = x509_from_der(der, len);
+	char *cert_pem = NULL, *key_pem = NULL;
+	int r;
+
+	if (x == NULL || !x509_key_matches(x, w->key)) {
+		peer_fail(w, "the signer returned a certificate that does not match the key");
+		goto out;
+	}
+	if ((cert_pem = x509_to_pem(x)) == NULL) {
+		peer_fail(w, "out of memory");
+		goto out;
+	}
+	if (w->act == PEER_NEWKEY) {
+		struct af_file files[2] = {
+			{ LAYOUT_KEY, NULL, 0, 0600 },
+			{ LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 },
+		};
+		if ((key_pem = pkey_to_pem(w->key)) == NULL) {
+			peer_fail(w, "out of memory");
+			goto out;
+		}
+		files[0].data = key_pem;
+		files[0].len = strlen(key_pem);
+		/* Key and certificate change together: all old or all new. */
+		r = af_write_set(w->t.dir, files, 2, c->stamp);
+	} else {
+		struct af_file f = { LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 };
+		r = af_write(w->t.dir, &f, c->stamp);
+	}
+	if (r != 0) {
+		peer_fail(w, "writing %s failed: %s", w->t.dir, sftca_strerror(r));
+		goto out;
+	}
+	w->done = 1;
+	w->not_after = x509_not_after(x);
+	snprintf(w->serial, sizeof(w->serial), "%s", serial);
+out:
+	if (key_pem) {
+		OPENSSL_cleanse(key_pem, strlen(key_pem));
+		free(key_pem);
+	}
+	free(cert_pem);
+	X509_free(x);
+}
+
+void peer_clear(struct peer_work *w)
+{
+	EVP_PKEY_free(w->key);
+	w->key = NULL;
+	OPENSSL_free(w->csr);
+	w->csr = NULL;
+}

@@ -1,0 +1,33 @@
+/* Where sftunnel files live in an FMC tree (DESIGN.md section 1), under a
+ * root that is "/" in production and a temporary tree in tests. */
+#ifndef SFTCA_LAYOUT_H
+#define SFTCA_LAYOUT_H
+
+#include <stddef.h>
+
+#define LAYOUT_CERT "sftunnel-cert.pem"
+#define LAYOUT_KEY "sftunnel-key.pem"
+#define LAYOUT_BUNDLE "cacert.pem"
+#define LAYOUT_CRL "crl.pem"
+
+struct layout_target {
+	char uuid[40];        /* subject CN: the peer's UUID, or the FMC's for self */
+	char dir[4096];       /* directory holding the cert/key pair */
+	int self;             /* the FMC's own identity in etc/sf/keys */
+};
+
+/* root/etc/sf/ca_root */
+void layout_ca_root(const char *root, char *buf, size_t len);
+/* The pair directory of a peer: root/var/sf/peers/UUID/certs_pushed, or the
+ * peer directory itself when it already holds the pair there (older
+ * layout). */
+void layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len);
+/* root/etc/sf/keys */
+void layout_self_dir(const char *root, char *buf, size_t len);
+
+/* The peers of a tree: canonical-UUID directories under root/var/sf/peers,
+ * sorted. Free with free(). SFTCA_ERR_NOT_FOUND without a peers dir. */
+int layout_list_peers(const char *root, char (**uuids)[40], size_t *n)
+	__attribute__((warn_unused_result));
+
+#endif
