@@ -16,6 +16,9 @@
 #include "x509util.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,6 +27,10 @@
 #include <unistd.h>
 
 #define MAX_PEER_ARGS 4096
+/* nextUpdate of the CRL written beside the bundle. Long, because a
+ * verifier that enforces nextUpdate would drop every tunnel when it passes;
+ * new revocations reach the FMC with `sftca issue` or `sftca crl`. */
+#define CRL_DAYS 365
 
 struct run {
 	struct issue_ctx ic;
@@ -363,6 +370,81 @@ static int fetch_ca(struct run *r, char **bundle)
 	return rc == 0 && *bundle ? 0 : SFTCA_ERR_INVALID;
 }
 
+/* Append a line to a growing string; 0 on out-of-memory. */
+static int append(char **out, size_t *len, const char *line)
+{
+	char *grown = realloc(*out, *len + strlen(line) + 1);
+
+	if (grown == NULL)
+		return 0;
+	memcpy(grown + *len, line, strlen(line) + 1);
+	*out = grown;
+	*len += strlen(line);
+	return 1;
+}
+
+/* What a CRL file says: one line per CRL issuer and per revoked serial,
+ * and the earliest nextUpdate. NULL if nothing parses. */
+static char *crl_digest(const char *pem, int64_t *next)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509_CRL *crl;
+	char *out = NULL, line[128];
+	size_t len = 0;
+	int n = 0, ok = 1;
+
+	*next = INT64_MAX;
+	while (ok && bio && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+		STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
+		unsigned long h = X509_NAME_hash_ex(X509_CRL_get_issuer(crl), NULL, NULL, NULL);
+		int64_t nu;
+
+		n++;
+		if (asn1_time_unix(X509_CRL_get0_nextUpdate(crl), &nu) == 0 && nu < *next)
+			*next = nu;
+		snprintf(line, sizeof(line), "issuer %08lx\n", h);
+		ok = append(&out, &len, line);
+		for (int i = 0; ok && i < sk_X509_REVOKED_num(revs); i++) {
+			char hex[80];
+			if (asn1_int_hex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i)),
+					 hex, sizeof(hex)) != 0)
+				continue;
+			snprintf(line, sizeof(line), "%08lx:%s\n", h, hex);
+			ok = append(&out, &len, line);
+		}
+		X509_CRL_free(crl);
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	if (n == 0 || !ok) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* The CRL on disk lists the same revocations as the fresh one and is far
+ * from its nextUpdate: leave it, so reruns change nothing. */
+static int crl_still_good(const char *dir, const char *fresh)
+{
+	char path[4300], *old = NULL, *a = NULL, *b = NULL;
+	size_t len;
+	int64_t next_old, next_new;
+	int same = 0;
+
+	snprintf(path, sizeof(path), "%s/" LAYOUT_CRL, dir);
+	if (access(path, F_OK) != 0 || file_read_all(path, 16 << 20, &old, &len) != 0)
+		return 0;
+	a = crl_digest(old, &next_old);
+	b = crl_digest(fresh, &next_new);
+	if (a && b && strcmp(a, b) == 0 && next_old - time(NULL) > (next_new - time(NULL)) / 2)
+		same = 1;
+	free(old);
+	free(a);
+	free(b);
+	return same;
+}
+
 /* The trust bundle and a fresh CRL into DIR/etc/sf/ca_root. */
 static int write_ca_root(struct run *r, const char *bundle)
 {
@@ -394,13 +476,17 @@ static int write_ca_root(struct run *r, const char *bundle)
 	}
 	free(old);
 	q.ca_id = (char *)r->ic.ca_id;
+	q.days = CRL_DAYS;
 	if (client_call(r->rpc, "/sftca.v1.Signer/GetCRL", &q.base,
 			&sftca__v1__get_crlresponse__descriptor, (ProtobufCMessage **)&resp) != 0)
 		return SFTCA_ERR_RPC;
-	f.name = LAYOUT_CRL;
-	f.data = resp->crl_pem;
-	f.len = strlen(resp->crl_pem);
-	rc = af_write(dir, &f, NULL);
+	rc = 0;
+	if (!crl_still_good(dir, resp->crl_pem)) {
+		f.name = LAYOUT_CRL;
+		f.data = resp->crl_pem;
+		f.len = strlen(resp->crl_pem);
+		rc = af_write(dir, &f, NULL);
+	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;
 }

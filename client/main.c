@@ -20,6 +20,9 @@ static const struct command commands[] = {
 	{ "status", cmd_status, 1, "token state and every CA: generations, notAfter, days left" },
 	{ "ca", cmd_ca, 1, "create, renew, rotate or finalize a CA; print its certificate" },
 	{ "issue", cmd_issue, 1, "renew the sftunnel certificates of an FMC tree in place" },
+	{ "verify", cmd_verify, 0, "check every peer's files (and, with --live, the tunnels)" },
+	{ "ledger", cmd_ledger, 1, "list the certificates the signer has on record" },
+	{ "check", cmd_check, 0, "expiry of certificate files and trees, offline (monitoring codes)" },
 };
 
 static void usage(FILE *f)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,31 @@ static int link_backup(const char *src, const char *dstdir, const char *name, co
 	return SFTCA_ERR_EXISTS;
 }
 
+/* Temporary files of writers that died (kill -9, power loss): their pid is
+ * gone, so nobody will rename them any more. */
+static void remove_stale_tmp(const char *dir, const char *name)
+{
+	char prefix[300];
+	size_t plen;
+	struct dirent *e;
+	DIR *d;
+
+	plen = (size_t)snprintf(prefix, sizeof(prefix), ".%s.sftca-tmp.", name);
+	if (plen >= sizeof(prefix) || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(e->d_name, prefix, plen) != 0)
+			continue;
+		pid = strtol(e->d_name + plen, &end, 10);
+		if (*end == '\0' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
@@ -97,7 +123,8 @@ int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 	n = snprintf(tmp, sizeof(tmp), "%s/.%s.sftca-tmp.%ld", dir, f->name, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return SFTCA_ERR_INVALID;
-	unlink(tmp); /* left over by a crashed run of ours with the same pid */
+	unlink(tmp); /* left over by a crashed run that had our pid */
+	remove_stale_tmp(dir, f->name);
 	if ((r = write_new_file(tmp, f)) != 0)
 		return r;
 	if (backup_stamp != NULL && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&

@@ -21,7 +21,8 @@ struct fp {
 
 static struct fp fps[FP_MAX];
 static int nfps;
-static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t fp_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int fp_parsed;
 
 /* One NAME=ACTION[@N] entry (NUL-terminated) into fps[nfps]. */
 static void fp_add(char *tok)
@@ -64,9 +65,26 @@ static void fp_parse(void)
 	}
 }
 
+void failpoint_reload(void)
+{
+	pthread_mutex_lock(&fp_mu);
+	nfps = 0;
+	memset(fps, 0, sizeof(fps));
+	fp_parse();
+	atomic_store(&fp_parsed, 1);
+	pthread_mutex_unlock(&fp_mu);
+}
+
 int failpoint(const char *name)
 {
-	pthread_once(&fp_once, fp_parse);
+	if (!atomic_load(&fp_parsed)) {
+		pthread_mutex_lock(&fp_mu);
+		if (!atomic_load(&fp_parsed)) {
+			fp_parse();
+			atomic_store(&fp_parsed, 1);
+		}
+		pthread_mutex_unlock(&fp_mu);
+	}
 	for (int i = 0; i < nfps; i++) {
 		if (strcmp(fps[i].name, name) != 0)
 			continue;

@@ -10,5 +10,7 @@
 /* 0 normally; SFTCA_ERR_IO when NAME is armed with "error"; never returns
  * when armed with "kill". */
 int failpoint(const char *name) __attribute__((warn_unused_result));
+/* Read SFTCA_FAILPOINTS again (tests that fork after changing it). */
+void failpoint_reload(void);
 
 #endif

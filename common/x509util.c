@@ -81,6 +81,46 @@ int pem_load_cert(const char *path, X509 **out)
 	return 0;
 }
 
+int pem_load_crls(const char *path, STACK_OF(X509_CRL) **out)
+{
+	STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
+	char *buf = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509_CRL *c;
+	int r;
+
+	*out = NULL;
+	if (sk == NULL)
+		return SFTCA_ERR_NOMEM;
+	if ((r = file_read_all(path, 16 * X509UTIL_MAX_FILE, &buf, &len)) != 0)
+		goto out;
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL) {
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	while ((c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL)
+		if (!sk_X509_CRL_push(sk, c)) {
+			X509_CRL_free(c);
+			r = SFTCA_ERR_NOMEM;
+			goto out;
+		}
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		log_error("%s: a CRL block does not parse", path);
+		r = SFTCA_ERR_INVALID;
+		goto out;
+	}
+	*out = sk;
+	sk = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	free(buf);
+	sk_X509_CRL_pop_free(sk, X509_CRL_free);
+	return r;
+}
+
 int pem_load_key(const char *path, EVP_PKEY **out)
 {
 	char *buf = NULL;

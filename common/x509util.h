@@ -18,6 +18,8 @@ int pem_parse_certs(const char *pem, size_t len, STACK_OF(X509) **out)
 int pem_load_certs(const char *path, STACK_OF(X509) **out) __attribute__((warn_unused_result));
 /* Exactly one certificate: the first one of the file. */
 int pem_load_cert(const char *path, X509 **out) __attribute__((warn_unused_result));
+/* Every CRL in a PEM file (possibly none). */
+int pem_load_crls(const char *path, STACK_OF(X509_CRL) **out) __attribute__((warn_unused_result));
 /* A private key (PKCS#8 or traditional, unencrypted). */
 int pem_load_key(const char *path, EVP_PKEY **out) __attribute__((warn_unused_result));
 

@@ -14,10 +14,12 @@
 #
 # usage: make-fmc-tree.sh --root DIR --fmc-uuid UUID [--peers N] [--legacy-ca LEGACY_DIR]
 #          [--ca-start YYYYMMDDHHMMSSZ --ca-end YYYYMMDDHHMMSSZ] [--leaf-days N] [--no-keys]
-#          [--jobs N]
+#          [--key-pool N] [--jobs N]
+# --key-pool N makes only N distinct peer keys and reuses them (fast trees
+# for load tests; the CA does not care).
 set -euo pipefail
 
-root= fmc= peers=5 legacy= ca_start= ca_end= leaf_days=3650 keys=1 jobs=$(nproc)
+root= fmc= peers=5 legacy= ca_start= ca_end= leaf_days=3650 keys=1 jobs=$(nproc) pool=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--root) root=$2; shift 2 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--leaf-days) leaf_days=$2; shift 2 ;;
 	--no-keys) keys=0; shift ;;
 	--jobs) jobs=$2; shift 2 ;;
+	--key-pool) pool=$2; shift 2 ;;
 	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "make-fmc-tree.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -54,13 +57,23 @@ export -f newkey
 
 # Peer directories with their unrelated files; UUIDs from the kernel.
 uuids=()
-for _ in $(seq "$peers"); do uuids+=("$(cat /proc/sys/kernel/random/uuid)"); done
+for _ in $(seq "$peers"); do uuids+=("$(</proc/sys/kernel/random/uuid)"); done
 for u in "${uuids[@]}"; do
 	mkdir -p "$root/var/sf/peers/$u/certs_pushed"
 	printf 'name=ftd\nuuid=%s\n' "$u" > "$root/var/sf/peers/$u/ims.conf"
 	printf '{"peer":"%s"}\n' "$u" > "$root/var/sf/peers/$u/peer_flags.json"
 done
-if [ "$keys" = 1 ]; then
+if [ "$keys" = 1 ] && [ "$pool" -gt 0 ]; then
+	mkdir -p "$root/.keypool"
+	seq "$pool" | xargs -P "$jobs" -I{} bash -c 'newkey "$1/.keypool/$2.pem"' _ "$root" {}
+	newkey "$root/etc/sf/keys/sftunnel-key.pem"
+	i=0
+	for u in "${uuids[@]}"; do
+		cp -p "$root/.keypool/$((i % pool + 1)).pem" "$root/var/sf/peers/$u/certs_pushed/sftunnel-key.pem"
+		i=$((i + 1))
+	done
+	rm -rf "$root/.keypool"
+elif [ "$keys" = 1 ]; then
 	{
 		echo "$root/etc/sf/keys/sftunnel-key.pem"
 		for u in "${uuids[@]}"; do echo "$root/var/sf/peers/$u/certs_pushed/sftunnel-key.pem"; done

@@ -8,7 +8,9 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -160,15 +162,15 @@ out:
 	return r;
 }
 
-int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, EVP_PKEY **pub,
+int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_REQ **out,
 		      char *why, size_t whylen)
 {
 	const unsigned char *p = der;
 	X509_REQ *req = NULL;
-	EVP_PKEY *k = NULL;
+	EVP_PKEY *k;
 	int r = SFTCA_ERR_INVALID;
 
-	*pub = NULL;
+	*out = NULL;
 	if (len == 0) {
 		snprintf(why, whylen, "CSR is empty");
 		return r;
@@ -181,7 +183,7 @@ int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, EVP_
 		snprintf(why, whylen, "CSR is not a DER PKCS#10 request");
 		goto out;
 	}
-	if ((k = X509_REQ_get_pubkey(req)) == NULL) {
+	if ((k = X509_REQ_get0_pubkey(req)) == NULL) {
 		snprintf(why, whylen, "CSR public key cannot be read");
 		goto out;
 	}
@@ -212,18 +214,106 @@ int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, EVP_
 		snprintf(why, whylen, "CSR signature does not verify (no proof of possession)");
 		goto out;
 	}
-	*pub = k;
-	k = NULL;
+	*out = req;
+	req = NULL;
 	r = 0;
 out:
 	ERR_clear_error();
-	EVP_PKEY_free(k);
 	X509_REQ_free(req);
 	return r;
 }
 
-int profile_leaf(X509 *ca, const char *peer_uuid, EVP_PKEY *pub, const ASN1_INTEGER *serial,
-		 int64_t now, unsigned days, X509 **out)
+int profile_spki_sha256(const X509_PUBKEY *spki, char out[65])
+{
+	unsigned char *der = NULL, md[32];
+	int n = i2d_X509_PUBKEY(spki, &der);
+	int r = SFTCA_ERR_CRYPTO;
+
+	if (n > 0 && EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL)) {
+		for (int i = 0; i < 32; i++)
+			snprintf(out + 2 * i, 3, "%02x", md[i]);
+		r = 0;
+	}
+	OPENSSL_free(der);
+	return r;
+}
+
+/* The extensions every peer certificate carries, built once: parsing
+ * their text per certificate would cost more than the rest of it. */
+static X509_EXTENSION *ext_bc, *ext_san, *ext_eku;
+static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
+
+static void exts_init(void)
+{
+	ext_bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "CA:FALSE");
+	ext_san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:localhost");
+	ext_eku = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "serverAuth,clientAuth");
+}
+
+/* The certificate's key = the CSR's, copied without re-encoding. */
+static int copy_spki(X509 *x, const X509_PUBKEY *from)
+{
+	ASN1_OBJECT *alg = NULL;
+	const unsigned char *key;
+	const X509_ALGOR *algor;
+	const void *pval;
+	int keylen, ptype;
+	unsigned char *kcopy;
+	void *pcopy = NULL;
+
+	if (!X509_PUBKEY_get0_param(&alg, &key, &keylen, (X509_ALGOR **)&algor, from))
+		return 0;
+	X509_ALGOR_get0((const ASN1_OBJECT **)&alg, &ptype, &pval, algor);
+	if (ptype == V_ASN1_OBJECT)
+		pcopy = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE)
+		pcopy = ASN1_STRING_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		return 0;
+	if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && pcopy == NULL)
+		return 0;
+	if ((kcopy = OPENSSL_memdup(key, (size_t)keylen)) == NULL) {
+		if (ptype == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(pcopy);
+		else
+			ASN1_STRING_free(pcopy);
+		return 0;
+	}
+	return X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(alg), ptype, pcopy, kcopy,
+				      keylen);
+}
+
+/* SKI (SHA-1 of the key bits, RFC 5280 method 1) and the AKI naming the
+ * CA's SKI. */
+static int add_key_ids(X509 *x, X509 *ca)
+{
+	const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+	const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id(ca);
+	unsigned char md[SHA_DIGEST_LENGTH];
+	ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+	AUTHORITY_KEYID *akid = NULL;
+	int ok = 0;
+
+	if (ski == NULL || bits == NULL ||
+	    !EVP_Digest(bits->data, (size_t)bits->length, md, NULL, EVP_sha1(), NULL) ||
+	    !ASN1_OCTET_STRING_set(ski, md, sizeof(md)) ||
+	    !X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT))
+		goto out;
+	if (ca_ski != NULL) {
+		if ((akid = AUTHORITY_KEYID_new()) == NULL ||
+		    (akid->keyid = ASN1_OCTET_STRING_dup(ca_ski)) == NULL ||
+		    !X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT))
+			goto out;
+	}
+	ok = 1;
+out:
+	ASN1_OCTET_STRING_free(ski);
+	AUTHORITY_KEYID_free(akid);
+	return ok;
+}
+
+int profile_leaf(X509 *ca, const char *peer_uuid, const X509_PUBKEY *spki,
+		 const ASN1_INTEGER *serial, int64_t now, unsigned days, X509 **out)
 {
 	int64_t ca_nb = x509_not_before(ca), ca_na = x509_not_after(ca);
 	int64_t nb = now - PROFILE_BACKDATE_SECONDS, na = now + (int64_t)days * 86400;
@@ -232,6 +322,7 @@ int profile_leaf(X509 *ca, const char *peer_uuid, EVP_PKEY *pub, const ASN1_INTE
 	int r = SFTCA_ERR_CRYPTO;
 
 	*out = NULL;
+	pthread_once(&ext_once, exts_init);
 	if (nb < ca_nb)
 		nb = ca_nb;
 	if (na > ca_na)
@@ -240,22 +331,18 @@ int profile_leaf(X509 *ca, const char *peer_uuid, EVP_PKEY *pub, const ASN1_INTE
 		log_error("the CA certificate expired; renew it before issuing");
 		return SFTCA_ERR_PRECONDITION;
 	}
-	if ((x = X509_new()) == NULL ||
+	if (!ext_bc || !ext_san || !ext_eku || (x = X509_new()) == NULL ||
 	    (subject = profile_leaf_subject(X509_get_subject_name(ca), peer_uuid)) == NULL)
 		goto out;
 	if (!X509_set_version(x, X509_VERSION_3) ||
 	    !X509_set_serialNumber(x, (ASN1_INTEGER *)serial) || /* copied, not kept */
 	    !X509_set_subject_name(x, subject) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) || !set_validity(x, nb, na) ||
-	    !X509_set_pubkey(x, pub) || !add_ext(x, ca, NID_basic_constraints, "CA:FALSE") ||
-	    !add_ext(x, ca, NID_subject_alt_name, "DNS:localhost") ||
-	    !add_ext(x, ca, NID_ext_key_usage, "serverAuth,clientAuth"))
+	    !copy_spki(x, spki) || !X509_add_ext(x, ext_bc, -1) || !X509_add_ext(x, ext_san, -1) ||
+	    !X509_add_ext(x, ext_eku, -1))
 		goto out;
 	/* A legacy v1 CA has no SKI to point at: no SKI/AKI then, like the field. */
-	if (X509_get_version(ca) == X509_VERSION_3 &&
-	    (!add_ext(x, ca, NID_subject_key_identifier, "hash") ||
-	     (X509_get0_subject_key_id(ca) != NULL &&
-	      !add_ext(x, ca, NID_authority_key_identifier, "keyid:always"))))
+	if (X509_get_version(ca) == X509_VERSION_3 && !add_key_ids(x, ca))
 		goto out;
 	*out = x;
 	x = NULL;

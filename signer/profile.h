@@ -33,16 +33,23 @@ int profile_ca_cert(const X509_NAME *subject, EVP_PKEY *pub, EVP_PKEY *sign_key,
 		    unsigned days, X509 **out) __attribute__((warn_unused_result));
 
 /* Check a CSR: size, DER, signature (proof of possession), key type and
- * size. On refusal returns SFTCA_ERR_INVALID and why says what is wrong. */
-int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, EVP_PKEY **pub,
+ * size. On refusal returns SFTCA_ERR_INVALID and why says what is wrong;
+ * on success *req is the parsed request (its public key is what the
+ * certificate will carry). */
+int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_REQ **req,
 		      char *why, size_t whylen) __attribute__((warn_unused_result));
 
-/* An unsigned peer certificate for peer_uuid and pub, issued by ca:
+/* An unsigned peer certificate for peer_uuid and the key in spki (copied
+ * field by field: OpenSSL 3.0's key encoder/decoder round trip costs more
+ * than the rest of the certificate), issued by ca:
  * validity [max(now - backdate, CA notBefore), min(now + days, CA notAfter)],
  * extensions basicConstraints CA:FALSE, subjectAltName DNS:localhost,
  * extendedKeyUsage serverAuth,clientAuth, and SKI/AKI when ca is v3.
  * SFTCA_ERR_PRECONDITION if the CA has expired. */
-int profile_leaf(X509 *ca, const char *peer_uuid, EVP_PKEY *pub, const ASN1_INTEGER *serial,
-		 int64_t now, unsigned days, X509 **out) __attribute__((warn_unused_result));
+int profile_leaf(X509 *ca, const char *peer_uuid, const X509_PUBKEY *spki,
+		 const ASN1_INTEGER *serial, int64_t now, unsigned days, X509 **out)
+	__attribute__((warn_unused_result));
+/* Lowercase hex SHA-256 of a DER SubjectPublicKeyInfo. */
+int profile_spki_sha256(const X509_PUBKEY *spki, char out[65]);
 
 #endif

@@ -146,3 +146,38 @@ probe() { local cn=$1; shift; "$PROBE" --signer "127.0.0.1:$PORT" --tls-ca "$T/p
 # throwaway token made for this test, never a real one.
 p11() { pkcs11-tool --module "$MODULE" --token-label "${TOKEN_LABEL:-sftca}" "$@"; }
 p11_login() { p11 --login --pin "$(cat "$T/hsm/user.pin")" "$@"; }
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
+	done
+	fail "no free port"
+}
+
+# tls_handshake SERVER_CERT SERVER_KEY CLIENT_CERT CLIENT_KEY BUNDLE [SERVER_BUNDLE]:
+# a TLS 1.2 mutual handshake between openssl s_server and s_client, the
+# independent judge of what sftunnel would accept. Sets OUT; returns 0 when
+# both sides verified the other.
+tls_handshake() {
+	local scert=$1 skey=$2 ccert=$3 ckey=$4 cbundle=$5 sbundle=${6:-$5} port pid rc
+	port=$(free_port)
+	openssl s_server -accept "127.0.0.1:$port" -cert "$scert" -key "$skey" -CAfile "$sbundle" \
+		-Verify 2 -verify_return_error -tls1_2 -naccept 1 -quiet >"$T/s_server.out" 2>&1 &
+	pid=$!
+	echo "$pid" > "$T/pids/s_server.$port"
+	for _ in $(seq 50); do [ -n "$(ss -Hltn "sport = :$port")" ] && break; sleep 0.1; done
+	set +e
+	OUT=$(echo ping | timeout 10 openssl s_client -connect "127.0.0.1:$port" -cert "$ccert" -key "$ckey" \
+		-CAfile "$cbundle" -verify_return_error -tls1_2 -servername localhost 2>&1)
+	rc=$?
+	wait "$pid"
+	local src=$?
+	set -e
+	rm -f "$T/pids/s_server.$port"
+	OUT="$OUT
+$(cat "$T/s_server.out")"
+	[ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && grep -q "Verify return code: 0 (ok)" <<<"$OUT"
+}

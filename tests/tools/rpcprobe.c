@@ -3,6 +3,9 @@
  *
  *   rpcprobe [--signer ADDR] [--tls-cert F --tls-key F] [--tls-ca F] health
  *   rpcprobe ... call METHOD [HEXBYTES]
+ *   rpcprobe ... issue CA_ID OUTDIR UUID=CSR.der...
+ *       one IssueBatch; prints "ITEM i STATUS serial message" per item and
+ *       writes each certificate to OUTDIR/i.pem
  *
  * Prints "STATUS_NAME details" and, for health, the serving status; exits 0
  * when the call completed with OK, 1 otherwise. */
@@ -14,6 +17,8 @@
 #include "sftca/v1/signer.pb-c.h"
 
 #include <getopt.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +53,64 @@ static unsigned char *unhex(const char *hex, size_t *len)
 	}
 	*len = n;
 	return b;
+}
+
+static int probe_issue(struct rpc_client *c, const char *ca, const char *outdir, int n,
+		       char **items, int timeout, ProtobufCMessage **resp, struct rpc_result *res)
+{
+	Sftca__V1__IssueBatchRequest q = SFTCA__V1__ISSUE_BATCH_REQUEST__INIT;
+	Sftca__V1__IssueItem *it = calloc((size_t)n, sizeof(*it));
+	Sftca__V1__IssueItem **ptrs = calloc((size_t)n, sizeof(*ptrs));
+	const Sftca__V1__IssueBatchResponse *r;
+	int rc;
+
+	for (int i = 0; i < n; i++) {
+		char *eq = strchr(items[i], '='), *der = NULL;
+		size_t len = 0;
+		if (eq == NULL) {
+			fprintf(stderr, "rpcprobe: item %d is not UUID=FILE\n", i);
+			exit(2);
+		}
+		*eq = '\0';
+		if (file_read_all(eq + 1, 1 << 20, &der, &len) != 0)
+			exit(2);
+		sftca__v1__issue_item__init(&it[i]);
+		it[i].peer_uuid = items[i];
+		it[i].csr_der.data = (uint8_t *)der;
+		it[i].csr_der.len = len;
+		ptrs[i] = &it[i];
+	}
+	q.ca_id = (char *)ca;
+	q.items = ptrs;
+	q.n_items = (size_t)n;
+	rc = rpc_call(c, "/sftca.v1.Signer/IssueBatch", &q.base,
+		      &sftca__v1__issue_batch_response__descriptor, timeout, resp, res);
+	printf("%s %s\n", rpc_status_name(res->status), res->details);
+	if (rc == 0) {
+		r = (const void *)*resp;
+		for (size_t i = 0; i < r->n_results; i++) {
+			const Sftca__V1__IssueResult *ir = r->results[i];
+			printf("ITEM %zu %s %s %s\n", i, rpc_status_name((grpc_status_code)ir->code),
+			       ir->serial[0] ? ir->serial : "-", ir->message);
+			if (ir->cert_der.len) {
+				char path[4096];
+				const unsigned char *p = ir->cert_der.data;
+				X509 *x = d2i_X509(NULL, &p, (long)ir->cert_der.len);
+				FILE *f;
+				snprintf(path, sizeof(path), "%s/%zu.pem", outdir, i);
+				if (x && (f = fopen(path, "w")) != NULL) {
+					PEM_write_X509(f, x);
+					fclose(f);
+				}
+				X509_free(x);
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(it[i].csr_der.data);
+	free(it);
+	free(ptrs);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -111,6 +174,9 @@ int main(int argc, char **argv)
 		if (r == SFTCA_ERR_INVALID && res.status == GRPC_STATUS_OK)
 			r = 0;
 		printf("%s %s\n", rpc_status_name(res.status), res.details);
+	} else if (strcmp(argv[optind], "issue") == 0 && optind + 3 < argc) {
+		r = probe_issue(c, argv[optind + 1], argv[optind + 2], argc - optind - 3,
+				argv + optind + 3, timeout, &resp, &res);
 	} else {
 		return 2;
 	}

@@ -1,0 +1,228 @@
+/* sftca verify: check every peer's files of an FMC tree offline (chain to
+ * the bundle, key matches, CN is the directory's UUID, not expired, not
+ * revoked); with --live, also the tunnels (see verify_live.c). */
+#include "cainfo.h"
+#include "client.h"
+#include "errors.h"
+#include "expiry.h"
+#include "layout.h"
+#include "log.h"
+#include "uuid.h"
+#include "x509util.h"
+
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PEER_ARGS 4096
+
+struct verify_ctx {
+	const char *ca_id, *root;
+	STACK_OF(X509) *anchors;
+	STACK_OF(X509_CRL) *crls;
+	int64_t now;
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: sftca verify --ca ID --root DIR [--peer UUID]... [--json]\n"
+		"\n"
+		"Checks, for every peer directory of the FMC tree under DIR and for the FMC's own\n"
+		"identity in DIR/etc/sf/keys: the certificate chains to DIR/etc/sf/ca_root/cacert.pem,\n"
+		"the key file holds its key, the subject CN is the directory's UUID (the CA id for\n"
+		"the FMC), it has not expired, and DIR/etc/sf/ca_root/crl.pem does not revoke it.\n"
+		"One line per peer; exit 1 if any is wrong.\n");
+	global_help(f);
+}
+
+/* Revoked by a CRL that one of the anchors signed? */
+static int revoked(const struct verify_ctx *v, X509 *x)
+{
+	for (int i = 0; i < sk_X509_CRL_num(v->crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(v->crls, i);
+		X509_REVOKED *rev = NULL;
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) != 0 ||
+		    X509_CRL_get0_by_serial(crl, &rev, (ASN1_INTEGER *)X509_get0_serialNumber(x)) != 1)
+			continue;
+		for (int j = 0; j < sk_X509_num(v->anchors); j++)
+			if (X509_CRL_verify(crl, X509_get0_pubkey(sk_X509_value(v->anchors, j))) == 1) {
+				ERR_clear_error();
+				return 1;
+			}
+		ERR_clear_error();
+	}
+	return 0;
+}
+
+/* Check one pair directory; problems into buf (empty = fine). */
+static void check_target(const struct verify_ctx *v, const struct layout_target *t, char *buf,
+			 size_t len, int64_t *not_after)
+{
+	char path[4300], cn[64], why[200];
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	size_t n = 0;
+
+#define PROBLEM(...) \
+	do { \
+		if (n < len) \
+			n += (size_t)snprintf(buf + n, len - n, "%s", n ? "; " : ""); \
+		if (n < len) \
+			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); \
+	} while (0)
+
+	buf[0] = '\0';
+	*not_after = 0;
+	snprintf(path, sizeof(path), "%s/" LAYOUT_CERT, t->dir);
+	if (access(path, F_OK) != 0 || pem_load_cert(path, &x) != 0) {
+		PROBLEM("no readable certificate %s", path);
+		goto out;
+	}
+	*not_after = x509_not_after(x);
+	snprintf(path, sizeof(path), "%s/" LAYOUT_KEY, t->dir);
+	if (access(path, F_OK) != 0 || pem_load_key(path, &k) != 0)
+		PROBLEM("no readable key %s", path);
+	else if (!x509_key_matches(x, k))
+		PROBLEM("the key does not belong to the certificate");
+	if (x509_name_cn(X509_get_subject_name(x), cn, sizeof(cn)) != 0)
+		PROBLEM("the certificate has no CN");
+	else if (strcmp(cn, t->uuid) != 0)
+		PROBLEM("CN %s is not the %s %s", cn, t->self ? "CA id" : "directory's UUID", t->uuid);
+	if (x509_verify_chain(x, v->anchors, 0, why, sizeof(why)) != 0)
+		PROBLEM("does not chain to the bundle: %s", why);
+	if (*not_after <= v->now)
+		PROBLEM("expired %lld days ago", (long long)-expiry_days(*not_after, v->now, NULL));
+	if (revoked(v, x))
+		PROBLEM("revoked by the CRL");
+out:
+#undef PROBLEM
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static int load_ca_root(struct verify_ctx *v)
+{
+	char dir[4200], path[4300], cn[64];
+	int r;
+
+	layout_ca_root(v->root, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/" LAYOUT_BUNDLE, dir);
+	if ((r = pem_load_certs(path, &v->anchors)) != 0) {
+		log_error("no trust bundle at %s (sftca issue writes it)", path);
+		return r;
+	}
+	if (x509_name_cn(X509_get_subject_name(sk_X509_value(v->anchors, 0)), cn, sizeof(cn)) != 0 ||
+	    strcmp(cn, v->ca_id) != 0)
+		log_warn("%s: the first CA is CN=%s, not %s: is --root the right FMC?", path, cn,
+			 v->ca_id);
+	snprintf(path, sizeof(path), "%s/" LAYOUT_CRL, dir);
+	if (access(path, F_OK) == 0 && (r = pem_load_crls(path, &v->crls)) != 0)
+		return r;
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GLOBAL_LONG_OPTS,
+		{ "ca", required_argument, NULL, 'c' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "peer", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char peers[MAX_PEER_ARGS][40];
+	struct verify_ctx v = { .now = time(NULL) };
+	char (*all)[40] = NULL;
+	size_t npeers = 0, n = 0, bad = 0;
+	json_t *jpeers = NULL;
+	int ch, rc = EXIT_FAIL;
+
+	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': v.ca_id = optarg; break;
+		case 'r': v.root = optarg; break;
+		case 'p':
+			if (!uuid_is_canonical(optarg) || npeers >= MAX_PEER_ARGS) {
+				log_error("--peer '%s' is not a canonical lowercase UUID", optarg);
+				return EXIT_USAGE;
+			}
+			snprintf(peers[npeers++], 40, "%s", optarg);
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		default:
+			if (global_opt(ch, optarg) <= 0) {
+				help(stderr);
+				return EXIT_USAGE;
+			}
+		}
+	}
+	if (optind != argc || !v.ca_id || !v.root || !uuid_is_canonical(v.ca_id)) {
+		log_error("verify: --ca ID (the FMC's UUID) and --root DIR are required");
+		return EXIT_USAGE;
+	}
+	if (load_ca_root(&v) != 0)
+		goto out;
+	if (npeers == 0 && layout_list_peers(v.root, &all, &n) != 0)
+		goto out;
+	if (g_opts.json)
+		jpeers = json_array();
+	for (size_t i = 0; i <= (npeers ? npeers : n); i++) {
+		struct layout_target t = { 0 };
+		char problems[1024], na[40] = "";
+		int64_t not_after;
+
+		if (i == (npeers ? npeers : n)) { /* the FMC itself comes last */
+			char path[4300];
+			snprintf(t.uuid, sizeof(t.uuid), "%s", v.ca_id);
+			layout_self_dir(v.root, t.dir, sizeof(t.dir));
+			t.self = 1;
+			snprintf(path, sizeof(path), "%s/" LAYOUT_CERT, t.dir);
+			if (npeers)
+				break;
+			if (access(path, F_OK) != 0) { /* a tree with peers only */
+				if (!jpeers)
+					printf("self %s  skipped: no FMC identity in %s\n", t.uuid, t.dir);
+				break;
+			}
+		} else {
+			snprintf(t.uuid, sizeof(t.uuid), "%s", npeers ? peers[i] : all[i]);
+			layout_peer_pair_dir(v.root, t.uuid, t.dir, sizeof(t.dir));
+		}
+		check_target(&v, &t, problems, sizeof(problems), &not_after);
+		bad += problems[0] != '\0';
+		if (not_after)
+			fmt_time(not_after, na, sizeof(na));
+		if (jpeers)
+			json_array_append_new(jpeers,
+					      json_pack("{s:s, s:b, s:s, s:b, s:s, s:I, s:s}", "uuid", t.uuid,
+							"self", t.self, "dir", t.dir, "ok", !problems[0],
+							"not_after", na,
+							"days_left", (json_int_t)expiry_days(not_after, v.now, NULL),
+							"problems", problems));
+		else if (problems[0])
+			printf("%s%s  BAD  %s\n", t.self ? "self " : "", t.uuid, problems);
+		else
+			printf("%s%s  OK   until %s (%lld days)\n", t.self ? "self " : "", t.uuid, na,
+			       (long long)expiry_days(not_after, v.now, NULL));
+	}
+	if (jpeers) {
+		json_print(json_pack("{s:s, s:s, s:o, s:I}", "ca_id", v.ca_id, "root", v.root, "peers",
+				     jpeers, "bad", (json_int_t)bad));
+		jpeers = NULL;
+	} else {
+		printf("%zu bad\n", bad);
+	}
+	rc = bad ? EXIT_FAIL : EXIT_OK;
+out:
+	json_decref(jpeers);
+	free(all);
+	sk_X509_pop_free(v.anchors, X509_free);
+	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
+	return rc;
+}

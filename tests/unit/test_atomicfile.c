@@ -1,0 +1,228 @@
+/* Atomic replacement: a fault or a kill at each step (write, fsync,
+ * rename, directory fsync) leaves the old content or the new, never a mix;
+ * pairs change together; backups are never overwritten. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "errors.h"
+#include "failpoint.h"
+#include "fileio.h"
+#include "log.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/sftca-af.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.sftca-stage", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static char *slurp(const char *name)
+{
+	char path[256], *buf = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (file_read_all(path, 1 << 20, &buf, &len) != 0)
+		return NULL;
+	return buf;
+}
+
+static int count_entries(const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+static void put(const char *name, const char *text, unsigned mode, const char *stamp)
+{
+	struct af_file f = { name, text, strlen(text), mode };
+	assert_int_equal(af_write(dir, &f, stamp), 0);
+}
+
+static void write_backup_mode(void **state)
+{
+	struct stat st;
+	char path[256], *s;
+
+	(void)state;
+	put("key.pem", "OLD", 0600, "20261128T000000Z");
+	put("key.pem", "NEW", 0600, "20261128T000000Z");
+	put("key.pem", "NEWER", 0600, "20261128T000000Z");
+	s = slurp("key.pem");
+	assert_string_equal(s, "NEWER");
+	free(s);
+	s = slurp("key.pem.backup.20261128T000000Z");
+	assert_string_equal(s, "OLD");
+	free(s);
+	/* Same stamp again: a new name, the first backup untouched. */
+	s = slurp("key.pem.backup.20261128T000000Z.1");
+	assert_string_equal(s, "NEW");
+	free(s);
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(path, sizeof(path), "%s/key.pem.backup.20261128T000000Z", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(count_entries(".key.pem.sftca-tmp"), 0);
+}
+
+/* In a child, arm a failpoint (kill or error) and replace a pair; the
+ * parent checks what is on disk. */
+static void fault_at(const char *failpoint, const char *action, int pair)
+{
+	char env[128], *c, *k;
+	pid_t pid;
+	int status;
+
+	put("cert.pem", "OLD-CERT", 0644, NULL);
+	put("key.pem", "OLD-KEY", 0600, NULL);
+	snprintf(env, sizeof(env), "%s=%s", failpoint, action);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		struct af_file files[2] = { { "key.pem", "NEW-KEY", 7, 0600 },
+					    { "cert.pem", "NEW-CERT", 8, 0644 } };
+		setenv("SFTCA_FAILPOINTS", env, 1);
+		failpoint_reload();
+		log_init("child", LOG_STYLE_CLI, LOG_LVL_QUIET);
+		_exit(pair ? af_write_set(dir, files, 2, "20261128T000001Z") != 0
+			   : af_write(dir, &files[1], "20261128T000001Z") != 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (strcmp(action, "kill") == 0)
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	else
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	c = slurp("cert.pem");
+	k = slurp("key.pem");
+	assert_non_null(c);
+	assert_non_null(k);
+	/* Old or new, and for a pair both the same age. */
+	if (strcmp(c, "NEW-CERT") == 0) {
+		assert_true(strcmp(failpoint, "atomic.dirsync") == 0);
+		if (pair)
+			assert_string_equal(k, "NEW-KEY");
+	} else {
+		assert_string_equal(c, "OLD-CERT");
+		assert_string_equal(k, "OLD-KEY");
+	}
+	free(c);
+	free(k);
+	/* The next writer cleans up and succeeds. */
+	{
+		struct af_file files[2] = { { "key.pem", "NEW-KEY", 7, 0600 },
+					    { "cert.pem", "NEW-CERT", 8, 0644 } };
+		assert_int_equal(pair ? af_write_set(dir, files, 2, NULL) : af_write(dir, &files[1], NULL), 0);
+		c = slurp("cert.pem");
+		assert_string_equal(c, "NEW-CERT");
+		free(c);
+		assert_int_equal(count_entries(".cert.pem.sftca-tmp"), 0);
+	}
+}
+
+static void faults_single_file(void **state)
+{
+	static const char *const fps[] = { "atomic.write", "atomic.fsync", "atomic.rename",
+					   "atomic.dirsync" };
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		fault_at(fps[i], "kill", 0);
+		fault_at(fps[i], "error", 0);
+	}
+}
+
+static void faults_pair(void **state)
+{
+	static const char *const fps[] = { "atomic.write", "atomic.fsync", "atomic.rename",
+					   "atomic.dirsync" };
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		fault_at(fps[i], "kill", 1);
+		fault_at(fps[i], "error", 1);
+	}
+}
+
+static void pair_keeps_other_files_and_backs_up(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K2", 2, 0600 }, { "cert.pem", "C2", 2, 0644 } };
+	struct stat st;
+	char path[256], *s;
+
+	(void)state;
+	put("key.pem", "K1", 0600, NULL);
+	put("cert.pem", "C1", 0644, NULL);
+	put("sftunnel.json", "{}", 0644, NULL);
+	assert_int_equal(af_write_set(dir, files, 2, "20261128T000002Z"), 0);
+	s = slurp("sftunnel.json");
+	assert_string_equal(s, "{}");
+	free(s);
+	s = slurp("key.pem.backup.20261128T000002Z");
+	assert_string_equal(s, "K1");
+	free(s);
+	s = slurp("cert.pem.backup.20261128T000002Z");
+	assert_string_equal(s, "C1");
+	free(s);
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(path, sizeof(path), "%s.sftca-stage", dir);
+	assert_int_not_equal(stat(path, &st), 0); /* no stage left behind */
+}
+
+static void pair_creates_missing_directory(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K", 1, 0600 }, { "cert.pem", "C", 1, 0644 } };
+	char sub[128], path[160], *buf = NULL;
+	size_t len;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/certs_pushed", dir);
+	assert_int_equal(af_write_set(sub, files, 2, NULL), 0);
+	snprintf(path, sizeof(path), "%s/cert.pem", sub);
+	assert_int_equal(file_read_all(path, 100, &buf, &len), 0);
+	assert_string_equal(buf, "C");
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(write_backup_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(faults_single_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(faults_pair, setup, teardown),
+		cmocka_unit_test_setup_teardown(pair_keeps_other_files_and_backs_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(pair_creates_missing_directory, setup, teardown),
+	};
+	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,127 @@
+/* PEM bundles, serial hex, names and chains. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+#include "log.h"
+#include "x509util.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+static X509 *self_signed(const char *cn, EVP_PKEY *k, long serial)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_get_subject_name(x);
+
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	{
+		X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	X509_sign(x, k, EVP_sha256());
+	return x;
+}
+
+static void bundle_of_two_with_noise(void **state)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *a = self_signed("first", k, 1), *b = self_signed("second", k, 2);
+	char *pa = x509_to_pem(a), *pb = x509_to_pem(b), *pk = pkey_to_pem(k);
+	char bundle[8192], cn[64];
+	STACK_OF(X509) *sk = NULL;
+
+	(void)state;
+	/* Text around blocks and a private key in between are not certificates. */
+	snprintf(bundle, sizeof(bundle), "comment line\n%s\n%s# trailing\n%s", pa, pk, pb);
+	assert_int_equal(pem_parse_certs(bundle, strlen(bundle), &sk), 0);
+	assert_int_equal(sk_X509_num(sk), 2);
+	assert_int_equal(x509_name_cn(X509_get_subject_name(sk_X509_value(sk, 1)), cn, sizeof(cn)), 0);
+	assert_string_equal(cn, "second");
+	sk_X509_pop_free(sk, X509_free);
+
+	assert_int_equal(pem_parse_certs("no pem here", 11, &sk), SFTCA_ERR_INVALID);
+	assert_null(sk);
+	/* A damaged block is an error, not a silently shorter bundle. */
+	snprintf(bundle, sizeof(bundle), "%s", pa);
+	bundle[100] = '!';
+	assert_int_equal(pem_parse_certs(bundle, strlen(bundle), &sk), SFTCA_ERR_INVALID);
+	free(pa);
+	free(pb);
+	free(pk);
+	X509_free(a);
+	X509_free(b);
+	EVP_PKEY_free(k);
+}
+
+static void serial_hex_forms(void **state)
+{
+	ASN1_INTEGER *ai = NULL;
+	char buf[80];
+
+	(void)state;
+	assert_int_equal(serial_canonical("0x00:0f:AB", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0FAB");
+	assert_int_equal(serial_canonical("95aa693dda8872d65b212f74aeb1195f", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "95AA693DDA8872D65B212F74AEB1195F");
+	assert_int_equal(serial_canonical("0", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0");
+	assert_int_equal(serial_canonical("xyz", buf, sizeof(buf)), SFTCA_ERR_INVALID);
+	assert_int_equal(serial_canonical("", buf, sizeof(buf)), SFTCA_ERR_INVALID);
+	assert_int_equal(serial_from_hex("-5", &ai), SFTCA_ERR_INVALID);
+}
+
+static void chain_and_issuer(void **state)
+{
+	EVP_PKEY *ka = EVP_EC_gen("P-256"), *kb = EVP_EC_gen("P-256");
+	X509 *ca = self_signed("ca", ka, 1), *other = self_signed("ca", kb, 2);
+	X509 *leaf = X509_new();
+	STACK_OF(X509) *anchors = sk_X509_new_null();
+	char why[200];
+
+	(void)state;
+	X509_set_version(leaf, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(leaf), 7);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(leaf), "CN", MBSTRING_ASC, (const unsigned char *)"leaf", -1, -1, 0);
+	X509_set_issuer_name(leaf, X509_get_subject_name(ca));
+	X509_gmtime_adj(X509_getm_notBefore(leaf), 0);
+	X509_gmtime_adj(X509_getm_notAfter(leaf), 3600);
+	X509_set_pubkey(leaf, kb);
+	X509_sign(leaf, ka, EVP_sha256());
+	assert_true(x509_issued_by(leaf, ca));
+	assert_false(x509_issued_by(leaf, other)); /* same name, other key */
+	sk_X509_push(anchors, ca);
+	assert_int_equal(x509_verify_chain(leaf, anchors, 0, why, sizeof(why)), 0);
+	assert_int_equal(x509_verify_chain(leaf, anchors, time(NULL) + 7200, why, sizeof(why)), SFTCA_ERR_VERIFY);
+	assert_string_equal(why, "certificate has expired");
+	sk_X509_free(anchors);
+	X509_free(leaf);
+	X509_free(ca);
+	X509_free(other);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bundle_of_two_with_noise),
+		cmocka_unit_test(serial_hex_forms),
+		cmocka_unit_test(chain_and_issuer),
+	};
+	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
