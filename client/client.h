@@ -52,6 +52,10 @@ int client_call(struct rpc_client *c, const char *method, const ProtobufCMessage
 long parse_count(const char *opt, const char *v, long min, long max);
 /* "2036-11-25 10:00:00 UTC" */
 void fmt_time(long long t, char *buf, size_t len);
+/* Replace (or create) the file at path with data, atomically (af_write), mode
+ * 0644; reports failures. 0 or -1. */
+int write_output_file(const char *path, const void *data, size_t len)
+	__attribute__((warn_unused_result));
 
 int cmd_status(int argc, char **argv);
 int cmd_ca(int argc, char **argv);

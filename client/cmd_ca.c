@@ -1,11 +1,9 @@
 /* sftca ca create|renew|rotate|finalize|cert */
-#include "atomicfile.h"
 #include "cainfo.h"
 #include "client.h"
 #include "log.h"
 #include "uuid.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,20 +39,7 @@ static void help(FILE *f)
 
 static int write_out(const char *path, const char *pem)
 {
-	char dir[4096], name[4096];
-	struct af_file f;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	snprintf(name, sizeof(name), "%s", path);
-	f.name = basename(name);
-	f.data = pem;
-	f.len = strlen(pem);
-	f.mode = 0644;
-	if (af_write(dirname(dir), &f, NULL) != 0) {
-		log_error("%s could not be written", path);
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
+	return write_output_file(path, pem, strlen(pem)) == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 static int report_change(const struct ca_args *a, const Sftca__V1__CAChangeResponse *r,

@@ -2,12 +2,14 @@
  * SFTCA_* environment, then --config FILE or /etc/sftca/client.conf. */
 #include "client.h"
 
+#include "atomicfile.h"
 #include "errors.h"
 #include "log.h"
 #include "tlsfiles.h"
 
 #include <errno.h>
 #include <ini.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -164,6 +166,27 @@ void fmt_time(long long t, char *buf, size_t len)
 
 	gmtime_r(&tt, &tm);
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+int write_output_file(const char *path, const void *data, size_t len)
+{
+	char dir[4096], name[4096];
+	struct af_file f;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir) ||
+	    (size_t)snprintf(name, sizeof(name), "%s", path) >= sizeof(name)) {
+		log_error("%s: path too long", path);
+		return -1;
+	}
+	f.name = basename(name);
+	f.data = data;
+	f.len = len;
+	f.mode = 0644;
+	if (af_write(dirname(dir), &f, NULL) != 0) {
+		log_error("%s could not be written", path);
+		return -1;
+	}
+	return 0;
 }
 
 int global_opt(int c, const char *arg)

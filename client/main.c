@@ -22,7 +22,10 @@ static const struct command commands[] = {
 	{ "issue", cmd_issue, 1, "renew the sftunnel certificates of an FMC tree in place" },
 	{ "verify", cmd_verify, 0, "check every peer's files (and, with --live, the tunnels)" },
 	{ "ledger", cmd_ledger, 1, "list the certificates the signer has on record" },
+	{ "revoke", cmd_revoke, 1, "revoke a certificate by serial" },
+	{ "crl", cmd_crl, 1, "write a fresh CRL signed by the CA key in the token" },
 	{ "check", cmd_check, 0, "expiry of certificate files and trees, offline (monitoring codes)" },
+	{ "diagnose", cmd_diagnose, 0, "sftunnel certificate failures in FMC/FTD logs, and what to run" },
 };
 
 static void usage(FILE *f)

@@ -219,7 +219,10 @@ int asn1_int_hex(const ASN1_INTEGER *ai, char *buf, size_t len)
 
 	if (bn == NULL)
 		return SFTCA_ERR_NOMEM;
-	if (!BN_is_negative(bn) && (hex = BN_bn2hex(bn)) != NULL) {
+	if (BN_is_zero(bn) && len > 2) {
+		memcpy(buf, "00", 3); /* as openssl x509 -serial prints a zero serial */
+		r = 0;
+	} else if (!BN_is_negative(bn) && (hex = BN_bn2hex(bn)) != NULL) {
 		/* BN_bn2hex pads to whole bytes ("0F"); openssl x509 -serial does too. */
 		if (strlen(hex) < len) {
 			memcpy(buf, hex, strlen(hex) + 1);

@@ -675,8 +675,8 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 		goto out;
 	if (res->live_leaves > 0 && !force) {
 		snprintf(res->message, sizeof(res->message),
-			 "%llu unexpired, unrevoked leaves of the retiring generation are still on "
-			 "record; reissue and push them (sftca issue, sftca push) or force",
+			 "%llu peers still hold only an unexpired, unrevoked leaf of the retiring "
+			 "generation; reissue and push them (sftca issue, sftca push) or force",
 			 (unsigned long long)res->live_leaves);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;

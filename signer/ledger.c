@@ -385,8 +385,13 @@ int ledger_count_live(struct ledger *l, const char *ca_id, const char *gen_state
 	if (sqlite3_prepare_v2(l->db,
 			       "SELECT COUNT(*) FROM certificates c JOIN ca_generations g"
 			       " ON c.ca_id = g.ca_id AND c.generation = g.generation"
-			       " WHERE c.ca_id=? AND g.state=? AND g.key_label<>? AND c.state='issued'"
-			       " AND c.not_after > ?",
+			       " WHERE c.ca_id=?1 AND g.state=?2 AND g.key_label<>?3 AND c.state='issued'"
+			       " AND c.not_after > ?4"
+			       /* only a peer's newest certificate counts: an older one it
+				* was already given a replacement for is not what it uses */
+			       " AND c.rowid = (SELECT MAX(c2.rowid) FROM certificates c2"
+			       "  WHERE c2.ca_id = c.ca_id AND c2.peer_uuid = c.peer_uuid"
+			       "  AND c2.state IN ('issued','revoked'))",
 			       -1, &st, NULL) != SQLITE_OK) {
 		r = db_err(l->db, "preparing");
 		goto out;

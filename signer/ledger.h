@@ -65,8 +65,9 @@ void ledger_gens_free(struct ledger_gen *gens, size_t n);
 /* Move every generation of ca_id in state 'from' to 'to'; *changed = rows. */
 int ledger_gen_set_state(struct ledger *l, const char *ca_id, const char *from, const char *to,
 			 int *changed) __attribute__((warn_unused_result));
-/* Issued, unrevoked, unexpired leaves of the generations of ca_id in state
- * gen_state whose key is not key_label (the active key). */
+/* Peers whose newest certificate is an issued, unrevoked, unexpired leaf of
+ * a generation of ca_id in state gen_state whose key is not key_label (the
+ * active key): the devices a finalize would cut off. */
 int ledger_count_live(struct ledger *l, const char *ca_id, const char *gen_state,
 		      const char *active_key_label, int64_t now, uint64_t *count)
 	__attribute__((warn_unused_result));

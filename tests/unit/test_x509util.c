@@ -78,7 +78,7 @@ static void serial_hex_forms(void **state)
 	assert_int_equal(serial_canonical("95aa693dda8872d65b212f74aeb1195f", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "95AA693DDA8872D65B212F74AEB1195F");
 	assert_int_equal(serial_canonical("0", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "0");
+	assert_string_equal(buf, "00"); /* the legacy InternalCA's serial, as openssl prints it */
 	assert_int_equal(serial_canonical("xyz", buf, sizeof(buf)), SFTCA_ERR_INVALID);
 	assert_int_equal(serial_canonical("", buf, sizeof(buf)), SFTCA_ERR_INVALID);
 	assert_int_equal(serial_from_hex("-5", &ai), SFTCA_ERR_INVALID);

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Issue 4: the CA lifecycle without downtime. Import a field-style legacy
+# InternalCA (v1, serial 0) with leaves it signed; renew it with the same
+# key (old leaves keep verifying); rotate another CA with an overlap in which
+# old and new leaves trust each other, then finalize; revoke and publish a
+# CRL; refuse all of it to an issuer; recover an already expired CA.
+. "$(dirname "$0")/lib.sh"
+need pkcs11-tool
+
+make_token
+make_pki
+write_conf "$T/signer.conf"
+signer_cmd() { "$SIGNER" --config "$T/signer.conf" "$@"; }
+
+# --- import a legacy InternalCA ------------------------------------------
+FMC=$T/fmc
+L=$T/legacy
+"$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 3 --legacy-ca "$L" >/dev/null
+assert_contains "$(openssl x509 -in "$L/cacert.pem" -noout -text)" "Version: 1 \(0x0\)" "fixture CA is v1"
+assert_eq "$(openssl x509 -in "$L/cacert.pem" -noout -serial)" "serial=00" "fixture CA has serial 0"
+old_leaves=("$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem)
+mkdir -p "$T/oldleaves"
+for f in "${old_leaves[@]}"; do cp "$f" "$T/oldleaves/$(basename "$(dirname "$(dirname "$f")")").pem"; done
+
+openssl genpkey -algorithm RSA -out "$T/other.key" 2>/dev/null
+chmod 600 "$T/other.key"
+expect_rc 1 signer_cmd import-ca --ca "$CA_ID" --cert "$L/cacert.pem" --key "$T/other.key"
+assert_contains "$OUT" "private key does not belong to the certificate" "mismatched key refused"
+leaf1=${old_leaves[0]}
+expect_rc 1 signer_cmd import-ca --ca "$CA_ID" --cert "$leaf1" --key "$(dirname "$leaf1")/sftunnel-key.pem"
+assert_contains "$OUT" "not self-signed, so it is not an InternalCA" "a leaf is refused as CA"
+chmod 644 "$L/cakey.pem"
+expect_rc 1 signer_cmd import-ca --ca "$CA_ID" --cert "$L/cacert.pem" --key "$L/cakey.pem"
+assert_contains "$OUT" "must not be accessible by group or others" "world-readable CA key refused"
+chmod 600 "$L/cakey.pem"
+expect_rc 0 signer_cmd import-ca --ca "$CA_ID" --cert "$L/cacert.pem" --key "$L/cakey.pem"
+assert_contains "$OUT" "imported into token 'sftca' as generation 1" "import"
+assert_contains "$OUT" "destroy it now" "operator told to destroy the file copy"
+expect_rc 1 signer_cmd import-ca --ca "$CA_ID" --cert "$L/cacert.pem" --key "$L/cakey.pem"
+assert_contains "$OUT" "already exists" "importing the same id again refused"
+ok "import-ca: legacy v1/serial-0 CA imported; wrong key, non-CA, readable key file and existing id refused"
+
+objs=$(p11_login --list-objects --type privkey)
+label=$(grep -o "label: *sftca/$CA_ID/[^ ]*" <<<"$objs" | head -1 | sed 's/label: *//')
+access=$(grep -A6 "label: *$label" <<<"$objs" | grep "Access:")
+assert_contains "$access" "sensitive" "imported key is sensitive"
+assert_not_contains "$access" "(^|, )extractable" "imported key is not extractable"
+echo "    imported key: $access"
+ok "the imported key is sensitive and not extractable"
+
+start_signer "$T/signer.conf"
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "1 +active +rsa:2048 +v1 .*00 +\(imported\)" "status shows the imported v1 generation"
+
+expect_rc 1 as ops-admin ca rotate --ca "$CA_ID"
+assert_contains "$OUT" "legacy v1 certificate" "rotating away from a v1 CA needs a renewal first"
+ok "rotate from a legacy v1 CA refused with guidance (renew first)"
+
+# --- renew: same key, same subject -----------------------------------------
+for verb in renew rotate finalize; do
+	expect_rc 1 as fmc-east ca "$verb" --ca "$CA_ID"
+	assert_contains "$OUT" "PERMISSION_DENIED" "issuer may not $verb"
+done
+expect_rc 0 as ops-admin ca renew --ca "$CA_ID" --out "$T/renewed.pem"
+assert_contains "$OUT" "generation 2" "renew makes generation 2"
+assert_contains "$(openssl x509 -in "$T/renewed.pem" -noout -text)" "Version: 3" "renewed CA is v3"
+assert_eq "$(openssl x509 -in "$T/renewed.pem" -noout -pubkey)" "$(openssl x509 -in "$L/cacert.pem" -noout -pubkey)" "same key"
+assert_eq "$(openssl x509 -in "$T/renewed.pem" -noout -subject)" "$(openssl x509 -in "$L/cacert.pem" -noout -subject)" "same subject"
+for f in "$T"/oldleaves/*.pem; do
+	assert_eq "$(openssl verify -CAfile "$T/renewed.pem" "$f" 2>&1)" "$f: OK" "old leaf verifies against the renewed CA alone"
+done
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self --force
+for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
+	assert_eq "$(openssl verify -CAfile "$T/renewed.pem" "$f" 2>&1)" "$f: OK" "new leaf vs renewed CA"
+	assert_eq "$(openssl verify -CAfile "$L/cacert.pem" "$f" 2>&1)" "$f: OK" "new leaf vs the old v1 CA"
+done
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "1 +retired +rsa:2048 +v1" "generation 1 retired"
+assert_contains "$OUT" "2 +active +rsa:2048 +v3" "generation 2 active"
+ok "renew: same key and subject; the 3 old leaves verify against the renewed CA; new leaves verify against both"
+
+# --- rotate with overlap, then finalize --------------------------------------
+CA2=6bf1143a-8a2e-11ef-92d8-fd927e807d77
+F2=$T/fmc2
+expect_rc 0 as ops-admin ca create --ca "$CA2"
+"$SRC/scripts/make-fmc-tree.sh" --root "$F2" --fmc-uuid "$CA2" --peers 2 >/dev/null
+A=$(ls "$F2/var/sf/peers" | sed -n 1p) B=$(ls "$F2/var/sf/peers" | sed -n 2p)
+expect_rc 0 as ops-admin issue --ca "$CA2" --root "$F2"
+cp "$F2/etc/sf/ca_root/cacert.pem" "$T/bundle-g1.pem"
+expect_rc 0 as ops-admin ca rotate --ca "$CA2"
+assert_contains "$OUT" "generation 2" "rotation makes generation 2"
+as ops-admin ca cert --ca "$CA2" --bundle > "$T/bundle-overlap.pem"
+assert_eq "$(grep -c BEGIN "$T/bundle-overlap.pem")" "2" "overlap bundle holds both generations"
+as ops-admin ca cert --ca "$CA2" > "$T/g2.pem"
+assert_eq "$(openssl x509 -in "$T/bundle-overlap.pem" -noout -fingerprint)" "$(openssl x509 -in "$T/g2.pem" -noout -fingerprint)" "active generation first"
+expect_rc 0 as ops-admin issue --ca "$CA2" --root "$F2" --peer "$B" --force
+PA=$F2/var/sf/peers/$A/certs_pushed PB=$F2/var/sf/peers/$B/certs_pushed
+assert_eq "$(openssl verify -CAfile "$T/g2.pem" "$PB/sftunnel-cert.pem" 2>&1)" "$PB/sftunnel-cert.pem: OK" "B is a generation-2 leaf"
+expect_rc 2 openssl verify -CAfile "$T/g2.pem" "$PA/sftunnel-cert.pem"
+tls_handshake "$PA/sftunnel-cert.pem" "$PA/sftunnel-key.pem" "$PB/sftunnel-cert.pem" "$PB/sftunnel-key.pem" \
+	"$T/bundle-overlap.pem" || fail "gen1 server / gen2 client in the overlap: $OUT"
+tls_handshake "$PB/sftunnel-cert.pem" "$PB/sftunnel-key.pem" "$PA/sftunnel-cert.pem" "$PA/sftunnel-key.pem" \
+	"$T/bundle-overlap.pem" || fail "gen2 server / gen1 client in the overlap: $OUT"
+ok "rotate: during the overlap, generation-1 and generation-2 leaves complete mutual TLS both ways"
+
+expect_rc 1 as ops-admin ca finalize --ca "$CA2"
+assert_contains "$OUT" "1 peers still hold only an unexpired, unrevoked leaf of the retiring generation" "finalize counts peers left on gen 1 (B was reissued)"
+expect_rc 0 as ops-admin ca finalize --ca "$CA2" --force
+assert_contains "$OUT" "1 generation retired; 1 live leaves" "forced finalize"
+as ops-admin ca cert --ca "$CA2" --bundle > "$T/bundle-final.pem"
+assert_eq "$(grep -c BEGIN "$T/bundle-final.pem")" "1" "bundle holds the active generation only"
+if tls_handshake "$PA/sftunnel-cert.pem" "$PA/sftunnel-key.pem" "$PB/sftunnel-cert.pem" "$PB/sftunnel-key.pem" \
+	"$T/bundle-final.pem" "$T/bundle-overlap.pem"; then
+	fail "a generation-1 leaf was accepted after finalize"
+fi
+assert_contains "$OUT" "unable to get local issuer certificate|certificate verify failed" "gen1 leaf rejected"
+ok "finalize: refused while a live gen-1 leaf is on record, forced; then a gen-1 leaf is rejected by a peer trusting only the new bundle"
+
+# --- revoke and CRL ------------------------------------------------------------
+peers=($(ls "$FMC/var/sf/peers"))
+V=$FMC/var/sf/peers/${peers[0]}/certs_pushed/sftunnel-cert.pem
+N=$FMC/var/sf/peers/${peers[1]}/certs_pushed/sftunnel-cert.pem
+serial=$(openssl x509 -in "$V" -noout -serial | cut -d= -f2)
+expect_rc 1 as fmc-east revoke --ca "$CA_ID" --serial "$serial"
+assert_contains "$OUT" "PERMISSION_DENIED" "issuer may not revoke"
+expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$(tr 'A-F' 'a-f' <<<"$serial")" --reason keyCompromise
+assert_contains "$OUT" "serial $serial .* revoked .*reason keyCompromise" "revoke"
+expect_rc 1 as ops-admin revoke --ca "$CA_ID" --serial "$serial"
+assert_contains "$OUT" "FAILED_PRECONDITION.*not in state issued" "revoking twice"
+expect_rc 1 as ops-admin revoke --ca "$CA_ID" --serial 0123456789ABCDEF
+assert_contains "$OUT" "NOT_FOUND.*never issued serial 0123456789ABCDEF" "unknown serial"
+expect_rc 1 as ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason becauseISaidSo
+assert_contains "$OUT" "reason 'becauseISaidSo' unknown" "unknown reason"
+expect_rc 0 as auditor-1 crl --ca "$CA_ID" --out "$T/crl.pem"
+assert_contains "$OUT" "1 revoked" "CRL lists one"
+crltext=$(openssl crl -in "$T/crl.pem" -noout -text)
+assert_contains "$crltext" "Version 2" "CRL v2"
+assert_contains "$crltext" "X509v3 CRL Number" "CRL number"
+assert_contains "$crltext" "Serial Number: $serial" "revoked serial listed"
+assert_contains "$crltext" "Key Compromise" "reason code"
+assert_contains "$crltext" "Next Update" "next update"
+assert_contains "$(openssl crl -in "$T/crl.pem" -CAfile "$T/renewed.pem" -noout 2>&1)" "verify OK" "CRL signature verifies with the CA key"
+expect_rc 2 openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$T/renewed.pem" "$V"
+assert_contains "$OUT" "certificate revoked" "revoked leaf rejected"
+assert_eq "$(openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$T/renewed.pem" "$N" 2>&1)" "$N: OK" "neighbour accepted"
+n1=$(openssl crl -in "$T/crl.pem" -noout -crlnumber | cut -d= -f2)
+as auditor-1 crl --ca "$CA_ID" --out "$T/crl2.pem" >/dev/null
+n2=$(openssl crl -in "$T/crl2.pem" -noout -crlnumber | cut -d= -f2)
+[ $((16#$n2)) -gt $((16#$n1)) ] || fail "CRL number did not increase ($n1 -> $n2)"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
+assert_contains "$(openssl crl -in "$FMC/etc/sf/ca_root/crl.pem" -noout -text)" "Serial Number: $serial" "issue writes the CRL sftunnel.conf names"
+expect_rc 1 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "${peers[0]}"
+assert_contains "$OUT" "revoked by the CRL" "verify reports the revoked leaf"
+ok "revoke + CRL: token-signed CRL v2 with number, reason and update times; openssl -crl_check rejects the revoked leaf, accepts its neighbour"
+
+# --- an expired CA -------------------------------------------------------------
+CA3=c8d5d5c6-87c9-11ef-a993-b9831565bc4e
+F3=$T/fmc3
+"$SRC/scripts/make-fmc-tree.sh" --root "$F3" --fmc-uuid "$CA3" --peers 2 --legacy-ca "$T/legacy3" \
+	--ca-start 20150101000000Z --ca-end 20250101000000Z >/dev/null
+stop_signer
+expect_rc 0 signer_cmd import-ca --ca "$CA3" --cert "$T/legacy3/cacert.pem" --key "$T/legacy3/cakey.pem"
+start_signer "$T/signer.conf"
+assert_file_contains "$T/signer.log" "CRITICAL: CA $CA3 expired [0-9]+ days ago" "signer log says CRITICAL"
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "CRITICAL: CA $CA3 expired [0-9]+ days ago" "status reports CRITICAL"
+expect_rc 2 "$SFTCA" check "$F3/etc/sf/ca_root/cacert.pem"
+expect_rc 1 as ops-admin issue --ca "$CA3" --root "$F3"
+assert_contains "$OUT" "expired: renew it first" "no leaf from an expired CA"
+expect_rc 0 as ops-admin ca renew --ca "$CA3"
+expect_rc 0 as auditor-1 status
+assert_not_contains "$OUT" "CRITICAL" "renewal cleared the alarm"
+expect_rc 0 as ops-admin issue --ca "$CA3" --root "$F3" --self
+expect_rc 0 "$SFTCA" check "$F3/etc/sf/ca_root/cacert.pem" "$F3/var/sf/peers"
+expect_rc 0 as auditor-1 verify --ca "$CA3" --root "$F3"
+ok "expired CA: CRITICAL in status, log and check; issuance refused; renew fixes it and the tree is renewed"
+
+for ev in ca.import ca.renew ca.rotate ca.finalize ca.create revoke; do
+	grep -q "\"event\":\"$ev\"" "$T/state/audit.log" || fail "no $ev line in the audit log"
+done
+grep -q '"event":"ca.renew","identity":"cn=ops-admin"' "$T/state/audit.log" || fail "renew audit line lacks identity"
+expect_rc 0 "$SIGNER" verify-audit "$T/state/audit.log"
+ok "every CA change and revocation is one audit line with the caller's identity; chain intact"
