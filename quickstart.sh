@@ -2,9 +2,12 @@
 # The main job on the embedded defaults, start to finish: install what is
 # missing, build, create a SoftHSM2 token and a development service PKI under
 # ./var/, start sftca-signer (unix socket + 127.0.0.1 with mutual TLS),
-# create the InternalCA of a sample FMC inside the token, show `sftca status`,
-# and stop the signer. Nothing outside this directory is touched except
-# Debian packages. Safe to run again: existing state under ./var/ is reused.
+# create the InternalCA of a sample FMC inside the token, build a sample FMC
+# tree (its own identity and 5 peers with existing keys), renew every
+# certificate in it with `sftca issue`, prove the result with `sftca verify`
+# and `sftca check`, and stop the signer. Nothing outside this directory is
+# touched except Debian packages. Safe to run again: state under ./var/ is
+# reused, and a second run finds every certificate current.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
@@ -72,17 +75,20 @@ for _ in $(seq 100); do
 done
 grep -q "serving (" "$VAR/signer.log" || { echo "signer did not start" >&2; exit 1; }
 PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$VAR/signer.log" | tail -1 | cut -d: -f2)
-cat > "$VAR/client.conf" <<CONF
-; written by quickstart.sh: the CLI as the admin client, over mutual TLS
+for who in ops-admin fmc-east; do
+	cat > "$VAR/client-$who.conf" <<CONF
+; written by quickstart.sh: the CLI as $who, over mutual TLS
 [client]
 signer   = 127.0.0.1:$PORT
-tls_cert = $VAR/pki/ops-admin.crt
-tls_key  = $VAR/pki/ops-admin.key
+tls_cert = $VAR/pki/$who.crt
+tls_key  = $VAR/pki/$who.key
 tls_ca   = $VAR/pki/service-ca.crt
 CONF
+done
 sed -n 's/.* info [a-z_]*: //p' "$VAR/signer.log"
 
-sftca() { "$BIN/sftca" --config "$VAR/client.conf" "$@"; }
+sftca() { "$BIN/sftca" --config "$VAR/client-ops-admin.conf" "$@"; }
+issuer() { "$BIN/sftca" --config "$VAR/client-fmc-east.conf" "$@"; }
 
 step "InternalCA for FMC $FMC_UUID, generated inside the token"
 if sftca ca cert --ca "$FMC_UUID" >/dev/null 2>&1; then
@@ -94,7 +100,26 @@ fi
 step "sftca status (over mutual TLS as ops-admin)"
 sftca status
 
+step "sample FMC tree under var/fmc: the FMC's identity and 5 peers with existing keys"
+if [ ! -d "$VAR/fmc/var/sf/peers" ]; then
+	scripts/make-fmc-tree.sh --root "$VAR/fmc" --fmc-uuid "$FMC_UUID" --peers 5
+else
+	echo "var/fmc exists; reusing it"
+fi
+
+step "sftca issue --self (as the issuer fmc-east): keys re-certified in place, none moved"
+issuer issue --ca "$FMC_UUID" --root "$VAR/fmc" --self
+
+step "sftca verify: every peer chains to the bundle, key matches, CN is its UUID"
+issuer verify --ca "$FMC_UUID" --root "$VAR/fmc"
+
+step "sftca check: days left of every certificate in the tree (monitoring exit codes)"
+"$BIN/sftca" check "$VAR/fmc/etc/sf" "$VAR/fmc/var/sf/peers" | head -3
+echo "..."
+
 step "stop the signer"
 stop_signer
 trap - EXIT
-echo "stopped. State is in var/ (token var/hsm, ledger var/state/ledger.db, audit var/state/audit.log)."
+echo "stopped. State is in var/: token var/hsm, ledger var/state/ledger.db, audit var/state/audit.log,"
+echo "the renewed FMC tree var/fmc. Start the signer again with:"
+echo "  SOFTHSM2_CONF=$SOFTHSM2_CONF build/bin/sftca-signer --config var/signer.conf ${root_flag[*]}"
