@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Issue 6: the token goes away and comes back. Through a fault-injecting
+# shim around SoftHSM2 and through a real remote token (p11-kit server +
+# p11-kit-client.so) that is killed and restarted while a client issues:
+# health turns NOT_SERVING, calls fail fast with UNAVAILABLE, one C_Login
+# per recovery, a wrong PIN is never tried twice, nothing is lost or issued
+# twice, and signing resumes without a restart.
+. "$(dirname "$0")/lib.sh"
+need p11-kit sqlite3
+SHIM=$BUILD/lib/p11shim.so
+CLIENT_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+[ -r "$SHIM" ] || skip "p11shim.so not built"
+[ -r "$CLIENT_MODULE" ] || skip "p11-kit-client.so missing"
+
+make_token
+make_pki
+export SFTCA_SHIM_MODULE=$MODULE SFTCA_SHIM_CONTROL=$T/shim.rules SFTCA_SHIM_LOG=$T/shim.log
+: > "$SFTCA_SHIM_CONTROL"
+MODULE=$SHIM write_conf "$T/signer.conf"
+start_signer "$T/signer.conf"
+expect_rc 0 as ops-admin ca create --ca "$CA_ID"
+FMC=$T/fmc
+"$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 200 --key-pool 8 >/dev/null
+logins() { grep -c '^C_Login' "$SFTCA_SHIM_LOG" || true; }
+health() { probe ops-admin health; }
+assert_eq "$(logins)" "1" "one login at start"
+assert_eq "$(health)" "SERVING" "serving before the fault"
+
+# The token fails for everything (as if unplugged).
+echo '* CKR_DEVICE_ERROR' > "$SFTCA_SHIM_CONTROL"
+start=$(date +%s%N)
+expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --retries 0 --timeout 20
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+assert_contains "$OUT" "UNAVAILABLE" "calls fail with UNAVAILABLE"
+[ "$elapsed" -lt 10000 ] || fail "failing took $elapsed ms: calls must fail fast, not wait for the deadline"
+assert_eq "$(health)" "NOT_SERVING" "health while the token is gone"
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "token 'sftca': (lost|recovering)" "status shows the token state"
+sleep 7 # the recovery loop keeps trying, at most one attempt per few seconds
+assert_eq "$(logins)" "1" "no login attempt while the module cannot even initialise"
+ok "token gone: NOT_SERVING, IssueBatch fails fast ($elapsed ms) with UNAVAILABLE, recovery retries"
+
+: > "$SFTCA_SHIM_CONTROL"
+back=$(date +%s%N)
+for _ in $(seq 100); do [ "$(health)" = "SERVING" ] && break; sleep 0.1; done
+took=$(( ($(date +%s%N) - back) / 1000000 ))
+assert_eq "$(health)" "SERVING" "serving again"
+[ "$took" -le 10000 ] || fail "recovery took $took ms"
+assert_eq "$(logins)" "2" "exactly one C_Login for the recovery"
+assert_file_contains "$T/signer.log" "token 'sftca' is back" "recovery logged"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
+assert_contains "$OUT" "200 issued" "signing resumed without a restart"
+ok "token back: SERVING within $took ms, one C_Login, signing resumes without a restart"
+
+# Lost in the middle of a batch: some items signed, the rest fail, none twice.
+"$SRC/scripts/make-fmc-tree.sh" --root "$T/fmc2" --fmc-uuid "$CA_ID" --peers 600 --key-pool 8 >/dev/null
+echo 'C_Sign CKR_DEVICE_ERROR 1 250' > "$SFTCA_SHIM_CONTROL" # after 250 good signatures
+set +e; as fmc-east issue --ca "$CA_ID" --root "$T/fmc2" --batch 200 --retries 0 >"$T/mid.out" 2>&1; set -e
+: > "$SFTCA_SHIM_CONTROL"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$T/fmc2"
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$T/fmc2"
+db=$T/state/ledger.db
+dups=$(sqlite3 "$db" "SELECT COUNT(*) FROM (SELECT peer_uuid FROM certificates WHERE state='issued' GROUP BY peer_uuid HAVING COUNT(*) > 1)")
+assert_eq "$dups" "0" "no peer got two certificates"
+assert_eq "$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='pending'")" "0" "nothing left pending"
+lost=$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='abandoned'")
+[ "$lost" -gt 0 ] || fail "the fault hit no item"
+ok "fault mid-batch: $lost serials abandoned, the rerun completed every peer, no certificate issued twice"
+
+# A wrong PIN during recovery stops it: no second attempt, ever.
+printf 'C_Login CKR_PIN_INCORRECT\nC_Sign CKR_DEVICE_ERROR 1 5\n' > "$SFTCA_SHIM_CONTROL"
+before=$(logins)
+set +e; as fmc-east issue --ca "$CA_ID" --root "$FMC" --force --retries 0 >/dev/null 2>&1; set -e
+sleep 8
+assert_eq "$(( $(logins) - before ))" "1" "one refused login, then no more"
+assert_eq "$(health)" "NOT_SERVING" "not serving after the PIN was refused"
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "FAILED \(operator needed\)" "status says an operator is needed"
+assert_file_contains "$T/signer.log" "recovery stopped" "logged"
+stop_signer
+ok "wrong PIN during recovery: exactly one attempt, recovery stops, FAILED until an operator acts"
+
+# A real remote token: p11-kit server in front of SoftHSM2, killed and
+# restarted while a client issues.
+: > "$SFTCA_SHIM_CONTROL"
+SOCK=$T/p11.sock
+p11_server() {
+	p11-kit server -f -n "$SOCK" --provider "$SFTCA_SHIM_MODULE" "pkcs11:token=sftca" >>"$T/p11.log" 2>&1 &
+	echo $! > "$T/pids/p11server"
+	for _ in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
+	fail "p11-kit server did not start"
+}
+p11_kill() {
+	kill "$(cat "$T/pids/p11server")" 2>/dev/null || true
+	pkill -f "p11-kit-remote --provider $SFTCA_SHIM_MODULE" 2>/dev/null || true
+	rm -f "$T/pids/p11server" "$SOCK"
+}
+p11_server
+export P11_KIT_SERVER_ADDRESS=unix:path=$SOCK
+MODULE=$CLIENT_MODULE write_conf "$T/remote.conf"
+sed -i "s|^state_dir = .*|state_dir = $T/state-remote|" "$T/remote.conf"
+start_signer "$T/remote.conf" remote
+expect_rc 0 as ops-admin ca create --ca "$CA_ID"
+"$SRC/scripts/make-fmc-tree.sh" --root "$T/fmc3" --fmc-uuid "$CA_ID" --peers 1500 --key-pool 8 >/dev/null
+as fmc-east issue --ca "$CA_ID" --root "$T/fmc3" --batch 100 --retries 6 >"$T/remote-issue.out" 2>&1 &
+client=$!
+db=$T/state-remote/ledger.db
+for _ in $(seq 300); do
+	n=$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='issued'" 2>/dev/null || echo 0)
+	[ "$n" -gt 100 ] && break
+	sleep 0.05
+done
+p11_kill
+killed_at=$(date +%s)
+sleep 3
+[ "$(probe ops-admin health)" = "NOT_SERVING" ] || fail "health during the remote token outage"
+p11_server
+restarted=$(date +%s)
+for _ in $(seq 100); do [ "$(probe ops-admin health)" = "SERVING" ] && break; sleep 0.1; done
+assert_eq "$(probe ops-admin health)" "SERVING" "serving after the remote token returned"
+took=$(( $(date +%s) - restarted ))
+[ "$took" -le 10 ] || fail "recovery took $took s after the token returned"
+set +e; wait "$client"; crc=$?; set -e
+if [ "$crc" -ne 0 ]; then expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$T/fmc3"; fi
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$T/fmc3"
+dups=$(sqlite3 "$db" "SELECT COUNT(*) FROM (SELECT peer_uuid FROM certificates WHERE state='issued' GROUP BY peer_uuid HAVING COUNT(*) > 1)")
+assert_eq "$dups" "0" "no peer got two certificates through the outage"
+assert_eq "$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='issued'")" "1500" "every peer issued exactly once"
+stop_signer remote
+p11_kill
+ok "remote token (p11-kit server) killed at $killed_at and restarted: recovered in ${took}s, all 1500 peers issued once"

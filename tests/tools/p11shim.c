@@ -1,0 +1,241 @@
+/* p11shim: a PKCS#11 module for tests that wraps a real one (SoftHSM2) and
+ * returns chosen errors from chosen functions on command.
+ *
+ *   SFTCA_SHIM_MODULE   the real module (default SoftHSM2)
+ *   SFTCA_SHIM_CONTROL  a file of rules, re-read whenever it changes:
+ *                         FUNCTION RV [COUNT [SKIP]]  e.g. "C_Sign CKR_DEVICE_ERROR"
+ *                       FUNCTION "*" matches every wrapped function; COUNT
+ *                       limits how many calls fail (default: all until the
+ *                       rule is removed), after SKIP calls that pass. An
+ *                       empty file: pass everything.
+ *   SFTCA_SHIM_LOG      a file that gets one line per call of C_Initialize,
+ *                       C_Finalize and C_Login (with the result), so tests
+ *                       can count logins.
+ *
+ * Not part of the product: the signer's own PKCS#11 code is signer/token.c. */
+#include <dlfcn.h>
+#include <p11-kit/pkcs11.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define MAX_RULES 16
+
+struct rule {
+	char fn[64];
+	CK_RV rv;
+	long left; /* -1 = unlimited */
+	long skip; /* calls to let through first */
+};
+
+static CK_FUNCTION_LIST real_copy, shim;
+static CK_FUNCTION_LIST_PTR real;
+static void *dl;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rule rules[MAX_RULES];
+static int nrules;
+static struct timespec control_mtime;
+static off_t control_size = -1;
+
+static const struct {
+	const char *name;
+	CK_RV rv;
+} codes[] = {
+	{ "CKR_OK", CKR_OK },
+	{ "CKR_DEVICE_ERROR", CKR_DEVICE_ERROR },
+	{ "CKR_DEVICE_REMOVED", CKR_DEVICE_REMOVED },
+	{ "CKR_TOKEN_NOT_PRESENT", CKR_TOKEN_NOT_PRESENT },
+	{ "CKR_SESSION_HANDLE_INVALID", CKR_SESSION_HANDLE_INVALID },
+	{ "CKR_SESSION_CLOSED", CKR_SESSION_CLOSED },
+	{ "CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN },
+	{ "CKR_PIN_INCORRECT", CKR_PIN_INCORRECT },
+	{ "CKR_PIN_LOCKED", CKR_PIN_LOCKED },
+	{ "CKR_GENERAL_ERROR", CKR_GENERAL_ERROR },
+	{ "CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED },
+	{ "CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY },
+};
+
+static void shim_log(const char *fn, CK_RV rv)
+{
+	const char *path = getenv("SFTCA_SHIM_LOG");
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "a")) == NULL)
+		return;
+	fprintf(f, "%s %lu\n", fn, (unsigned long)rv);
+	fclose(f);
+}
+
+/* Re-read the control file when its mtime or size changed. */
+static void load_rules(void)
+{
+	const char *path = getenv("SFTCA_SHIM_CONTROL");
+	struct stat st;
+	char line[256];
+	FILE *f;
+
+	if (path == NULL)
+		return;
+	if (stat(path, &st) != 0) {
+		nrules = 0;
+		control_size = -1;
+		return;
+	}
+	if (st.st_mtim.tv_sec == control_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == control_mtime.tv_nsec && st.st_size == control_size)
+		return;
+	control_mtime = st.st_mtim;
+	control_size = st.st_size;
+	nrules = 0;
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (nrules < MAX_RULES && fgets(line, sizeof(line), f)) {
+		char fn[64], code[64];
+		long count = -1, skip = 0;
+		int n = sscanf(line, "%63s %63s %ld %ld", fn, code, &count, &skip);
+		if (n < 2 || fn[0] == '#')
+			continue;
+		for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+			if (strcmp(codes[i].name, code) == 0) {
+				snprintf(rules[nrules].fn, sizeof(rules[nrules].fn), "%s", fn);
+				rules[nrules].rv = codes[i].rv;
+				rules[nrules].left = n >= 3 ? count : -1;
+				rules[nrules].skip = n == 4 ? skip : 0;
+				nrules++;
+			}
+	}
+	fclose(f);
+}
+
+/* CKR_OK to pass the call through, or the error to return. */
+static CK_RV fault(const char *fn)
+{
+	CK_RV rv = CKR_OK;
+
+	pthread_mutex_lock(&mu);
+	load_rules();
+	for (int i = 0; i < nrules; i++) {
+		if ((strcmp(rules[i].fn, fn) == 0 || strcmp(rules[i].fn, "*") == 0) &&
+		    rules[i].left != 0) {
+			if (rules[i].skip > 0) {
+				rules[i].skip--;
+				continue;
+			}
+			if (rules[i].left > 0)
+				rules[i].left--;
+			rv = rules[i].rv;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	return rv;
+}
+
+#define FAULT(name) \
+	do { \
+		CK_RV frv = fault(#name); \
+		if (frv != CKR_OK) \
+			return frv; \
+	} while (0)
+
+static CK_RV w_Initialize(CK_VOID_PTR args)
+{
+	CK_RV rv = fault("C_Initialize");
+	if (rv == CKR_OK)
+		rv = real->C_Initialize(args);
+	shim_log("C_Initialize", rv);
+	return rv;
+}
+
+static CK_RV w_Finalize(CK_VOID_PTR r)
+{
+	CK_RV rv = real->C_Finalize(r);
+	shim_log("C_Finalize", rv);
+	return rv;
+}
+
+static CK_RV w_Login(CK_SESSION_HANDLE s, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	CK_RV rv = fault("C_Login");
+	if (rv == CKR_OK)
+		rv = real->C_Login(s, u, pin, len);
+	shim_log("C_Login", rv);
+	return rv;
+}
+
+static CK_RV w_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR n)
+{
+	FAULT(C_GetSlotList);
+	return real->C_GetSlotList(present, list, n);
+}
+
+static CK_RV w_OpenSession(CK_SLOT_ID slot, CK_FLAGS fl, CK_VOID_PTR app, CK_NOTIFY nt,
+			   CK_SESSION_HANDLE_PTR s)
+{
+	FAULT(C_OpenSession);
+	return real->C_OpenSession(slot, fl, app, nt, s);
+}
+
+static CK_RV w_SignInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
+{
+	FAULT(C_SignInit);
+	return real->C_SignInit(s, m, k);
+}
+
+static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl_, CK_BYTE_PTR sig,
+		    CK_ULONG_PTR sl)
+{
+	CK_RV rv = fault("C_Sign");
+	if (rv != CKR_OK) {
+		/* A real device that fails mid-operation ends the operation too. */
+		CK_BYTE tmp[1024];
+		CK_ULONG tl = sizeof(tmp);
+		real->C_Sign(s, d, dl_, tmp, &tl);
+		return rv;
+	}
+	return real->C_Sign(s, d, dl_, sig, sl);
+}
+
+static CK_RV w_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	FAULT(C_FindObjectsInit);
+	return real->C_FindObjectsInit(s, t, n);
+}
+
+static CK_RV w_GenerateKeyPair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt,
+			       CK_ULONG pn, CK_ATTRIBUTE_PTR vt, CK_ULONG vn,
+			       CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv)
+{
+	FAULT(C_GenerateKeyPair);
+	return real->C_GenerateKeyPair(s, m, pt, pn, vt, vn, pub, priv);
+}
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+	const char *path = getenv("SFTCA_SHIM_MODULE");
+	CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
+
+	if (real == NULL) {
+		if ((dl = dlopen(path ? path : "/usr/lib/softhsm/libsofthsm2.so", RTLD_NOW | RTLD_LOCAL)) == NULL)
+			return CKR_GENERAL_ERROR;
+		*(void **)&get = dlsym(dl, "C_GetFunctionList");
+		if (get == NULL || get(&real) != CKR_OK)
+			return CKR_GENERAL_ERROR;
+		real_copy = *real;
+		shim = real_copy;
+		shim.C_Initialize = w_Initialize;
+		shim.C_Finalize = w_Finalize;
+		shim.C_Login = w_Login;
+		shim.C_GetSlotList = w_GetSlotList;
+		shim.C_OpenSession = w_OpenSession;
+		shim.C_SignInit = w_SignInit;
+		shim.C_Sign = w_Sign;
+		shim.C_FindObjectsInit = w_FindObjectsInit;
+		shim.C_GenerateKeyPair = w_GenerateKeyPair;
+	}
+	*list = &shim;
+	return CKR_OK;
+}
