@@ -44,6 +44,7 @@ struct run {
 	size_t reported, n_current, n_issued, n_newkey, n_failed, n_planned;
 	json_t *json_peers;
 	atomic_int fatal;     /* a whole-call refusal: later chunks are not sent */
+	int crl_failed;
 };
 
 struct chunk {
@@ -477,9 +478,14 @@ static int write_ca_root(struct run *r, const char *bundle)
 	free(old);
 	q.ca_id = (char *)r->ic.ca_id;
 	q.days = CRL_DAYS;
+	/* The CRL matters less than the certificates: without it, go on and
+	 * say so (the run then exits 1). */
 	if (client_call(r->rpc, "/sftca.v1.Signer/GetCRL", &q.base,
-			&sftca__v1__get_crlresponse__descriptor, (ProtobufCMessage **)&resp) != 0)
-		return SFTCA_ERR_RPC;
+			&sftca__v1__get_crlresponse__descriptor, (ProtobufCMessage **)&resp) != 0) {
+		log_warn("%s/" LAYOUT_CRL " not refreshed: the signer gave no CRL", dir);
+		r->crl_failed = 1;
+		return 0;
+	}
 	rc = 0;
 	if (!crl_still_good(dir, resp->crl_pem)) {
 		f.name = LAYOUT_CRL;
@@ -615,8 +621,9 @@ int cmd_issue(int argc, char **argv)
 	run_chunks(&r);
 	progress_clear(&r);
 	if (g_opts.json) {
-		json_print(json_pack("{s:s, s:s, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "ca_id",
-				     r.ic.ca_id, "root", r.root, "dry_run", r.ic.dry_run, "peers",
+		json_print(json_pack("{s:s, s:s, s:b, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "ca_id",
+				     r.ic.ca_id, "root", r.root, "dry_run", r.ic.dry_run,
+				     "crl_refreshed", !r.crl_failed && !r.ic.dry_run, "peers",
 				     r.json_peers, "summary", "issued", (json_int_t)r.n_issued,
 				     "new_keys", (json_int_t)r.n_newkey, "current",
 				     (json_int_t)r.n_current, "planned", (json_int_t)r.n_planned,
@@ -629,7 +636,9 @@ int cmd_issue(int argc, char **argv)
 		printf("%zu issued (%zu with new keys), %zu current, %zu failed\n", r.n_issued,
 		       r.n_newkey, r.n_current, r.n_failed);
 	}
-	rc = r.n_failed ? EXIT_FAIL : EXIT_OK;
+	if (r.crl_failed && !g_opts.json)
+		printf("the CRL was not refreshed (see above)\n");
+	rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(r.json_peers);
 	free(bundle);

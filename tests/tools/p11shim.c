@@ -10,7 +10,8 @@
  *                       empty file: pass everything.
  *   SFTCA_SHIM_LOG      a file that gets one line per call of C_Initialize,
  *                       C_Finalize and C_Login (with the result), so tests
- *                       can count logins.
+ *                       can count logins; and of C_Sign too when
+ *                       SFTCA_SHIM_LOG_SIGN is set (to prove nothing was signed).
  *
  * Not part of the product: the signer's own PKCS#11 code is signer/token.c. */
 #include <dlfcn.h>
@@ -196,7 +197,10 @@ static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl_, CK_BYTE_PT
 		real->C_Sign(s, d, dl_, tmp, &tl);
 		return rv;
 	}
-	return real->C_Sign(s, d, dl_, sig, sl);
+	rv = real->C_Sign(s, d, dl_, sig, sl);
+	if (getenv("SFTCA_SHIM_LOG_SIGN") && sig != NULL)
+		shim_log("C_Sign", rv);
+	return rv;
 }
 
 static CK_RV w_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
