@@ -8,6 +8,7 @@
 #include "layout.h"
 #include "log.h"
 #include "uuid.h"
+#include "verify_live.h"
 #include "x509util.h"
 
 #include <openssl/err.h>
@@ -29,12 +30,25 @@ static void help(FILE *f)
 {
 	fprintf(f,
 		"usage: sftca verify --ca ID --root DIR [--peer UUID]... [--json]\n"
+		"                    [--live --devices FILE [--jobs N] [--tls-timeout SECONDS]]\n"
 		"\n"
 		"Checks, for every peer directory of the FMC tree under DIR and for the FMC's own\n"
 		"identity in DIR/etc/sf/keys: the certificate chains to DIR/etc/sf/ca_root/cacert.pem,\n"
 		"the key file holds its key, the subject CN is the directory's UUID (the CA id for\n"
 		"the FMC), it has not expired, and DIR/etc/sf/ca_root/crl.pem does not revoke it.\n"
-		"One line per peer; exit 1 if any is wrong.\n");
+		"One line per peer; exit 1 if any is wrong.\n"
+		"\n"
+		"With --live, then, for every row of the devices.csv FILE: a TLS 1.2 handshake with\n"
+		"IP:tunnel_port (default 8305) presenting the FMC identity DIR/etc/sf/keys/\n"
+		"sftunnel-{cert,key}.pem and trusting only DIR/etc/sf/ca_root/cacert.pem, as\n"
+		"sftunnel does; the device's certificate must verify against that bundle and its\n"
+		"CN must be the row's uuid (a row without one fails). One line per device, OK or\n"
+		"FAILED with the reason; exit 1 if any device fails.\n"
+		"\n"
+		"  --live               also check the tunnels of the devices in --devices\n"
+		"  --devices FILE       devices.csv (see client/README-devices.md)\n"
+		"  --jobs N             devices checked at once (default 8)\n"
+		"  --tls-timeout S      connect + handshake limit per device (default 10)\n");
 	global_help(f);
 }
 
@@ -132,14 +146,21 @@ int cmd_verify(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "peer", required_argument, NULL, 'p' },
+		{ "live", no_argument, NULL, 'L' },
+		{ "devices", required_argument, NULL, 'd' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "tls-timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char peers[MAX_PEER_ARGS][40];
 	struct verify_ctx v = { .now = time(NULL) };
 	char (*all)[40] = NULL;
 	size_t npeers = 0, n = 0, bad = 0;
-	json_t *jpeers = NULL;
-	int ch, rc = EXIT_FAIL;
+	json_t *jpeers = NULL, *jlive = NULL;
+	struct live_opts live = { .jobs = 8, .timeout_s = 10 };
+	size_t live_failed = 0;
+	int ch, rc = EXIT_FAIL, want_live = 0, live_ok = 1;
+	long num;
 
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -151,6 +172,18 @@ int cmd_verify(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			snprintf(peers[npeers++], 40, "%s", optarg);
+			break;
+		case 'L': want_live = 1; break;
+		case 'd': live.devices = optarg; break;
+		case 'j':
+		case 'T':
+			if ((num = parse_count(ch == 'j' ? "--jobs" : "--tls-timeout", optarg, 1,
+					       ch == 'j' ? 256 : 3600)) < 0)
+				return EXIT_USAGE;
+			if (ch == 'j')
+				live.jobs = (int)num;
+			else
+				live.timeout_s = (int)num;
 			break;
 		case 'h':
 			help(stdout);
@@ -166,6 +199,11 @@ int cmd_verify(int argc, char **argv)
 		log_error("verify: --ca ID (the FMC's UUID) and --root DIR are required");
 		return EXIT_USAGE;
 	}
+	if (want_live != (live.devices != NULL)) {
+		log_error("verify: --live and --devices FILE go together");
+		return EXIT_USAGE;
+	}
+	live.root = v.root;
 	if (load_ca_root(&v) != 0)
 		goto out;
 	if (npeers == 0 && layout_list_peers(v.root, &all, &n) != 0)
@@ -211,16 +249,27 @@ int cmd_verify(int argc, char **argv)
 			printf("%s%s  OK   until %s (%lld days)\n", t.self ? "self " : "", t.uuid, na,
 			       (long long)expiry_days(not_after, v.now, NULL));
 	}
-	if (jpeers) {
-		json_print(json_pack("{s:s, s:s, s:o, s:I}", "ca_id", v.ca_id, "root", v.root, "peers",
-				     jpeers, "bad", (json_int_t)bad));
-		jpeers = NULL;
-	} else {
+	if (!jpeers)
 		printf("%zu bad\n", bad);
+	if (want_live) { /* after the offline lines; a run that cannot start fails */
+		int r = verify_live(&live, jpeers ? &jlive : NULL, &live_failed);
+		live_ok = r == 0 && live_failed == 0;
+		if (r != 0 && jpeers)
+			jlive = json_pack("{s:s}", "error", sftca_strerror(r));
 	}
-	rc = bad ? EXIT_FAIL : EXIT_OK;
+	if (jpeers) {
+		json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "ca_id", v.ca_id, "root", v.root,
+					"peers", jpeers, "bad", (json_int_t)bad);
+		jpeers = NULL;
+		if (jlive != NULL)
+			json_object_set_new(doc, "live", jlive);
+		jlive = NULL;
+		json_print(doc);
+	}
+	rc = bad || !live_ok ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(jpeers);
+	json_decref(jlive);
 	free(all);
 	sk_X509_pop_free(v.anchors, X509_free);
 	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
