@@ -20,8 +20,13 @@ T=$(mktemp -d /tmp/sftca-it.XXXXXX)
 mkdir -p "$T/run" "$T/pids"
 export SFTCA_TEST_DIR=$T
 
+# on_exit CMD: run CMD (a simple command) first when the test ends.
+CLEANUP_HOOKS=()
+on_exit() { CLEANUP_HOOKS+=("$*"); }
+
 cleanup() {
 	local rc=$?
+	for h in "${CLEANUP_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1 || true; done
 	for f in "$T"/pids/*; do
 		[ -e "$f" ] || continue
 		local pid

@@ -1,0 +1,285 @@
+/* sftca push: copy each device's renewed files to it over SSH, many
+ * devices at once, and record the ones that failed in FAILED_PUSH. */
+#include "atomicfile.h"
+#include "cainfo.h"
+#include "client.h"
+#include "devices.h"
+#include "failedpush.h"
+#include "layout.h"
+#include "log.h"
+#include "parallel.h"
+#include "push.h"
+#include "uuid.h"
+
+#include <libssh/libssh.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct job {
+	const struct device *dev;
+	char uuid[40];
+	const char *skip;          /* why it is not attempted, or NULL */
+	struct push_report rep;
+};
+
+struct push_run {
+	struct push_opts o;
+	struct job *jobs;
+	size_t njobs;
+	struct failedpush_writer *fw;
+	pthread_mutex_t mu;
+	size_t done, updated, unchanged, failed;
+	json_t *json;
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: sftca push --ca ID --root DIR --devices devices.csv [--failed-push FILE]\n"
+		"                  [--retry FILE] [--jobs N] [--known-hosts FILE] [--accept-new-host-keys]\n"
+		"                  [--identity FILE] [--restart-cmd CMD] [--no-restart] [--shell direct|ftd]\n"
+		"                  [--ssh-timeout S] [--device-dir DIR] [--json]\n"
+		"\n"
+		"For every device of devices.csv (device_name,ip,admin_username,admin_password, optional\n"
+		"header and columns uuid,port,shell,tunnel_port): connect over SSH, verify its host key\n"
+		"(unknown: refused unless --accept-new-host-keys; changed: always refused), and bring\n"
+		"DEVICE_DIR/<CA ID>/{cacert.pem,sftunnel-cert.pem,sftunnel-key.pem} up to date from the\n"
+		"FMC tree under DIR: files already identical are not touched, the key only travels when\n"
+		"it changed, each file is uploaded beside, its hash checked, the old one kept as\n"
+		"NAME.backup.<UTC stamp>, and all are renamed into place in one step; then sftunnel is\n"
+		"restarted (default: '" PUSH_DEFAULT_RESTART "').\n"
+		"Devices that fail go to FAILED_PUSH (default ./FAILED_PUSH) in the vendor's format; \n"
+		"--retry FILE pushes only the devices a FAILED_PUSH file lists (sftca's or the vendor's)\n"
+		"and takes their UUIDs from it for rows without one; it restarts sftunnel even where\n"
+		"the files are already current, since the previous attempt may have stopped before.\n"
+		"\n"
+		"  --shell      ftd (default): the FTD CLI, expert, sudo su; direct: SFTP and exec\n"
+		"  --jobs N     devices at once (default 8)\n"
+		"  --known-hosts FILE  default ~/.ssh/known_hosts\n"
+		"  --identity FILE     private key for public-key login (passwords still used for sudo)\n");
+	global_help(f);
+}
+
+static void report(struct push_run *r, struct job *j)
+{
+	const struct device *d = j->dev;
+	const char *what = j->skip ? "skipped"
+			   : j->rep.result == PUSH_FAILED ? "FAILED"
+			   : j->rep.result == PUSH_UPDATED ? "updated"
+							   : "unchanged";
+
+	pthread_mutex_lock(&r->mu);
+	r->done++;
+	if (j->skip == NULL && j->rep.result == PUSH_FAILED)
+		r->failed++;
+	else if (j->skip == NULL && j->rep.result == PUSH_UPDATED)
+		r->updated++;
+	else if (j->skip == NULL)
+		r->unchanged++;
+	if (r->json) {
+		json_array_append_new(r->json,
+				      json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s}", "device",
+						d->name, "ip", d->ip, "port", d->port, "uuid", j->uuid,
+						"result", what, "files", j->rep.files, "restarted",
+						j->rep.restarted, "message",
+						j->skip ? j->skip : j->rep.message));
+	} else if (j->skip) {
+		printf("[%zu/%zu] %s %s: skipped, %s\n", r->done, r->njobs, d->name, d->ip, j->skip);
+	} else if (j->rep.result == PUSH_FAILED) {
+		printf("[%zu/%zu] %s %s %s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
+		       j->rep.message);
+	} else {
+		printf("[%zu/%zu] %s %s %s: %s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid, what,
+		       j->rep.files[0] ? " " : "", j->rep.files,
+		       j->rep.restarted ? ", sftunnel restarted" : "");
+	}
+	fflush(stdout);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void push_one(void *ctx, size_t i)
+{
+	struct push_run *r = ctx;
+	struct job *j = &r->jobs[i];
+
+	if (j->skip == NULL) {
+		push_device(&r->o, j->dev, j->uuid, &j->rep);
+		if (j->rep.result == PUSH_FAILED && r->fw) {
+			char dir[4200], bundle[4300], pair[4200], dst[1024];
+			layout_ca_root(r->o.root, dir, sizeof(dir));
+			snprintf(bundle, sizeof(bundle), "%s/" LAYOUT_BUNDLE, dir);
+			layout_peer_pair_dir(r->o.root, j->uuid, pair, sizeof(pair));
+			snprintf(dst, sizeof(dst), "%s/%s", r->o.device_dir, r->o.ca_id);
+			if (failedpush_add(r->fw, j->uuid, j->dev->name, j->dev->ip, bundle, pair, dst) != 0)
+				log_error("%s: could not be added to the FAILED_PUSH list", j->dev->name);
+		}
+	}
+	report(r, j);
+}
+
+/* Which devices to push and under which UUID. */
+static int plan(struct push_run *r, const struct device_list *dl, const struct failed_list *retry)
+{
+	int bad = 0;
+
+	if ((r->jobs = calloc(dl->n ? dl->n : 1, sizeof(*r->jobs))) == NULL)
+		return -1;
+	for (size_t i = 0; i < dl->n; i++) {
+		const struct device *d = &dl->v[i];
+		struct job *j = &r->jobs[r->njobs];
+		const struct failed_device *fd = NULL;
+
+		j->dev = d;
+		if (retry) {
+			fd = failedpush_find(retry, d->uuid[0] ? d->uuid : NULL, d->name, d->ip);
+			if (fd == NULL)
+				continue; /* --retry: only the devices the file lists */
+		}
+		if (d->uuid[0])
+			snprintf(j->uuid, sizeof(j->uuid), "%s", d->uuid);
+		else if (fd)
+			snprintf(j->uuid, sizeof(j->uuid), "%s", fd->uuid);
+		else {
+			j->skip = "no UUID: add a uuid column to devices.csv, or use --retry FAILED_PUSH";
+			bad++;
+		}
+		r->njobs++;
+	}
+	return bad;
+}
+
+int cmd_push(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GLOBAL_LONG_OPTS,
+		{ "ca", required_argument, NULL, 'c' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "devices", required_argument, NULL, 'd' },
+		{ "failed-push", required_argument, NULL, 'F' },
+		{ "retry", required_argument, NULL, 'R' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "known-hosts", required_argument, NULL, 'k' },
+		{ "accept-new-host-keys", no_argument, NULL, 'a' },
+		{ "identity", required_argument, NULL, 'i' },
+		{ "restart-cmd", required_argument, NULL, 'x' },
+		{ "no-restart", no_argument, NULL, 'n' },
+		{ "shell", required_argument, NULL, 's' },
+		{ "ssh-timeout", required_argument, NULL, 't' },
+		{ "device-dir", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct push_run r = { 0 };
+	struct device_list dl = { 0 };
+	struct failed_list retry = { 0 };
+	pthread_mutex_t kh_mu = PTHREAD_MUTEX_INITIALIZER;
+	const char *devices = NULL, *failed_path = "FAILED_PUSH", *retry_path = NULL;
+	char kh_default[4096];
+	int ch, jobs = 8, unresolved, written = 0, rc = EXIT_FAIL;
+	long v;
+
+	r.o.device_dir = PUSH_DEFAULT_DEVICE_DIR;
+	r.o.restart_cmd = PUSH_DEFAULT_RESTART;
+	r.o.default_shell = SHELL_FTD;
+	r.o.conn.timeout_s = 30;
+	r.o.conn.known_hosts_mu = &kh_mu;
+	snprintf(kh_default, sizeof(kh_default), "%s/.ssh/known_hosts",
+		 getenv("HOME") ? getenv("HOME") : "/root");
+	r.o.conn.known_hosts = kh_default;
+	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': r.o.ca_id = optarg; break;
+		case 'r': r.o.root = optarg; break;
+		case 'd': devices = optarg; break;
+		case 'F': failed_path = optarg; break;
+		case 'R': retry_path = optarg; break;
+		case 'k': r.o.conn.known_hosts = optarg; break;
+		case 'a': r.o.conn.accept_new = 1; break;
+		case 'i': r.o.conn.identity = optarg; break;
+		case 'x': r.o.restart_cmd = optarg; break;
+		case 'n': r.o.no_restart = 1; break;
+		case 'D': r.o.device_dir = optarg; break;
+		case 's':
+			if (strcmp(optarg, "ftd") == 0)
+				r.o.default_shell = SHELL_FTD;
+			else if (strcmp(optarg, "direct") == 0)
+				r.o.default_shell = SHELL_DIRECT;
+			else {
+				log_error("--shell '%s': ftd or direct", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'j':
+		case 't':
+			if ((v = parse_count(ch == 'j' ? "--jobs" : "--ssh-timeout", optarg, 1, 1000)) < 0)
+				return EXIT_USAGE;
+			if (ch == 'j')
+				jobs = (int)v;
+			else
+				r.o.conn.timeout_s = (int)v;
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		default:
+			if (global_opt(ch, optarg) <= 0) {
+				help(stderr);
+				return EXIT_USAGE;
+			}
+		}
+	}
+	if (optind != argc || !r.o.ca_id || !r.o.root || !devices) {
+		log_error("push: --ca ID, --root DIR and --devices devices.csv are required");
+		return EXIT_USAGE;
+	}
+	if (!uuid_is_canonical(r.o.ca_id)) {
+		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", r.o.ca_id);
+		return EXIT_USAGE;
+	}
+	if (devices_load(devices, &dl) != 0)
+		return EXIT_FAIL;
+	if (retry_path && failedpush_load(retry_path, &retry) != 0)
+		goto out;
+	r.o.restart_unchanged = retry_path != NULL;
+	af_backup_stamp(r.o.stamp);
+	pthread_mutex_init(&r.mu, NULL);
+	if ((unresolved = plan(&r, &dl, retry_path ? &retry : NULL)) < 0)
+		goto out;
+	if ((r.fw = failedpush_open(failed_path)) == NULL)
+		goto out;
+	if (g_opts.json)
+		r.json = json_array();
+	if (retry_path && !g_opts.json)
+		printf("retrying %zu of %zu devices listed in %s\n", r.njobs, dl.n, retry_path);
+	ssh_init();
+	parallel_for(jobs, r.njobs, push_one, &r);
+	ssh_finalize();
+	if (failedpush_close(r.fw, &written) != 0)
+		log_error("%s could not be written", failed_path);
+	r.fw = NULL;
+	if (r.json) {
+		json_print(json_pack("{s:o, s:{s:I, s:I, s:I, s:I}, s:s?}", "devices", r.json, "summary",
+				     "updated", (json_int_t)r.updated, "unchanged",
+				     (json_int_t)r.unchanged, "failed", (json_int_t)r.failed,
+				     "unresolved", (json_int_t)unresolved, "failed_push",
+				     written ? failed_path : NULL));
+		r.json = NULL;
+	} else {
+		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID\n", r.updated,
+		       r.unchanged, r.failed, unresolved);
+		if (written)
+			printf("failed devices written to %s (retry: sftca push ... --retry %s)\n",
+			       failed_path, failed_path);
+	}
+	rc = r.failed || unresolved ? EXIT_FAIL : EXIT_OK;
+out:
+	json_decref(r.json);
+	if (r.fw && failedpush_close(r.fw, &written) != 0)
+		log_error("%s could not be written", failed_path);
+	free(r.jobs);
+	devices_free(&dl);
+	failedpush_free(&retry);
+	pthread_mutex_destroy(&r.mu);
+	return rc;
+}

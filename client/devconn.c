@@ -1,0 +1,577 @@
+#include "devconn.h"
+
+#include "errors.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <libssh/sftp.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define OUT_MAX (64 * 1024)
+
+struct devconn {
+	ssh_session s;
+	enum device_shell shell;
+	int timeout_ms;
+	const struct device *dev;
+	/* direct */
+	sftp_session sftp;
+	/* ftd: the one interactive root shell, and what it printed */
+	ssh_channel sh;
+	char *buf;
+	size_t len, cap;
+	char nonce[17];
+	unsigned seq;
+};
+
+static int seterr(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int seterr(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The peer went away (a dropped connection reads as silence otherwise). */
+static int session_dead(ssh_session s)
+{
+	return !ssh_is_connected(s) || (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sh_quote(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (len < 3)
+		return SFTCA_ERR_INVALID;
+	buf[n++] = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			if (n + 4 >= len)
+				return SFTCA_ERR_INVALID;
+			memcpy(buf + n, "'\\''", 4);
+			n += 4;
+		} else {
+			if (n + 1 >= len)
+				return SFTCA_ERR_INVALID;
+			buf[n++] = *s;
+		}
+	}
+	if (n + 2 > len)
+		return SFTCA_ERR_INVALID;
+	buf[n++] = '\'';
+	buf[n] = '\0';
+	return 0;
+}
+
+/* --- host key and authentication --------------------------------------------- */
+
+static void server_fingerprint(ssh_session s, char *fp, size_t len)
+{
+	ssh_key key = NULL;
+	unsigned char *hash = NULL;
+	size_t hlen = 0;
+	char *text;
+
+	snprintf(fp, len, "?");
+	if (ssh_get_server_publickey(s, &key) == SSH_OK &&
+	    ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0 &&
+	    (text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen)) != NULL) {
+		snprintf(fp, len, "%s", text);
+		ssh_string_free_char(text);
+	}
+	ssh_clean_pubkey_hash(&hash);
+	ssh_key_free(key);
+}
+
+static int check_host_key(ssh_session s, const struct device *d, const struct devconn_opts *o,
+			  char *err, size_t errlen)
+{
+	char fp[128];
+	int r = 0;
+
+	server_fingerprint(s, fp, sizeof(fp));
+	switch (ssh_session_is_known_server(s)) {
+	case SSH_KNOWN_HOSTS_OK:
+		return 0;
+	case SSH_KNOWN_HOSTS_CHANGED:
+		return seterr(err, errlen, SFTCA_ERR_HOSTKEY,
+			      "host key CHANGED (now %s): refusing, possible man-in-the-middle; if the "
+			      "device was rebuilt, remove its old key from %s",
+			      fp, o->known_hosts);
+	case SSH_KNOWN_HOSTS_OTHER:
+		return seterr(err, errlen, SFTCA_ERR_HOSTKEY,
+			      "host key of another type than the one in %s (now %s): refusing",
+			      o->known_hosts, fp);
+	case SSH_KNOWN_HOSTS_NOT_FOUND:
+	case SSH_KNOWN_HOSTS_UNKNOWN:
+		if (!o->accept_new)
+			return seterr(err, errlen, SFTCA_ERR_HOSTKEY,
+				      "unknown host key %s: verify it and add it to %s, or pass "
+				      "--accept-new-host-keys",
+				      fp, o->known_hosts);
+		if (o->known_hosts_mu)
+			pthread_mutex_lock(o->known_hosts_mu);
+		if (ssh_session_update_known_hosts(s) != SSH_OK)
+			r = seterr(err, errlen, SFTCA_ERR_HOSTKEY, "cannot add the host key to %s: %s",
+				   o->known_hosts, ssh_get_error(s));
+		if (o->known_hosts_mu)
+			pthread_mutex_unlock(o->known_hosts_mu);
+		if (r == 0)
+			log_warn("%s (%s): new host key %s accepted into %s", d->name, d->ip, fp,
+				 o->known_hosts);
+		return r;
+	default:
+		return seterr(err, errlen, SFTCA_ERR_HOSTKEY, "host key check failed: %s",
+			      ssh_get_error(s));
+	}
+}
+
+static int authenticate(ssh_session s, const struct device *d, const struct devconn_opts *o,
+			char *err, size_t errlen)
+{
+	int rc;
+
+	if (o->identity) {
+		ssh_key key = NULL;
+		if (ssh_pki_import_privkey_file(o->identity, NULL, NULL, NULL, &key) != SSH_OK)
+			return seterr(err, errlen, SFTCA_ERR_AUTH, "cannot read the identity %s",
+				      o->identity);
+		rc = ssh_userauth_publickey(s, NULL, key);
+		ssh_key_free(key);
+		if (rc == SSH_AUTH_SUCCESS)
+			return 0;
+		if (d->password == NULL || d->password[0] == '\0')
+			return seterr(err, errlen, SFTCA_ERR_AUTH,
+				      "public key refused for user %s", d->user);
+	}
+	rc = ssh_userauth_password(s, NULL, d->password ? d->password : "");
+	if (rc == SSH_AUTH_SUCCESS)
+		return 0;
+	/* Servers that only offer keyboard-interactive ask for the same password. */
+	while ((rc = ssh_userauth_kbdint(s, NULL, NULL)) == SSH_AUTH_INFO) {
+		int n = ssh_userauth_kbdint_getnprompts(s);
+		for (int i = 0; i < n; i++)
+			if (ssh_userauth_kbdint_setanswer(s, (unsigned)i, d->password ? d->password : "") < 0)
+				break;
+	}
+	if (rc == SSH_AUTH_SUCCESS)
+		return 0;
+	return seterr(err, errlen, SFTCA_ERR_AUTH, "authentication refused for user %s", d->user);
+}
+
+/* --- ftd: the interactive root shell ------------------------------------------- */
+
+/* Drop terminal escape sequences and carriage returns as they arrive. */
+static void append_clean(struct devconn *c, const char *data, size_t n)
+{
+	if (c->len + n + 1 > c->cap) {
+		size_t cap = (c->len + n + 1) * 2;
+		char *nb = realloc(c->buf, cap);
+		if (nb == NULL)
+			return;
+		c->buf = nb;
+		c->cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (data[i] == '\r')
+			continue;
+		c->buf[c->len++] = data[i];
+	}
+	c->buf[c->len] = '\0';
+	/* ESC [ ... final byte: remove in place. */
+	for (char *e; (e = strstr(c->buf, "\x1b[")) != NULL;) {
+		char *f = e + 2;
+		while (*f && !((*f >= '@' && *f <= '~') && *f != '['))
+			f++;
+		if (*f == '\0')
+			break; /* incomplete: wait for the rest */
+		memmove(e, f + 1, strlen(f + 1) + 1);
+		c->len = strlen(c->buf);
+	}
+}
+
+/* Read until the buffer ends with one of the prompts (matched after trailing
+ * spaces are trimmed) or contains 'marker'. Returns the index of the prompt
+ * matched, -2 for the marker, or -1 on timeout/closed channel. */
+static int ftd_expect(struct devconn *c, const char *const *prompts, int n, const char *marker)
+{
+	long long until = now_ms() + c->timeout_ms;
+	char tmp[4096];
+
+	for (;;) {
+		size_t end = c->len;
+		while (end > 0 && c->buf[end - 1] == ' ')
+			end--;
+		if (marker && c->buf && strstr(c->buf, marker))
+			return -2;
+		for (int i = 0; i < n && c->buf; i++) {
+			size_t pl = strlen(prompts[i]);
+			if (end >= pl && strncmp(c->buf + end - pl, prompts[i], pl) == 0)
+				return i;
+		}
+		long long left = until - now_ms();
+		if (left <= 0 || ssh_channel_is_eof(c->sh) || !ssh_channel_is_open(c->sh) ||
+		    session_dead(c->s))
+			return -1;
+		int r = ssh_channel_read_timeout(c->sh, tmp, sizeof(tmp), 0, (int)(left > 500 ? 500 : left));
+		if (r < 0)
+			return -1;
+		append_clean(c, tmp, (size_t)r);
+	}
+}
+
+static int ftd_send(struct devconn *c, const char *text)
+{
+	size_t n = strlen(text);
+	while (n > 0) {
+		int w = ssh_channel_write(c->sh, text, (uint32_t)n);
+		if (w <= 0)
+			return SFTCA_ERR_SSH;
+		text += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void ftd_reset(struct devconn *c)
+{
+	c->len = 0;
+	if (c->buf)
+		c->buf[0] = '\0';
+}
+
+/* From the restricted CLI to a root shell: "expert", "sudo su", password. */
+static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
+{
+	static const char *const cli[] = { ">" };
+	static const char *const user[] = { "$" };
+	static const char *const sudo[] = { "assword:", "#" };
+	static const char *const root[] = { "#", "$", "assword:" };
+	char line[1200];
+	int r;
+
+	if (ftd_expect(c, cli, 1, NULL) != 0)
+		return seterr(err, errlen, SFTCA_ERR_SSH, "no FTD CLI prompt (>) after login");
+	ftd_reset(c);
+	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL) != 0)
+		return seterr(err, errlen, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
+	ftd_reset(c);
+	if (ftd_send(c, "sudo su\n") != 0 || (r = ftd_expect(c, sudo, 2, NULL)) < 0)
+		return seterr(err, errlen, SFTCA_ERR_SSH, "'sudo su' did not answer");
+	if (r == 0) {
+		ftd_reset(c);
+		snprintf(line, sizeof(line), "%s\n", c->dev->password ? c->dev->password : "");
+		r = ftd_send(c, line);
+		OPENSSL_cleanse(line, sizeof(line));
+		if (r != 0 || (r = ftd_expect(c, root, 3, NULL)) < 0)
+			return seterr(err, errlen, SFTCA_ERR_SSH, "no answer to the sudo password");
+		if (r != 0)
+			return seterr(err, errlen, SFTCA_ERR_AUTH,
+				      "sudo su refused the password of user %s", c->dev->user);
+	}
+	ftd_reset(c);
+	return 0;
+}
+
+static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
+		   char *err, size_t errlen)
+{
+	char begin[64], end[64], head[96], tail[96];
+	char *b, *e;
+
+	/* The output is what lies between two marker lines. The line sent
+	 * spells each marker with '' inside, so the terminal's echo of it (and
+	 * prompts, which land outside) never looks like a marker. The command
+	 * runs in a subshell: an "exit" in it must not end the root shell. */
+	c->seq++;
+	snprintf(begin, sizeof(begin), "__SFTCA_%s_%u_B__\n", c->nonce, c->seq);
+	snprintf(end, sizeof(end), "__SFTCA_%s_%u_E_", c->nonce, c->seq);
+	snprintf(head, sizeof(head), "echo __SFTCA_%s_%u_''B__; ( ", c->nonce, c->seq);
+	snprintf(tail, sizeof(tail), "\n) 2>&1; echo __SFTCA_%s_%u_''E_$?__\n", c->nonce, c->seq);
+	ftd_reset(c);
+	if (ftd_send(c, head) != 0 || ftd_send(c, cmd) != 0 || ftd_send(c, tail) != 0)
+		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
+	for (;;) {
+		if (ftd_expect(c, NULL, 0, end) != -2)
+			return seterr(err, errlen, SFTCA_ERR_TIMEOUT,
+				      "no answer from the device shell within %d s", c->timeout_ms / 1000);
+		e = strstr(c->buf, end) + strlen(end);
+		if (*e >= '0' && *e <= '9' && strstr(e, "__") != NULL)
+			break;
+		{ /* the status digits are still on their way */
+			char tmp[1024];
+			int r = ssh_channel_read_timeout(c->sh, tmp, sizeof(tmp), 0, c->timeout_ms);
+			if (r <= 0)
+				return seterr(err, errlen, SFTCA_ERR_TIMEOUT, "device shell stalled");
+			append_clean(c, tmp, (size_t)r);
+		}
+	}
+	*status = (int)strtol(e, NULL, 10);
+	e = strstr(c->buf, end);
+	*e = '\0';
+	if ((b = strstr(c->buf, begin)) == NULL)
+		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell mangled the command");
+	b += strlen(begin);
+	if (outlen) {
+		size_t n = strlen(b);
+		snprintf(out, outlen, "%.*s", (int)(n < outlen - 1 ? n : outlen - 1), b);
+	}
+	ftd_reset(c);
+	return 0;
+}
+
+static int ftd_put(struct devconn *c, const char *path, const void *data, size_t len,
+		   unsigned mode, char *err, size_t errlen)
+{
+	char qpath[1100], head[1400], out[256];
+	size_t b64cap = 4 * ((len + 2) / 3) + len / 48 + 16, off = 0;
+	char *cmd = NULL, *b64 = malloc(b64cap);
+	int status = -1, r;
+
+	if (b64 == NULL || sh_quote(path, qpath, sizeof(qpath)) != 0) {
+		free(b64);
+		return seterr(err, errlen, SFTCA_ERR_INVALID, "path too long");
+	}
+	/* 48 input bytes = 64 characters per line: short lines for the tty. */
+	for (size_t i = 0; i < len; i += 48) {
+		size_t chunk = len - i < 48 ? len - i : 48;
+		off += (size_t)EVP_EncodeBlock((unsigned char *)b64 + off,
+					       (const unsigned char *)data + i, (int)chunk);
+		b64[off++] = '\n';
+	}
+	b64[off] = '\0';
+	snprintf(head, sizeof(head),
+		 "umask 077; base64 -d > %s <<'SFTCA_EOF_%s'\n", qpath, c->nonce);
+	if ((cmd = malloc(strlen(head) + off + 128 + strlen(qpath))) == NULL) {
+		free(b64);
+		return seterr(err, errlen, SFTCA_ERR_NOMEM, "out of memory");
+	}
+	snprintf(cmd, strlen(head) + off + 128 + strlen(qpath), "%s%sSFTCA_EOF_%s\nchmod %o %s",
+		 head, b64, c->nonce, mode, qpath);
+	r = ftd_run(c, cmd, out, sizeof(out), &status, err, errlen);
+	OPENSSL_cleanse(b64, off); /* may be a private key */
+	OPENSSL_cleanse(cmd, strlen(cmd));
+	free(b64);
+	free(cmd);
+	if (r == 0 && status != 0)
+		r = seterr(err, errlen, SFTCA_ERR_IO, "writing %s failed (status %d): %.120s", path,
+			   status, out);
+	return r;
+}
+
+/* --- direct: exec channels and SFTP -------------------------------------------- */
+
+static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
+		      char *err, size_t errlen)
+{
+	ssh_channel ch = ssh_channel_new(c->s);
+	long long until = now_ms() + c->timeout_ms;
+	size_t n = 0;
+	char tmp[4096];
+	int r = 0;
+
+	if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK ||
+	    ssh_channel_request_exec(ch, cmd) != SSH_OK) {
+		r = seterr(err, errlen, SFTCA_ERR_SSH, "cannot run a command: %s", ssh_get_error(c->s));
+		goto out;
+	}
+	/* Commands take no input: say so at once, nothing may wait for it. */
+	ssh_channel_send_eof(ch);
+	for (;;) {
+		long long left = until - now_ms();
+		int got;
+		if (left <= 0) {
+			r = seterr(err, errlen, SFTCA_ERR_TIMEOUT, "command did not finish within %d s",
+				   c->timeout_ms / 1000);
+			goto out;
+		}
+		got = ssh_channel_read_timeout(ch, tmp, sizeof(tmp), 0, (int)(left > 500 ? 500 : left));
+		if (got < 0 || (got == 0 && session_dead(c->s))) {
+			r = seterr(err, errlen, SFTCA_ERR_SSH, "connection lost: %s", ssh_get_error(c->s));
+			goto out;
+		}
+		if (got > 0 && outlen > 1) {
+			size_t take = (size_t)got < outlen - 1 - n ? (size_t)got : outlen - 1 - n;
+			memcpy(out + n, tmp, take);
+			n += take;
+		}
+		/* stderr is drained so it can never fill the window. */
+		while (ssh_channel_read_timeout(ch, tmp, sizeof(tmp), 1, 0) > 0)
+			;
+		if (got == 0 && ssh_channel_is_eof(ch))
+			break;
+	}
+	if (outlen)
+		out[n] = '\0';
+	*status = ssh_channel_get_exit_status(ch);
+out:
+	if (ch) {
+		ssh_channel_close(ch);
+		ssh_channel_free(ch);
+	}
+	return r;
+}
+
+static int direct_put(struct devconn *c, const char *path, const void *data, size_t len,
+		      unsigned mode, char *err, size_t errlen)
+{
+	const unsigned char *p = data;
+	sftp_file f;
+	int r = 0;
+
+	if (c->sftp == NULL) {
+		if ((c->sftp = sftp_new(c->s)) == NULL || sftp_init(c->sftp) != SSH_OK) {
+			if (c->sftp)
+				sftp_free(c->sftp);
+			c->sftp = NULL;
+			return seterr(err, errlen, SFTCA_ERR_SSH, "SFTP not available: %s",
+				      ssh_get_error(c->s));
+		}
+	}
+	if ((f = sftp_open(c->sftp, path, O_WRONLY | O_CREAT | O_TRUNC, mode)) == NULL)
+		return seterr(err, errlen, SFTCA_ERR_IO, "cannot create %s (SFTP error %d)", path,
+			      sftp_get_error(c->sftp));
+	while (len > 0) {
+		ssize_t w = sftp_write(f, p, len > 32768 ? 32768 : len);
+		if (w <= 0) {
+			r = seterr(err, errlen, SFTCA_ERR_IO, "writing %s was interrupted: %s", path,
+				   ssh_get_error(c->s));
+			break;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (r == 0 && sftp_extension_supported(c->sftp, "fsync@openssh.com", "1") &&
+	    sftp_fsync(f) != 0)
+		r = seterr(err, errlen, SFTCA_ERR_IO, "fsync of %s failed", path);
+	if (sftp_close(f) != 0 && r == 0)
+		r = seterr(err, errlen, SFTCA_ERR_IO, "closing %s failed", path);
+	/* The server's umask shaped the create mode: set it as asked. */
+	if (r == 0 && sftp_chmod(c->sftp, path, mode) != 0)
+		r = seterr(err, errlen, SFTCA_ERR_IO, "chmod of %s failed", path);
+	return r;
+}
+
+/* --- the interface ----------------------------------------------------------- */
+
+int devconn_open(const struct device *d, enum device_shell shell, const struct devconn_opts *o,
+		 struct devconn **out, char *err, size_t errlen)
+{
+	struct devconn *c = calloc(1, sizeof(*c));
+	unsigned char rnd[8];
+	long timeout = o->timeout_s;
+	unsigned port = (unsigned)d->port;
+	int verbosity = SSH_LOG_NOLOG, r;
+	bool no = false;
+
+	*out = NULL;
+	if (c == NULL)
+		return seterr(err, errlen, SFTCA_ERR_NOMEM, "out of memory");
+	c->dev = d;
+	c->shell = shell;
+	c->timeout_ms = o->timeout_s * 1000;
+	RAND_bytes(rnd, sizeof(rnd));
+	for (int i = 0; i < 8; i++)
+		snprintf(c->nonce + 2 * i, 3, "%02x", rnd[i]);
+	if ((c->s = ssh_new()) == NULL) {
+		free(c);
+		return seterr(err, errlen, SFTCA_ERR_NOMEM, "out of memory");
+	}
+	ssh_options_set(c->s, SSH_OPTIONS_HOST, d->ip);
+	ssh_options_set(c->s, SSH_OPTIONS_PORT, &port);
+	ssh_options_set(c->s, SSH_OPTIONS_USER, d->user);
+	ssh_options_set(c->s, SSH_OPTIONS_TIMEOUT, &timeout);
+	ssh_options_set(c->s, SSH_OPTIONS_KNOWNHOSTS, o->known_hosts);
+	ssh_options_set(c->s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+	ssh_options_set(c->s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+	ssh_options_set(c->s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	if (ssh_connect(c->s) != SSH_OK) {
+		r = seterr(err, errlen, SFTCA_ERR_SSH, "cannot connect to %s:%d: %s", d->ip, d->port,
+			   ssh_get_error(c->s));
+		goto fail;
+	}
+	if ((r = check_host_key(c->s, d, o, err, errlen)) != 0 ||
+	    (r = authenticate(c->s, d, o, err, errlen)) != 0)
+		goto fail;
+	if (shell == SHELL_FTD) {
+		if ((c->sh = ssh_channel_new(c->s)) == NULL || ssh_channel_open_session(c->sh) != SSH_OK ||
+		    ssh_channel_request_pty_size(c->sh, "dumb", 200, 40) != SSH_OK ||
+		    ssh_channel_request_shell(c->sh) != SSH_OK) {
+			r = seterr(err, errlen, SFTCA_ERR_SSH, "no interactive shell: %s",
+				   ssh_get_error(c->s));
+			goto fail;
+		}
+		if ((r = ftd_become_root(c, err, errlen)) != 0)
+			goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	devconn_close(c);
+	return r;
+}
+
+void devconn_close(struct devconn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->sh) {
+		if (ssh_channel_is_open(c->sh)) {
+			/* root shell, expert shell, CLI */
+			(void)ftd_send(c, "exit\nexit\nexit\n");
+			ssh_channel_send_eof(c->sh);
+			ssh_channel_close(c->sh);
+		}
+		ssh_channel_free(c->sh);
+	}
+	if (c->sftp)
+		sftp_free(c->sftp);
+	if (c->s) {
+		if (ssh_is_connected(c->s))
+			ssh_disconnect(c->s);
+		ssh_free(c->s);
+	}
+	if (c->buf) {
+		OPENSSL_cleanse(c->buf, c->cap);
+		free(c->buf);
+	}
+	free(c);
+}
+
+int devconn_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
+		char *err, size_t errlen)
+{
+	if (outlen > OUT_MAX)
+		outlen = OUT_MAX;
+	*status = -1;
+	return c->shell == SHELL_FTD ? ftd_run(c, cmd, out, outlen, status, err, errlen)
+				     : direct_run(c, cmd, out, outlen, status, err, errlen);
+}
+
+int devconn_put(struct devconn *c, const char *path, const void *data, size_t len, unsigned mode,
+		char *err, size_t errlen)
+{
+	return c->shell == SHELL_FTD ? ftd_put(c, path, data, len, mode, err, errlen)
+				     : direct_put(c, path, data, len, mode, err, errlen);
+}

@@ -1,0 +1,306 @@
+#include "push.h"
+
+#include "errors.h"
+#include "fileio.h"
+#include "layout.h"
+#include "log.h"
+#include "x509util.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { F_BUNDLE, F_CERT, F_KEY, NFILES };
+
+static const char *const remote_name[NFILES] = { LAYOUT_BUNDLE, LAYOUT_CERT, LAYOUT_KEY };
+static const unsigned remote_mode[NFILES] = { 0644, 0644, 0600 };
+
+struct local_files {
+	char *data[NFILES];
+	size_t len[NFILES];
+	char sha[NFILES][65];
+};
+
+static void fail(struct push_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(struct push_report *rep, const char *fmt, ...)
+{
+	va_list ap;
+
+	rep->result = PUSH_FAILED;
+	va_start(ap, fmt);
+	vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+	va_end(ap);
+}
+
+static void sha_hex(const char *data, size_t len, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)data, len, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void local_free(struct local_files *lf)
+{
+	for (int i = 0; i < NFILES; i++) {
+		if (lf->data[i])
+			OPENSSL_cleanse(lf->data[i], lf->len[i]);
+		free(lf->data[i]);
+	}
+}
+
+/* Read the three files for a peer and make sure they are worth pushing:
+ * the pair matches, names the peer, and chains to the bundle. */
+static int local_load(const struct push_opts *o, const char *uuid, struct local_files *lf,
+		      struct push_report *rep)
+{
+	char dir[4200], path[NFILES][4300], cn[64], why[200];
+	STACK_OF(X509) *anchors = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int r = SFTCA_ERR_INVALID;
+
+	layout_ca_root(o->root, dir, sizeof(dir));
+	snprintf(path[F_BUNDLE], sizeof(path[0]), "%s/" LAYOUT_BUNDLE, dir);
+	layout_peer_pair_dir(o->root, uuid, dir, sizeof(dir));
+	snprintf(path[F_CERT], sizeof(path[0]), "%s/" LAYOUT_CERT, dir);
+	snprintf(path[F_KEY], sizeof(path[0]), "%s/" LAYOUT_KEY, dir);
+	for (int i = 0; i < NFILES; i++) {
+		if (file_read_all(path[i], 1 << 20, &lf->data[i], &lf->len[i]) != 0) {
+			fail(rep, "local file %s cannot be read (run sftca issue first)", path[i]);
+			goto out;
+		}
+		sha_hex(lf->data[i], lf->len[i], lf->sha[i]);
+	}
+	if (pem_parse_certs(lf->data[F_BUNDLE], lf->len[F_BUNDLE], &anchors) != 0 ||
+	    pem_load_cert(path[F_CERT], &cert) != 0 || pem_load_key(path[F_KEY], &key) != 0) {
+		fail(rep, "local files for %s do not parse", uuid);
+		goto out;
+	}
+	if (!x509_key_matches(cert, key)) {
+		fail(rep, "local %s does not hold the key of %s", path[F_KEY], path[F_CERT]);
+		goto out;
+	}
+	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 || strcmp(cn, uuid) != 0) {
+		fail(rep, "local certificate %s is for CN=%s, not this device's UUID %s", path[F_CERT],
+		     cn, uuid);
+		goto out;
+	}
+	if (x509_verify_chain(cert, anchors, 0, why, sizeof(why)) != 0) {
+		fail(rep, "local certificate %s does not chain to the bundle: %s (run sftca issue)",
+		     path[F_CERT], why);
+		goto out;
+	}
+	r = 0;
+out:
+	sk_X509_pop_free(anchors, X509_free);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* "sha256  name" lines into hashes per file ("" when absent). */
+static void parse_sums(const char *out, char sums[NFILES][65])
+{
+	const char *line = out;
+
+	for (int i = 0; i < NFILES; i++)
+		sums[i][0] = '\0';
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		for (int i = 0; i < NFILES; i++) {
+			char want[128];
+			size_t wl = (size_t)snprintf(want, sizeof(want), "  %s", remote_name[i]);
+			if (len == 64 + wl && strncmp(line + 64, want, wl) == 0 &&
+			    strspn(line, "0123456789abcdef") >= 64) {
+				memcpy(sums[i], line, 64);
+				sums[i][64] = '\0';
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+/* sha256sum of the three files in dir (quoted); missing files get "". */
+static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65],
+		       struct push_report *rep)
+{
+	char cmd[1024], out[2048], err[256];
+	int status;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s 2>/dev/null || exit 3; for f in %s %s %s; do [ -f \"$f\" ] && "
+		 "sha256sum \"$f\"; done; exit 0",
+		 qdir, remote_name[0], remote_name[1], remote_name[2]);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
+		fail(rep, "%s", err);
+		return -1;
+	}
+	if (status == 3) {
+		fail(rep, "no directory %s on the device (is the FMC UUID right?)", qdir);
+		return -1;
+	}
+	if (status != 0) {
+		fail(rep, "listing %s failed (status %d): %.200s", qdir, status, out);
+		return -1;
+	}
+	parse_sums(out, sums);
+	return 0;
+}
+
+static void cleanup_temps(struct devconn *c, const char *qdir)
+{
+	char cmd[1024], out[64], err[64];
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "cd %s 2>/dev/null && rm -f .%s.sftca-tmp .%s.sftca-tmp .%s.sftca-tmp",
+		 qdir, remote_name[0], remote_name[1], remote_name[2]);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0)
+		log_debug("temporary files not removed: %s", err);
+}
+
+/* Back up and replace the changed files in one shell command, immune to
+ * the SSH connection dropping half-way (the renames follow each other). */
+static int commit(struct devconn *c, const struct push_opts *o, const char *qdir,
+		  const int *changed, struct push_report *rep)
+{
+	char cmd[4096], names[256] = "", moves[1024] = "", out[512], err[256];
+	int status;
+
+	for (int i = 0; i < NFILES; i++) {
+		if (!changed[i])
+			continue;
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), " %s", remote_name[i]);
+		snprintf(moves + strlen(moves), sizeof(moves) - strlen(moves),
+			 " && mv -f .%s.sftca-tmp %s", remote_name[i], remote_name[i]);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s || exit 3; trap '' HUP PIPE; "
+		 "for f in%s; do [ -e \"$f\" ] || continue; b=\"$f.backup.%s\"; n=1; "
+		 "while [ -e \"$b\" ]; do b=\"$f.backup.%s.$n\"; n=$((n+1)); done; "
+		 "ln \"$f\" \"$b\" 2>/dev/null || cp -p \"$f\" \"$b\" || exit 4; done; "
+		 "true%s && sync",
+		 qdir, names, o->stamp, o->stamp, moves);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
+		fail(rep, "replacing the files: %s", err);
+		return -1;
+	}
+	if (status != 0) {
+		fail(rep, "replacing the files failed (status %d%s): %.200s", status,
+		     status == 4 ? ", backup not possible" : "", out);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_temps(struct devconn *c, const char *qdir, const int *changed,
+		       const struct local_files *lf, struct push_report *rep)
+{
+	char cmd[1024], out[2048], err[256];
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "cd %s && sha256sum .%s.sftca-tmp .%s.sftca-tmp .%s.sftca-tmp 2>/dev/null; exit 0",
+		 qdir, remote_name[0], remote_name[1], remote_name[2]);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
+		fail(rep, "%s", err);
+		return -1;
+	}
+	for (int i = 0; i < NFILES; i++) {
+		char line[256];
+		if (!changed[i])
+			continue;
+		snprintf(line, sizeof(line), "%s  .%s.sftca-tmp", lf->sha[i], remote_name[i]);
+		if (strstr(out, line) == NULL) {
+			fail(rep, "%s arrived damaged (hash mismatch); nothing replaced", remote_name[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void push_device(const struct push_opts *o, const struct device *d, const char *uuid,
+		 struct push_report *rep)
+{
+	struct local_files lf = { 0 };
+	struct devconn *c = NULL;
+	char dir[600], qdir[700], err[512], sums[NFILES][65];
+	int changed[NFILES] = { 0 }, nchanged = 0, uploaded = 0;
+	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
+
+	memset(rep, 0, sizeof(*rep));
+	if (local_load(o, uuid, &lf, rep) != 0)
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/%s", o->device_dir, o->ca_id);
+	if (sh_quote(dir, qdir, sizeof(qdir)) != 0) {
+		fail(rep, "device directory too long");
+		goto out;
+	}
+	if (devconn_open(d, shell, &o->conn, &c, err, sizeof(err)) != 0) {
+		fail(rep, "%s", err);
+		goto out;
+	}
+	if (remote_sums(c, qdir, sums, rep) != 0)
+		goto out;
+	/* The key travels only when it changed; identical files are left alone. */
+	for (int i = 0; i < NFILES; i++)
+		if ((changed[i] = strcmp(sums[i], lf.sha[i]) != 0))
+			nchanged++;
+	if (nchanged == 0) {
+		rep->result = PUSH_UNCHANGED;
+		goto restart;
+	}
+	for (int i = 0; i < NFILES; i++) {
+		char tmp[700];
+		if (!changed[i])
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s/.%s.sftca-tmp", dir, remote_name[i]);
+		if (devconn_put(c, tmp, lf.data[i], lf.len[i], remote_mode[i], err, sizeof(err)) != 0) {
+			fail(rep, "upload of %s: %s", remote_name[i], err);
+			goto out;
+		}
+		uploaded = 1;
+	}
+	/* What arrived is what was sent, before anything is replaced. */
+	if (check_temps(c, qdir, changed, &lf, rep) != 0)
+		goto out;
+	if (commit(c, o, qdir, changed, rep) != 0)
+		goto out;
+	uploaded = 0;
+	if (remote_sums(c, qdir, sums, rep) != 0)
+		goto out;
+	for (int i = 0; i < NFILES; i++)
+		if (strcmp(sums[i], lf.sha[i]) != 0) {
+			fail(rep, "%s does not hold what was sent after the rename", remote_name[i]);
+			goto out;
+		}
+	rep->result = PUSH_UPDATED;
+	for (int i = 0; i < NFILES; i++)
+		if (changed[i])
+			snprintf(rep->files + strlen(rep->files), sizeof(rep->files) - strlen(rep->files),
+				 "%s%s", rep->files[0] ? " " : "", remote_name[i]);
+restart:
+	if (!o->no_restart && (rep->result == PUSH_UPDATED || o->restart_unchanged)) {
+		char out[1024];
+		int status;
+		if (devconn_run(c, o->restart_cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
+			fail(rep, "files in place; restarting sftunnel failed: %s", err);
+			goto out;
+		}
+		if (status != 0) {
+			fail(rep, "files in place; '%s' exited %d: %.200s", o->restart_cmd, status, out);
+			goto out;
+		}
+		rep->restarted = 1;
+	}
+out:
+	if (c && uploaded)
+		cleanup_temps(c, qdir);
+	devconn_close(c);
+	local_free(&lf);
+}

@@ -1,0 +1,39 @@
+/* Pushing renewed files to one device: compare, upload beside, check the
+ * bytes, back up and rename in one step, restart sftunnel. */
+#ifndef SFTCA_PUSH_H
+#define SFTCA_PUSH_H
+
+#include "devconn.h"
+#include "devices.h"
+
+#define PUSH_DEFAULT_RESTART "pmtool restartbyid sftunnel"
+#define PUSH_DEFAULT_DEVICE_DIR "/var/sf/peers"
+
+struct push_opts {
+	const char *ca_id;          /* the FMC's UUID: the device keeps its files under it */
+	const char *root;           /* the FMC tree */
+	const char *device_dir;     /* peers directory on the device (/var/sf/peers) */
+	struct devconn_opts conn;
+	enum device_shell default_shell;
+	const char *restart_cmd;
+	int no_restart;
+	int restart_unchanged;      /* restart even when nothing changed (a retry) */
+	char stamp[32];             /* backup suffix for this run */
+};
+
+enum push_result { PUSH_UNCHANGED = 0, PUSH_UPDATED, PUSH_FAILED };
+
+struct push_report {
+	enum push_result result;
+	char files[96];             /* the files replaced, space-separated */
+	int restarted;
+	char message[512];          /* why it failed */
+};
+
+/* Push the files of the peer `uuid` to device d. Never exits early on a
+ * fault without saying why in rep->message; the device's previous files
+ * stay in place unless the replacement completed. */
+void push_device(const struct push_opts *o, const struct device *d, const char *uuid,
+		 struct push_report *rep);
+
+#endif

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Issue 5: push renewed files to 10 simulated FTDs (mixed direct and ftd
+# shells, each sshd in its own mount namespace on its own loopback address),
+# prove the tunnels with verify --live, then the faults: unreachable, wrong
+# password, changed host key, read-only peer directory, connection cut in
+# the middle of a transfer. Each leaves the device's files intact and lands
+# in FAILED_PUSH; --retry finishes the job. Reruns change nothing; a kept
+# key never travels; kill -9 of the client mid-push leaves whole pairs.
+. "$(dirname "$0")/lib.sh"
+need sshd unshare nsenter perl ss
+DEV=$SRC/tests/devices
+D=$T/devices
+ctl() { "$DEV/device-ctl.sh" "$D" "$@"; }
+stop_devices() { "$DEV/stop-devices.sh" --state "$D" >/dev/null 2>&1 || true; }
+on_exit stop_devices
+
+make_token
+make_pki
+write_conf "$T/signer.conf"
+start_signer "$T/signer.conf"
+expect_rc 0 as ops-admin ca create --ca "$CA_ID"
+
+# An FMC before renewal: a field-style legacy CA and leaves; the devices get
+# those old files.
+FMC=$T/fmc
+"$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 10 --legacy-ca "$T/legacy" >/dev/null
+SSH_PORT=$(free_port)
+"$DEV/start-devices.sh" --state "$D" --count 10 --fmc-uuid "$CA_ID" --shell mixed \
+	--first-ip 127.0.0.10 --ssh-port "$SSH_PORT" --seed-from "$FMC" >"$T/devices.out" 2>&1 ||
+	fail "devices did not start: $(tail -5 "$T/devices.out")"
+CSV=$D/devices.csv
+KH=$D/known_hosts
+PW=$(cat "$D/password")
+names=($(tail -n +2 "$CSV" | cut -d, -f1))
+dev_uuid() { grep "^$1," "$CSV" | cut -d, -f5; }
+remote() { ctl "$1" run cat "/var/sf/peers/$CA_ID/$2"; }
+declare -A restarts0
+for n in "${names[@]}"; do
+	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote "$n" "$f" > "$T/old-$n-$f"; done
+	restarts0[$n]=$(ctl "$n" restarts)
+done
+push() { "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-hosts "$KH" \
+	--failed-push "$T/FAILED_PUSH" "$@"; }
+
+# --- renew and push to all 10 ------------------------------------------------------
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self --force
+expect_rc 0 push --jobs 4
+assert_contains "$OUT" "10 updated, 0 unchanged, 0 failed" "push to 10 devices"
+assert_not_contains "$OUT" "sftunnel-key.pem" "keep-key renewal sends no key"
+for n in "${names[@]}"; do
+	u=$(dev_uuid "$n")
+	P=$FMC/var/sf/peers/$u/certs_pushed
+	cmp -s <(remote "$n" sftunnel-cert.pem) "$P/sftunnel-cert.pem" || fail "$n has not the new certificate"
+	cmp -s <(remote "$n" cacert.pem) "$FMC/etc/sf/ca_root/cacert.pem" || fail "$n has not the new bundle"
+	cmp -s <(remote "$n" sftunnel-key.pem) "$T/old-$n-sftunnel-key.pem" || fail "$n key changed"
+	for f in cacert.pem sftunnel-cert.pem; do
+		cmp -s <(ctl "$n" run sh -c "cat /var/sf/peers/$CA_ID/$f.backup.*") "$T/old-$n-$f" ||
+			fail "$n: backup of $f differs from the old file"
+	done
+	[ -z "$(ctl "$n" run sh -c "ls /var/sf/peers/$CA_ID/ | grep 'sftunnel-key.pem.backup'")" ] ||
+		fail "$n: a key backup was made though the key did not change"
+	ctl "$n" untouched >/dev/null || fail "$n: unrelated files were touched"
+	assert_eq "$(ctl "$n" run stat -c %a "/var/sf/peers/$CA_ID/sftunnel-key.pem")" "600" "$n key mode"
+	assert_eq "$(ctl "$n" restarts)" "$((restarts0[$n] + 1))" "$n: one restart by the push"
+done
+ok "push to 10 devices (5 direct, 5 ftd): new bundle and certificate, key kept (no key sent), backups byte for byte, unrelated files untouched, one restart each"
+
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
+assert_contains "$OUT" "live: 10 devices, 10 OK, 0 FAILED" "verify --live"
+ok "verify --live: a TLS 1.2 handshake with every device's sftunnel, its certificate chains to the bundle and names its UUID"
+
+expect_rc 0 push
+assert_contains "$OUT" "0 updated, 10 unchanged, 0 failed" "rerun"
+for n in "${names[@]}"; do assert_eq "$(ctl "$n" restarts)" "$((restarts0[$n] + 1))" "$n: no restart on a rerun"; done
+ok "rerun with nothing changed: no file rewritten, no restart"
+
+# --- faults ---------------------------------------------------------------------------
+expect_rc 0 as ops-admin ca renew --ca "$CA_ID"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self --force
+for n in "${names[@]}"; do
+	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote "$n" "$f" > "$T/before-$n-$f"; done
+done
+ctl ftd-01 stop >/dev/null
+cp "$CSV" "$T/good.csv"
+sed -i "s/^ftd-02,\([^,]*\),admin,[^,]*,/ftd-02,\1,admin,not-the-password,/" "$CSV"
+ctl ftd-03 rekey-host >"$T/newkey-03"
+ctl ftd-04 readonly on >/dev/null
+ctl ftd-05 cut-transfer --after-bytes 600 >/dev/null
+ctl ftd-06 cut-transfer --after-bytes 600 >/dev/null
+expect_rc 1 push --jobs 8
+line() { grep " $1 " <<<"$OUT"; }
+assert_contains "$(line ftd-01)" "FAILED: cannot connect" "unreachable device"
+assert_contains "$(line ftd-02)" "FAILED: authentication refused" "wrong password"
+assert_contains "$(line ftd-03)" "FAILED: host key CHANGED" "changed host key"
+assert_contains "$(line ftd-04)" "FAILED: upload of .*(cannot create|Read-only|failed)" "read-only peer directory"
+assert_contains "$(line ftd-05)" "FAILED: upload of" "connection cut mid-transfer (direct)"
+assert_contains "$(line ftd-06)" "FAILED: (upload of|no answer|device shell)" "connection cut mid-transfer (ftd)"
+assert_contains "$OUT" "4 updated, 0 unchanged, 6 failed" "the others were pushed"
+assert_not_contains "$OUT" "$PW|not-the-password" "no password in the output"
+for n in ftd-02 ftd-03 ftd-04 ftd-05 ftd-06; do
+	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
+		cmp -s <(remote "$n" "$f") "$T/before-$n-$f" || fail "$n: $f changed though the push failed"
+	done
+	[ -z "$(ctl "$n" run sh -c "ls -a /var/sf/peers/$CA_ID/ | grep sftca-tmp" 2>/dev/null)" ] ||
+		[ "$n" = ftd-05 ] || [ "$n" = ftd-06 ] || [ "$n" = ftd-04 ] || fail "$n: temporary files left"
+done
+F=$T/FAILED_PUSH
+assert_eq "$(stat -c %a "$F")" "600" "FAILED_PUSH mode"
+assert_eq "$(wc -l < "$F")" "18" "three lines per failed device"
+for n in ftd-01 ftd-02 ftd-03 ftd-04 ftd-05 ftd-06; do
+	u=$(dev_uuid "$n")
+	grep -q "^$u $n 127\.0\.0\.[0-9]* $FMC/etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem$" "$F" ||
+		fail "FAILED_PUSH lacks the vendor-format line for $n"
+done
+! grep -q "$PW\|not-the-password" "$F" || fail "a password in FAILED_PUSH"
+ok "faults (unreachable, wrong password, changed host key, read-only dir, cut transfer x2): previous files intact, 6 devices in FAILED_PUSH in the vendor's format, no password anywhere"
+
+# --- remove the faults and retry ------------------------------------------------------
+ctl ftd-01 start >/dev/null
+cp "$T/good.csv" "$CSV"
+grep -v "^\[127.0.0.12\]:$SSH_PORT \|^127.0.0.12 " "$KH" > "$KH.new"
+cat "$T/newkey-03" >> "$KH.new"
+mv "$KH.new" "$KH"
+ctl ftd-04 readonly off >/dev/null
+ctl ftd-05 cut-transfer off >/dev/null
+ctl ftd-06 cut-transfer off >/dev/null
+expect_rc 0 push --retry "$F"
+assert_contains "$OUT" "retrying 6 of 10 devices listed in $F" "only the failed devices"
+assert_contains "$OUT" "6 updated, 0 unchanged, 0 failed" "retry completes"
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
+assert_contains "$OUT" "live: 10 devices, 10 OK" "all tunnels after the retry"
+ok "--retry FAILED_PUSH after the faults are gone: the 6 devices updated, verify --live passes for all 10"
+
+# A devices.csv without a uuid column takes the UUIDs from a FAILED_PUSH
+# file (here a vendor-style one), matched by device name; rows it does not
+# list are not pushed, and a row that cannot be resolved is reported.
+python3 - "$CSV" "$T/nouuid.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["device_name", "ip", "admin_username", "admin_password", "port", "shell"])
+    for r in rows:
+        w.writerow([r["device_name"], r["ip"], r["admin_username"], r["admin_password"], r["port"], r["shell"]])
+PY
+chmod 600 "$T/nouuid.csv"
+{
+	for n in ftd-07 ftd-08; do
+		u=$(dev_uuid "$n") ip=$(grep "^$n," "$CSV" | cut -d, -f2)
+		echo "$u $n $ip /etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem"
+		echo "$u $n $ip /var/sf/peers/$u/certs_pushed//sftunnel-key.pem /var/sf/peers/$CA_ID/sftunnel-key.pem"
+	done
+} > "$T/VENDOR_FAILED_PUSH"
+expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" \
+	--retry "$T/VENDOR_FAILED_PUSH" --failed-push "$T/FP2"
+assert_contains "$OUT" "retrying 2 of 10 devices" "rows matched by name"
+assert_contains "$OUT" "ftd-07 127.0.0.16 $(dev_uuid ftd-07): unchanged, sftunnel restarted" "UUID taken from the vendor file; a retry restarts"
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" --failed-push "$T/FP3"
+assert_contains "$OUT" "skipped, no UUID" "a row without a UUID is reported, not guessed"
+ok "devices.csv without UUIDs: --retry with the vendor's FAILED_PUSH supplies them by name; unresolved rows are reported"
+
+# Host keys: an empty known_hosts refuses, --accept-new-host-keys records them.
+: > "$T/kh-empty"
+expect_rc 1 push --known-hosts "$T/kh-empty" --jobs 10
+assert_contains "$OUT" "unknown host key SHA256:" "unknown host key refused"
+assert_contains "$OUT" "0 updated, 0 unchanged, 10 failed" "nothing pushed to unknown hosts"
+expect_rc 0 push --known-hosts "$T/kh-empty" --accept-new-host-keys --jobs 10
+assert_eq "$(grep -c . "$T/kh-empty")" "10" "ten host keys recorded"
+expect_rc 0 push --known-hosts "$T/kh-empty" --jobs 10
+ok "unknown host keys: refused unless --accept-new-host-keys, which records them"
+
+# Public-key login (the devices accept $D/id_ed25519).
+expect_rc 0 push --identity "$D/id_ed25519" --jobs 10
+assert_contains "$OUT" "0 updated, 10 unchanged, 0 failed" "key authentication"
+ok "--identity: public-key login"
+
+# kill -9 of the client in the middle of a push with new keys: every device
+# keeps a key and certificate of the same age; the rerun finishes.
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --rekey
+push --jobs 10 >"$T/killed.out" 2>&1 &
+pid=$!
+sleep 0.$(( RANDOM % 5 + 3 ))
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+mixed=0
+for n in "${names[@]}"; do
+	k=$(ctl "$n" run openssl pkey -in "/var/sf/peers/$CA_ID/sftunnel-key.pem" -pubout 2>/dev/null)
+	c=$(ctl "$n" run openssl x509 -in "/var/sf/peers/$CA_ID/sftunnel-cert.pem" -noout -pubkey 2>/dev/null)
+	[ -n "$k" ] && [ "$k" = "$c" ] || { mixed=1; echo "mixed pair on $n" >&2; }
+done
+[ "$mixed" = 0 ] || fail "kill -9 mid-push left a key and certificate of different ages"
+expect_rc 0 push --jobs 10
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
+assert_contains "$OUT" "live: 10 devices, 10 OK" "tunnels after the rerun"
+ok "kill -9 of the client mid-push (new keys): every device pair whole, rerun finished, all tunnels up"
+
+stop_devices
+for n in "${names[@]}"; do ctl "$n" status 2>/dev/null | grep -q "running" && fail "$n still running"; done
+[ -z "$(pgrep -f "sshd.*$D" || true)" ] || fail "device sshd left running"
+ok "every simulated device stopped"
