@@ -3,11 +3,14 @@
 # missing, build, create a SoftHSM2 token and a development service PKI under
 # ./var/, start sftca-signer (unix socket + 127.0.0.1 with mutual TLS),
 # create the InternalCA of a sample FMC inside the token, build a sample FMC
-# tree (its own identity and 5 peers with existing keys), renew every
-# certificate in it with `sftca issue`, prove the result with `sftca verify`
-# and `sftca check`, and stop the signer. Nothing outside this directory is
-# touched except Debian packages. Safe to run again: state under ./var/ is
-# reused, and a second run finds every certificate current.
+# tree (its own identity and 5 peers with existing keys; the first 3 of
+# them are also started as simulated FTDs on 127.0.0.2-4, each sshd in its
+# own mount namespace), renew every certificate in it with `sftca issue`,
+# prove the result with `sftca verify` and `sftca check`, push the files to
+# the devices with `sftca push`, prove the tunnels with `sftca verify --live`,
+# and stop everything it started. Nothing outside this directory is touched
+# except Debian packages. Safe to run again: state under ./var/ is reused,
+# and a second run finds every certificate current.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
@@ -67,7 +70,8 @@ stop_signer() {
 		wait "$SIGNER_PID" || true
 	fi
 }
-trap stop_signer EXIT
+stop_devices() { [ -d "$VAR/devices" ] && tests/devices/stop-devices.sh --state "$VAR/devices" >/dev/null 2>&1 || true; }
+trap 'stop_signer; stop_devices' EXIT
 for _ in $(seq 100); do
 	grep -q "serving (" "$VAR/signer.log" && break
 	kill -0 "$SIGNER_PID" 2>/dev/null || { cat "$VAR/signer.log" >&2; exit 1; }
@@ -100,12 +104,20 @@ fi
 step "sftca status (over mutual TLS as ops-admin)"
 sftca status
 
-step "sample FMC tree under var/fmc: the FMC's identity and 5 peers with existing keys"
+step "sample FMC tree under var/fmc: the FMC's identity and 5 peers, as before renewal"
 if [ ! -d "$VAR/fmc/var/sf/peers" ]; then
-	scripts/make-fmc-tree.sh --root "$VAR/fmc" --fmc-uuid "$FMC_UUID" --peers 5
+	# Old certificates from a field-style InternalCA (X.509 v1, serial 0),
+	# which the 3 simulated FTDs below start with.
+	scripts/make-fmc-tree.sh --root "$VAR/fmc" --fmc-uuid "$FMC_UUID" --peers 5 --legacy-ca "$VAR/legacy-ca"
 else
 	echo "var/fmc exists; reusing it"
 fi
+
+step "3 simulated FTDs on 127.0.0.2-4 (own sshd, mount namespace, sftunnel endpoint)"
+# A device dir left by an earlier run is stopped and made afresh; port 2222
+# keeps clear of a host sshd on port 22.
+tests/devices/start-devices.sh --state "$VAR/devices" --count 3 --fmc-uuid "$FMC_UUID" \
+	--shell mixed --first-ip 127.0.0.2 --ssh-port "${DEVICE_SSH_PORT:-2222}" --seed-from "$VAR/fmc"
 
 step "sftca issue --self (as the issuer fmc-east): keys re-certified in place, none moved"
 issuer issue --ca "$FMC_UUID" --root "$VAR/fmc" --self
@@ -117,8 +129,16 @@ step "sftca check: days left of every certificate in the tree (monitoring exit c
 "$BIN/sftca" check "$VAR/fmc/etc/sf" "$VAR/fmc/var/sf/peers" | head -3
 echo "..."
 
-step "stop the signer"
+step "sftca push: the new bundle and certificates to the 3 devices over SSH (keys stay put)"
+"$BIN/sftca" push --ca "$FMC_UUID" --root "$VAR/fmc" --devices "$VAR/devices/devices.csv" \
+	--known-hosts "$VAR/devices/known_hosts" --failed-push "$VAR/FAILED_PUSH"
+
+step "sftca verify --live: a TLS 1.2 handshake with each device's sftunnel, as the FMC does"
+"$BIN/sftca" verify --ca "$FMC_UUID" --root "$VAR/fmc" --live --devices "$VAR/devices/devices.csv" | tail -4
+
+step "stop the signer and the devices"
 stop_signer
+stop_devices
 trap - EXIT
 echo "stopped. State is in var/: token var/hsm, ledger var/state/ledger.db, audit var/state/audit.log,"
 echo "the renewed FMC tree var/fmc. Start the signer again with:"

@@ -24,7 +24,9 @@ dir=$(cd "$dir" && pwd)
 sed "s|@TOKENDIR@|$dir/tokens|" "$here/softhsm2.conf.in" > "$dir/softhsm2.conf"
 # PINs come from the kernel's CSPRNG and go only into 0600 files.
 for f in so.pin user.pin; do
-	[ -s "$dir/$f" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/$f"
+	# 24 hex characters (96 bits): within the PIN length limit of common
+	# PKCS#11 tools (libp11's engine takes at most 31 characters).
+	[ -s "$dir/$f" ] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/$f"
 	chmod 600 "$dir/$f"
 done
 SOFTHSM2_CONF="$dir/softhsm2.conf" "$signer" init-token --module "$module" --label "$label" \

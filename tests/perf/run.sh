@@ -3,10 +3,17 @@
 # as the median of REPS repetitions, printed in one table with the ratios.
 #
 # usage: tests/perf/run.sh [--count N] [--reps R] [--sessions N] [SECTION...]
-#   sections: sign (default: all)
-#     sign  raw token RSA-2048 signatures/s through libp11 (1 session, N sessions)
-#           and sftca end to end over gRPC with mutual TLS (sessions = 1 and N),
-#           COUNT certificates from pre-generated CSRs
+#   sections (default: all, in this order):
+#     sign    raw token RSA-2048 signatures/s through libp11 (1 session, N sessions)
+#             and sftca end to end over gRPC with mutual TLS (sessions = 1 and N),
+#             COUNT certificates from pre-generated CSRs
+#     vendor  the vendor-script way: one `openssl x509 -req` process per certificate,
+#             CA key in the same token through the pkcs11 engine, 200 certificates
+#     cfssl   cfssl 1.2 `serve` with its key on disk, /api/v1/cfssl/sign over
+#             keep-alive connections (installs golang-cfssl if missing)
+#     fleet   `sftca issue` on a tree of COUNT peers with existing keys
+#     push    `sftca push` to 100 simulated devices, --jobs 1 vs --jobs 16
+#     rss     signer peak RSS after 10k and after 100k issuances
 # env: SFTCA_BUILD (default ./build), KEEP=1 keeps the work directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +31,7 @@ while [ $# -gt 0 ]; do
 	*) sections+=("$1"); shift ;;
 	esac
 done
-[ ${#sections[@]} -gt 0 ] || sections=(sign)
+[ ${#sections[@]} -gt 0 ] || sections=(sign vendor cfssl fleet push rss)
 for b in sftca sftca-signer bench_raw bench_issue; do
 	[ -x "$BUILD/bin/$b" ] || { echo "build first: $BUILD/bin/$b missing" >&2; exit 1; }
 done
@@ -97,12 +104,18 @@ e2e_rate() { # SESSIONS
 	stop_signer
 }
 
-section_sign() {
+ensure_ca() {
+	[ -n "${LABEL:-}" ] && return 0
 	start_signer 1
 	"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" ca create --ca "$CA_ID" >/dev/null
+	"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" ca cert --ca "$CA_ID" --out "$W/ca.pem" >/dev/null
 	LABEL=$(key_label)
 	stop_signer
+}
+
+section_sign() {
 	local raw1 rawn e1 en
+	ensure_ca
 	raw1=$(raw_rate 1)
 	row "1. raw token RSA-2048 signatures/s, libp11, 1 session" "$raw1"
 	rawn=$(raw_rate "$NSESS")
@@ -111,6 +124,139 @@ section_sign() {
 	row "2. sftca end to end certs/s (gRPC mTLS), sessions=1" "$e1" "= $(ratio "$e1" "$raw1") x raw(1)"
 	en=$(e2e_rate "$NSESS")
 	row "2. sftca end to end certs/s (gRPC mTLS), sessions=$NSESS" "$en" "= $(ratio "$en" "$rawn") x raw($NSESS)"
+	RAW1=$raw1 RAWN=$rawn E2E=$en
+}
+
+# One CSR per certificate for the comparisons that are not sftca.
+make_csrs() { # N DIR
+	mkdir -p "$2"
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$2/key.pem" 2>/dev/null
+	for i in $(seq "$1"); do
+		openssl req -new -key "$2/key.pem" -subj "/CN=peer-$i" -out "$2/$i.csr" 2>/dev/null
+	done
+}
+
+section_vendor() {
+	local n=200 t0 t1 rate sftca_rate id
+	ensure_ca
+	make_csrs "$n" "$W/vendor"
+	cat > "$W/vendor/openssl.cnf" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+MODULE_PATH = $MODULE
+init = 0
+CNF
+	printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$W/vendor/ext"
+	# The key by CKA_ID (sftca sets it to SHA-1 of the label), PIN from the file.
+	id=$(printf '%s' "$LABEL" | sha1sum | cut -c1-40 | sed 's/../%&/g')
+	t0=$(date +%s.%N)
+	for i in $(seq "$n"); do
+		OPENSSL_CONF=$W/vendor/openssl.cnf openssl x509 -req -in "$W/vendor/$i.csr" -CA "$W/ca.pem" \
+			-engine pkcs11 -CAkeyform engine -CAkey "pkcs11:token=sftca;id=$id;type=private?pin-source=file:$W/hsm/user.pin" \
+			-set_serial "$i" -days 3650 -sha256 -extfile "$W/vendor/ext" -out "$W/vendor/$i.pem" 2>>"$W/vendor/err" ||
+			{ echo "vendor way failed: $(tail -2 "$W/vendor/err")" >&2; return 1; }
+	done
+	t1=$(date +%s.%N)
+	openssl verify -CAfile "$W/ca.pem" "$W/vendor/$n.pem" >/dev/null || { echo "vendor-way certificate does not verify" >&2; return 1; }
+	rate=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n/(b-a)}')
+	sftca_rate=${E2E:-}
+	row "3. vendor way: openssl x509 -req + pkcs11 engine, per cert" "$rate" \
+		"${sftca_rate:+sftca is $(ratio "$sftca_rate" "$rate") x faster}"
+}
+
+section_cfssl() {
+	local port n=2000 rate
+	if ! command -v cfssl >/dev/null; then
+		if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q golang-cfssl >/dev/null; fi
+	fi
+	command -v cfssl >/dev/null || { row "4. cfssl: not installed (golang-cfssl)" "-"; return 0; }
+	mkdir -p "$W/cfssl"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/cfssl/ca-key.pem" -out "$W/cfssl/ca.pem" -days 3650 \
+		-subj "/CN=cfssl CA" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+	cat > "$W/cfssl/config.json" <<JSON
+{"signing": {"default": {"expiry": "87600h", "usages": ["server auth", "client auth"]}}}
+JSON
+	port=$(awk 'BEGIN {srand(); print 20000 + int(rand() * 30000)}')
+	cfssl serve -address 127.0.0.1 -port "$port" -ca "$W/cfssl/ca.pem" -ca-key "$W/cfssl/ca-key.pem" \
+		-config "$W/cfssl/config.json" >"$W/cfssl/serve.log" 2>&1 &
+	local pid=$!
+	for _ in $(seq 100); do grep -q "Now listening" "$W/cfssl/serve.log" && break; sleep 0.1; done
+	make_csrs 32 "$W/cfssl/csrs"
+	rate=$(for _ in $(seq "$REPS"); do
+		python3 "$here/cfssl_client.py" 127.0.0.1 "$port" "$W/cfssl/csrs" "$n" $((2 * NSESS + 2))
+	done | median)
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	row "4. cfssl 1.2 serve, key on disk, /api/v1/cfssl/sign keep-alive" "$rate" \
+		"${E2E:+sftca (key in the token) is $(ratio "$E2E" "$rate") x cfssl}"
+}
+
+section_fleet() {
+	local t0 t1 wall pure
+	ensure_ca
+	"$SRC/scripts/make-fmc-tree.sh" --root "$W/fleet" --fmc-uuid "$CA_ID" --peers "$COUNT" --key-pool 64 >/dev/null
+	start_signer "$NSESS"
+	# First run gives every peer a certificate; the measured run re-certifies
+	# all of them (--force): keys exist, nothing moves.
+	"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" issue --ca "$CA_ID" --root "$W/fleet" >/dev/null
+	t0=$(date +%s.%N)
+	"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" issue --ca "$CA_ID" --root "$W/fleet" --force >/dev/null
+	t1=$(date +%s.%N)
+	stop_signer
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b-a}')
+	pure=$(awk -v n="$COUNT" -v r="${RAWN:-$(raw_rate "$NSESS")}" 'BEGIN {printf "%.1f", n/r}')
+	row "5. fleet: sftca issue --force, $COUNT peers, wall seconds" "$wall" \
+		"= $(ratio "$wall" "$pure") x pure signing ($pure s); token busy $(awk -v a="$pure" -v b="$wall" 'BEGIN {printf "%d%%", 100*a/b}')"
+}
+
+section_push() {
+	local d=$W/devs t1 t16
+	ensure_ca
+	"$SRC/scripts/make-fmc-tree.sh" --root "$W/pushfmc" --fmc-uuid "$CA_ID" --peers 100 --key-pool 8 >/dev/null
+	"$SRC/tests/devices/start-devices.sh" --state "$d" --count 100 --fmc-uuid "$CA_ID" --shell mixed \
+		--first-ip 127.0.1.2 --peer-key ec --seed-from "$W/pushfmc" >/dev/null
+	trap '"$SRC/tests/devices/stop-devices.sh" --state "$d" >/dev/null 2>&1; cleanup' EXIT
+	start_signer "$NSESS"
+	push_time() { # JOBS: issue --force (every file changes), then time the push
+		"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" issue --ca "$CA_ID" --root "$W/pushfmc" --force >/dev/null
+		local a b
+		a=$(date +%s.%N)
+		"$BUILD/bin/sftca" push --ca "$CA_ID" --root "$W/pushfmc" --devices "$d/devices.csv" \
+			--known-hosts "$d/known_hosts" --failed-push "$W/FAILED_PUSH" --jobs "$1" >"$W/push-$1.out" ||
+			{ echo "push --jobs $1 failed: $(tail -3 "$W/push-$1.out")" >&2; return 1; }
+		b=$(date +%s.%N)
+		awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b-a}'
+	}
+	t1=$(push_time 1)
+	t16=$(push_time 16)
+	stop_signer
+	"$SRC/tests/devices/stop-devices.sh" --state "$d" >/dev/null
+	row "6. push to 100 devices (50 direct, 50 ftd), --jobs 1, seconds" "$t1"
+	row "6. push to 100 devices, --jobs 16, seconds" "$t16" "speed-up $(ratio "$t1" "$t16") x"
+}
+
+section_rss() {
+	local pid hwm10 hwm100
+	ensure_ca
+	start_signer "$NSESS"
+	pid=$SIGNER_PID
+	issue_n() {
+		"$BUILD/bin/bench_issue" "127.0.0.1:$PORT" "$W/pki/fmc-east.crt" "$W/pki/fmc-east.key" \
+			"$W/pki/service-ca.crt" "$CA_ID" "$1" 1000 4 32 >/dev/null
+	}
+	issue_n 10000
+	hwm10=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	issue_n 90000
+	hwm100=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	stop_signer
+	row "7. signer peak RSS after 10k issuances, MiB" "$(awk -v k="$hwm10" 'BEGIN {printf "%.1f", k/1024}')"
+	row "7. signer peak RSS after 100k issuances, MiB" "$(awk -v k="$hwm100" 'BEGIN {printf "%.1f", k/1024}')" \
+		"growth $(awk -v a="$hwm10" -v b="$hwm100" 'BEGIN {printf "%+.1f%%", 100*(b-a)/a}')"
 }
 
 echo "sftca benchmarks: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $COUNT certificates, median of $REPS" >&2
