@@ -93,11 +93,26 @@ out:
 	return r;
 }
 
+/* Fetched once: OpenSSL 3.0 would otherwise look the digest up in its
+ * provider store, under locks every signing thread contends for, for every
+ * certificate. */
+static EVP_MD *md_sha256, *md_sha384;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void mds_init(void)
+{
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
+}
+
 const EVP_MD *profile_digest(EVP_PKEY *ca_key)
 {
-	if (EVP_PKEY_get_base_id(ca_key) == EVP_PKEY_EC && EVP_PKEY_get_bits(ca_key) > 256)
-		return EVP_sha384();
-	return EVP_sha256();
+	int big = EVP_PKEY_get_base_id(ca_key) == EVP_PKEY_EC && EVP_PKEY_get_bits(ca_key) > 256;
+
+	pthread_once(&md_once, mds_init);
+	if (big)
+		return md_sha384 ? md_sha384 : EVP_sha384();
+	return md_sha256 ? md_sha256 : EVP_sha256();
 }
 
 static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
