@@ -164,6 +164,42 @@ out:
 	return r;
 }
 
+/* The head file names the last record (sequence and hash) the signer
+ * wrote; only it reveals records removed from, or added to, the end. */
+static int check_head(const char *head_path, unsigned long long seq, const char *prev, char *why,
+		      size_t whylen)
+{
+	unsigned long long hseq = 0;
+	char hhash[65] = "", *buf = NULL;
+	size_t len;
+	int r = SFTCA_ERR_VERIFY;
+
+	if (file_read_all(head_path, 4096, &buf, &len) != 0) {
+		if (seq == 0)
+			return 0; /* nothing written, nothing to lose */
+		snprintf(why, whylen, "%s cannot be read, so records removed from the end would go "
+			 "unnoticed", head_path);
+	} else if (sscanf(buf, "%llu %64s", &hseq, hhash) != 2) {
+		snprintf(why, whylen, "%s is not an audit head (\"SEQ SHA256\")", head_path);
+	} else if (hseq > seq) {
+		snprintf(why, whylen,
+			 "the log ends at record %llu but %s says %llu: records were removed from "
+			 "the end", seq, head_path, hseq);
+	} else if (hseq < seq) {
+		snprintf(why, whylen,
+			 "the log ends at record %llu but %s says %llu: records were appended "
+			 "behind the signer's back (or it stopped between a record and its head)",
+			 seq, head_path, hseq);
+	} else if (strcmp(hhash, prev) != 0) {
+		snprintf(why, whylen, "line %llu: does not match %s: the last record was edited",
+			 seq, head_path);
+	} else {
+		r = 0;
+	}
+	free(buf);
+	return r;
+}
+
 int audit_verify_file(const char *log_path, const char *head_path, unsigned long *lines,
 		      char *why, size_t whylen)
 {
@@ -217,22 +253,7 @@ int audit_verify_file(const char *log_path, const char *head_path, unsigned long
 			 slash ? (int)(slash - log_path) : 0, log_path, slash ? "/" : "");
 		head_path = head_default;
 	}
-	free(buf);
-	buf = NULL;
-	if (file_read_all(head_path, 4096, &buf, &len) == 0) {
-		unsigned long long hseq = 0;
-		char hhash[65] = "";
-		if (sscanf(buf, "%llu %64s", &hseq, hhash) != 2 || hseq != seq ||
-		    strcmp(hhash, prev) != 0) {
-			snprintf(why, whylen,
-				 "the log ends at record %llu but %s says %llu: records were "
-				 "removed from the end",
-				 seq, head_path, hseq);
-			r = SFTCA_ERR_VERIFY;
-			goto out;
-		}
-	}
-	r = 0;
+	r = check_head(head_path, seq, prev, why, whylen);
 out:
 	free(buf);
 	return r;

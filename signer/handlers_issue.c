@@ -27,6 +27,46 @@ static int issuer_may_use(const struct caller *who, const char *ca_id)
 	return 0;
 }
 
+/* A batch refused as a whole: logged and audited with the caller's identity. */
+static int refuse_batch(struct signer *s, const struct caller *who, const char *ca_id, int rc,
+			const char *why)
+{
+	log_warn("refused IssueBatch for %s (%s): %s", who->identity, who->peer, why);
+	audit_log(s->audit, "refused", who->identity, ca_id, "refused",
+		  json_pack("{s:s, s:s, s:s}", "method", "IssueBatch", "peer", who->peer, "reason",
+			    why));
+	return rc;
+}
+
+/* Largest reply item a CSR of csr_len bytes can produce. The certificate
+ * copies the CSR's key (no larger than the CSR) and carries a subject, a
+ * fixed set of extensions and the CA's name and signature: 2 KiB covers
+ * those for RSA-4096 CAs with long names, 1 KiB the item's own fields. */
+#define REPLY_ITEM_FIXED 3072u
+
+/* Refuse before signing a batch whose reply may not fit in
+ * max_message_bytes: certificates signed but never delivered would be on
+ * record yet lost to the caller. */
+static int reply_fits(const struct signer *s, const Sftca__V1__IssueBatchRequest *q,
+		      size_t bundle_len, char *err, size_t errlen)
+{
+	size_t room = s->cfg->max_message, need = bundle_len + 1024, fit = 0;
+
+	for (size_t i = 0; i < q->n_items; i++) {
+		size_t item = q->items[i]->csr_der.len + REPLY_ITEM_FIXED;
+		need += item;
+		if (need <= room)
+			fit = i + 1;
+	}
+	if (need <= room)
+		return 1;
+	snprintf(err, errlen,
+		 "the reply to %zu items could reach %zu bytes, more than max_message_bytes (%zu); "
+		 "send at most %zu items per call",
+		 q->n_items, need, room, fit);
+	return 0;
+}
+
 static void openssl_free_cb(void *p)
 {
 	OPENSSL_free(p);
@@ -47,36 +87,40 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 		return SFTCA_ERR_NOMEM;
 	sftca__v1__issue_batch_response__init(r);
 	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
-		return rc;
+		return refuse_batch(s, who, NULL, rc, err);
 	if (!issuer_may_use(who, q->ca_id)) {
+		/* PERMISSION_DENIED: the server logs and audits it. */
 		snprintf(err, errlen, "%s may not issue for CA %s", who->identity, q->ca_id);
 		return SFTCA_ERR_DENIED;
 	}
 	if (q->n_items == 0) {
 		snprintf(err, errlen, "the batch is empty");
-		return SFTCA_ERR_INVALID;
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
 	}
 	if (q->n_items > s->cfg->max_batch) {
 		snprintf(err, errlen, "batch of %zu items; at most %u allowed (max_batch)", q->n_items,
 			 s->cfg->max_batch);
-		return SFTCA_ERR_INVALID;
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
 	}
 	if (q->days > 36500) {
 		snprintf(err, errlen, "days %u out of range (1 to 36500)", q->days);
-		return SFTCA_ERR_INVALID;
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
 	}
 	if (!ratelimit_take(s->issue_rl, who->identity)) {
 		snprintf(err, errlen, "%s is over its IssueBatch rate (%.2f/s); slow down",
 			 who->identity, s->cfg->issue_rate);
-		log_warn("refused IssueBatch for %s: rate limit", who->identity);
-		audit_log(s->audit, "refused", who->identity, q->ca_id, "refused",
-			  json_pack("{s:s, s:s}", "method", "IssueBatch", "reason", "rate limit"));
-		return SFTCA_ERR_LIMIT;
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_LIMIT, err);
 	}
 	if (token_state(s->token, NULL, 0) != TOKEN_STATE_READY) {
 		snprintf(err, errlen, "token unavailable; retry later");
 		return SFTCA_ERR_TOKEN_LOST;
 	}
+	if (ca_bundle_pem(s->cas, q->ca_id, &bundle) == 0) {
+		arena_adopt(a, bundle, free);
+		r->bundle_pem = bundle;
+	}
+	if (!reply_fits(s, q, bundle ? strlen(bundle) : 0, err, errlen))
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
 	in = arena_alloc(a, q->n_items * sizeof(*in));
 	out = arena_alloc(a, q->n_items * sizeof(*out));
 	r->results = arena_alloc(a, q->n_items * sizeof(*r->results));
@@ -108,10 +152,6 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 		if (!res->message || !res->serial)
 			return SFTCA_ERR_NOMEM;
 		r->results[r->n_results++] = res;
-	}
-	if (ca_bundle_pem(s->cas, q->ca_id, &bundle) == 0) {
-		arena_adopt(a, bundle, free);
-		r->bundle_pem = bundle;
 	}
 	*resp = &r->base;
 	return 0;

@@ -14,12 +14,16 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define ACCEPT_SLOTS 32  /* request_call()s kept outstanding */
+/* gRPC memory beyond what max_calls calls of max_message bytes each way
+ * need: connections, TLS and HTTP/2 buffers. */
+#define QUOTA_BASE (64u << 20)
 
 enum tag_kind { TAG_NEW, TAG_RECV, TAG_DONE, TAG_SHUTDOWN };
 
@@ -41,6 +45,11 @@ struct call {
 	char status_msg[512];
 	grpc_slice status_slice;
 	int cancelled;
+	/* Set (release) just before the final batch, read (acquire) by the
+	 * event thread before it frees the call: the hand-off then does not rely
+	 * on gRPC's completion queue alone, which tools like TSan cannot see. */
+	atomic_int handed;
+	char peer[128];           /* taken at accept: gRPC forgets it once a call fails */
 	struct call *qnext;
 	struct tag t_new, t_recv, t_done;
 };
@@ -105,6 +114,7 @@ static void call_free(struct call *c)
 static void call_finish(struct call *c, grpc_status_code status, const char *msg)
 {
 	grpc_op ops[4];
+	grpc_call *gc;
 	size_t n = 0;
 
 	c->status = status;
@@ -122,7 +132,9 @@ static void call_finish(struct call *c, grpc_status_code status, const char *msg
 	ops[n++].data.send_status_from_server.status_details = &c->status_slice;
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-	if (grpc_call_start_batch(c->call, ops, n, &c->t_done, NULL) != GRPC_CALL_OK) {
+	gc = c->call;
+	atomic_store_explicit(&c->handed, 1, memory_order_release);
+	if (grpc_call_start_batch(gc, ops, n, &c->t_done, NULL) != GRPC_CALL_OK) {
 		/* Cannot happen with a well-formed batch; account for it anyway. */
 		log_error("cannot finish call %s", c->status_msg);
 		pthread_mutex_lock(&c->srv->mu);
@@ -158,14 +170,12 @@ static void identify(struct server *srv, struct call *c, struct caller *who)
 {
 	const struct signer_config *cfg = srv->o->cfg;
 	grpc_auth_context *ctx = grpc_call_auth_context(c->call);
-	char *peer = grpc_call_get_peer(c->call);
 	const char *transport = NULL, *cn = NULL;
 	grpc_auth_property_iterator it;
 	const grpc_auth_property *p;
 
 	memset(who, 0, sizeof(*who));
-	snprintf(who->peer, sizeof(who->peer), "%s", peer ? peer : "?");
-	gpr_free(peer);
+	snprintf(who->peer, sizeof(who->peer), "%s", c->peer);
 	who->deadline_ms = call_deadline_ms(c);
 	if (ctx != NULL) {
 		it = grpc_auth_context_find_properties_by_name(ctx,
@@ -261,8 +271,19 @@ static void call_handle(struct server *srv, struct call *c)
 			refuse(srv, &who, path, err);
 		goto done;
 	}
-	if (rpc_pack(resp, &c->send) != 0)
+	if (rpc_pack(resp, &c->send) != 0) {
 		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+	} else if (grpc_byte_buffer_length(c->send) > srv->o->cfg->max_message) {
+		/* gRPC would drop it with only "Sent message larger than max"
+		 * at the client; say why, here and there. */
+		snprintf(err, sizeof(err),
+			 "the reply (%zu bytes) is over max_message_bytes (%zu); ask for fewer items",
+			 grpc_byte_buffer_length(c->send), srv->o->cfg->max_message);
+		log_warn("reply to %s for %s (%s) not sent: %s; what the call did (such as "
+			 "certificates issued) stays done",
+			 path, who.identity, who.peer, err);
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
 done:
 	if (req)
 		protobuf_c_message_free_unpacked(req, NULL);
@@ -297,6 +318,7 @@ static void *worker_main(void *arg)
 
 static void on_new(struct server *srv, struct call *c, int ok)
 {
+	char *peer;
 	grpc_op op;
 	int admit;
 
@@ -307,6 +329,9 @@ static void on_new(struct server *srv, struct call *c, int ok)
 		call_free(c);
 		return;
 	}
+	peer = grpc_call_get_peer(c->call);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+	gpr_free(peer);
 	if (admit && post_accept(srv) != 0)
 		log_error("cannot post a new accept slot");
 	pthread_mutex_lock(&srv->mu);
@@ -321,15 +346,25 @@ static void on_new(struct server *srv, struct call *c, int ok)
 
 static void on_recv(struct server *srv, struct call *c, int ok)
 {
-	unsigned limit = srv->o->cfg->max_calls;
+	unsigned limit = srv->o->cfg->max_calls, in_flight;
+	struct caller who;
+	char path[128];
 	int overload;
 
 	if (!ok) {
+		/* gRPC has already failed the call: too large, reset under the
+		 * memory quota, or given up by the client. */
+		method_path(c, path, sizeof(path));
+		identify(srv, c, &who);
+		log_warn("request for %s from %s (%s) not received: larger than max_message_bytes "
+			 "(%zu), reset under memory pressure, or cancelled by the client",
+			 path, who.identity, who.peer, srv->o->cfg->max_message);
 		call_finish(c, GRPC_STATUS_CANCELLED, "request not received");
 		return;
 	}
 	pthread_mutex_lock(&srv->mu);
-	overload = srv->in_flight > limit;
+	in_flight = srv->in_flight;
+	overload = in_flight > limit;
 	if (!overload) {
 		if (srv->qtail)
 			srv->qtail->qnext = c;
@@ -340,9 +375,13 @@ static void on_recv(struct server *srv, struct call *c, int ok)
 	}
 	pthread_mutex_unlock(&srv->mu);
 	if (overload) {
-		char path[128];
+		/* Logged, not audited: this runs on the event thread, and an
+		 * audit write (fdatasync) per refused call would let a flood
+		 * stall every other call. */
 		method_path(c, path, sizeof(path));
-		log_warn("refused %s: %u calls in flight (max_calls %u)", path, limit, limit);
+		identify(srv, c, &who);
+		log_warn("refused %s for %s (%s): %u other calls in flight (max_calls %u)", path,
+			 who.identity, who.peer, in_flight - 1, limit);
 		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
 	}
 }
@@ -369,6 +408,7 @@ static void *event_main(void *arg)
 			on_recv(srv, t->c, ev.success);
 			break;
 		case TAG_DONE:
+			(void)atomic_load_explicit(&t->c->handed, memory_order_acquire);
 			call_free(t->c);
 			pthread_mutex_lock(&srv->mu);
 			srv->in_flight--;
@@ -442,8 +482,9 @@ int server_bind(const struct server_opts *o, struct server **out)
 	const struct signer_config *cfg = o->cfg;
 	struct server *srv = calloc(1, sizeof(*srv));
 	grpc_server_credentials *tls = NULL;
-	grpc_arg args[4];
-	grpc_channel_args chargs = { 4, args };
+	grpc_arg args[5];
+	grpc_channel_args chargs = { 5, args };
+	grpc_resource_quota *quota;
 	int r = SFTCA_ERR_IO, need_tls = 0;
 
 	*out = NULL;
@@ -461,7 +502,19 @@ int server_bind(const struct server_opts *o, struct server **out)
 	args[2] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_ALLOW_REUSEPORT, { .integer = 0 } };
 	args[3] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
 			      { .integer = (int)(cfg->max_calls + 1) } };
+	/* gRPC 1.51 reads a whole request before it compares it with
+	 * max_message_bytes, so without a quota what clients send, not these
+	 * limits, decides how much memory calls take. Past the quota gRPC
+	 * shrinks flow-control windows and resets the largest streams
+	 * (RESOURCE_EXHAUSTED at the client). */
+	quota = grpc_resource_quota_create("sftca-signer");
+	grpc_resource_quota_resize(quota, QUOTA_BASE + 2 * (size_t)cfg->max_calls * cfg->max_message);
+	args[4].type = GRPC_ARG_POINTER;
+	args[4].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+	args[4].value.pointer.p = quota;
+	args[4].value.pointer.vtable = grpc_resource_quota_arg_vtable();
 	srv->gs = grpc_server_create(&chargs, NULL);
+	grpc_resource_quota_unref(quota); /* the server holds its own reference */
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(srv->gs, srv->cq, NULL);
 	for (size_t i = 0; i < cfg->nlisten; i++)

@@ -5,9 +5,12 @@ set -euo pipefail
 
 SRC=${SFTCA_SRC:?SFTCA_SRC must point at the source tree}
 BUILD=${SFTCA_BUILD:?SFTCA_BUILD must point at the build tree}
-SFTCA=$BUILD/bin/sftca
+# SFTCA_CLIENT_BUILD: take the client-side binaries from another tree (the
+# TSan test runs a TSan signer against ordinary clients).
+CBUILD=${SFTCA_CLIENT_BUILD:-$BUILD}
+SFTCA=$CBUILD/bin/sftca
 SIGNER=$BUILD/bin/sftca-signer
-PROBE=$BUILD/bin/rpcprobe
+PROBE=$CBUILD/bin/rpcprobe
 MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 CA_ID=cdb123c8-4347-11ef-aca1-f3aa241412a1
 
@@ -77,6 +80,30 @@ make_pki() {
 	[ $# -gt 0 ] && shift
 	[ $# -gt 0 ] || set -- ops-admin fmc-east auditor-1 stranger
 	"$SRC/hsm-config/dev-pki.sh" "$dir" "$@" >/dev/null
+}
+
+# make_expired_cert NAME CN: $T/pki/NAME.{crt,key}, a client certificate for
+# CN from the right service CA, valid only in 2020.
+make_expired_cert() {
+	local name=$1 cn=$2 d=$T/expired-ca
+	mkdir -p "$d"
+	cat > "$d/ca.cnf" <<CNF
+[ca]
+default_ca = d
+[d]
+database = $d/index.txt
+new_certs_dir = $d
+serial = $d/serial
+policy = p
+default_md = sha256
+[p]
+commonName = supplied
+CNF
+	: > "$d/index.txt"; echo 1000 > "$d/serial"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/pki/$name.key" \
+		-out "$d/$name.csr" -subj "/CN=$cn" 2>/dev/null
+	openssl ca -batch -config "$d/ca.cnf" -cert "$T/pki/service-ca.crt" -keyfile "$T/pki/service-ca.key" \
+		-startdate 20200101000000Z -enddate 20210101000000Z -in "$d/$name.csr" -out "$T/pki/$name.crt" 2>/dev/null
 }
 
 # write_conf FILE [EXTRA-LINES]: a signer config for this test directory.

@@ -20,23 +20,7 @@ assert_contains "$OUT" "UNAVAILABLE" "certificate from another CA"
 ok "certificate from another CA (same CN): refused"
 
 # An expired client certificate from the right CA.
-cat > "$T/ca.cnf" <<CNF
-[ca]
-default_ca = d
-[d]
-database = $T/index.txt
-new_certs_dir = $T
-serial = $T/serial
-policy = p
-default_md = sha256
-[p]
-commonName = supplied
-CNF
-: > "$T/index.txt"; echo 1000 > "$T/serial"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/pki/expired.key" \
-	-out "$T/expired.csr" -subj "/CN=ops-admin" 2>/dev/null
-openssl ca -batch -config "$T/ca.cnf" -cert "$T/pki/service-ca.crt" -keyfile "$T/pki/service-ca.key" \
-	-startdate 20200101000000Z -enddate 20210101000000Z -in "$T/expired.csr" -out "$T/pki/expired.crt" 2>/dev/null
+make_expired_cert expired ops-admin
 expect_rc 1 probe expired health
 assert_contains "$OUT" "UNAVAILABLE" "expired client certificate"
 ok "expired client certificate (CN of an admin): refused"
