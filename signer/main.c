@@ -17,6 +17,7 @@
 #include "token.h"
 #include "x509util.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,16 +59,85 @@ static void usage(FILE *f)
 }
 
 /* The state directory: created 0700, and never readable by others. */
-static int prepare_state_dir(const char *dir)
+/* Who owns the state: [signer] user when root drops to it, else whoever
+ * runs us. */
+struct owner {
+	uid_t uid;
+	gid_t gid;
+	const char *name;
+};
+
+static int state_owner(const struct signer_config *cfg, struct owner *o)
+{
+	struct passwd *pw;
+
+	o->uid = geteuid();
+	o->gid = getegid();
+	o->name = NULL;
+	if (o->uid != 0 || cfg->user == NULL)
+		return 0;
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_error("[signer] user = %s: no such user", cfg->user);
+		return SFTCA_ERR_CONFIG;
+	}
+	o->uid = pw->pw_uid;
+	o->gid = pw->pw_gid;
+	o->name = cfg->user;
+	return 0;
+}
+
+/* Every file in the state directory must belong to the user the signer
+ * runs as: one left behind by a root run would fail later, mid-way, as a
+ * ledger or audit write error. */
+static int check_state_files(const char *dir, const struct owner *o)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+	int r = 0;
+
+	if (d == NULL) {
+		log_error("state_dir %s cannot be read: %s", dir, strerror(errno));
+		return SFTCA_ERR_CONFIG;
+	}
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid == o->uid)
+			continue;
+		log_error("%s/%s belongs to uid %u, but the signer runs as %s (uid %u): "
+			  "chown -R %u:%u %s",
+			  dir, e->d_name, (unsigned)st.st_uid, o->name ? o->name : "this user",
+			  (unsigned)o->uid, (unsigned)o->uid, (unsigned)o->gid, dir);
+		r = SFTCA_ERR_CONFIG;
+	}
+	closedir(d);
+	return r;
+}
+
+static int prepare_state_dir(const char *dir, const struct owner *o)
 {
 	struct stat st;
 
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(dir, 0700) == 0) {
+		if (o->uid != geteuid() && chown(dir, o->uid, o->gid) != 0) {
+			log_error("state_dir %s cannot be given to %s: %s", dir, o->name,
+				  strerror(errno));
+			return SFTCA_ERR_CONFIG;
+		}
+	} else if (errno != EEXIST) {
 		log_error("state_dir %s cannot be created: %s", dir, strerror(errno));
 		return SFTCA_ERR_CONFIG;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		log_error("state_dir %s is not a directory", dir);
+		return SFTCA_ERR_CONFIG;
+	}
+	if (st.st_uid != o->uid) {
+		log_error("state_dir %s belongs to uid %u, but the signer runs as %s (uid %u): "
+			  "chown -R %u:%u %s",
+			  dir, (unsigned)st.st_uid, o->name ? o->name : "this user", (unsigned)o->uid,
+			  (unsigned)o->uid, (unsigned)o->gid, dir);
 		return SFTCA_ERR_CONFIG;
 	}
 	if ((st.st_mode & 077) && chmod(dir, 0700) != 0) {
@@ -78,11 +149,11 @@ static int prepare_state_dir(const char *dir)
 		log_error("state_dir %s is not writable: %s", dir, strerror(errno));
 		return SFTCA_ERR_CONFIG;
 	}
-	return 0;
+	return check_state_files(dir, o);
 }
 
 /* One signer (or maintenance command) per state directory at a time. */
-static int lock_state_dir(const char *dir, const char *who)
+static int lock_state_dir(const char *dir, const char *who, const struct owner *o)
 {
 	char path[4200];
 	int fd;
@@ -90,6 +161,11 @@ static int lock_state_dir(const char *dir, const char *who)
 	snprintf(path, sizeof(path), "%s/signer.lock", dir);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		log_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (o->uid != geteuid() && fchown(fd, o->uid, o->gid) != 0) {
+		log_error("%s: cannot be given to %s: %s", path, o->name, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -105,6 +181,7 @@ static int lock_state_dir(const char *dir, const char *who)
 static int check_config_files(const struct signer_config *cfg)
 {
 	struct tls_files tf;
+	struct owner own;
 	char *pin = NULL;
 	size_t pinlen = 0;
 	void *dl;
@@ -128,7 +205,7 @@ static int check_config_files(const struct signer_config *cfg)
 	} else {
 		dlclose(dl);
 	}
-	if (prepare_state_dir(cfg->state_dir) != 0)
+	if (state_owner(cfg, &own) != 0 || prepare_state_dir(cfg->state_dir, &own) != 0)
 		bad = 1;
 	return bad ? SFTCA_ERR_CONFIG : 0;
 }
@@ -173,23 +250,48 @@ static void check_expiry(struct signer *s)
 		log_warn("could not check CA expiry");
 }
 
-/* Drop to cfg->user (after the listeners are bound). */
-static int drop_privileges(const char *user)
+/* Drop to the state owner (after the listeners are bound), with the
+ * user's own groups: a token directory is often group-readable only. */
+static int drop_privileges(const struct owner *o)
 {
-	struct passwd *pw = getpwnam(user);
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
 
-	if (pw == NULL) {
-		log_error("[signer] user = %s: no such user", user);
-		return -1;
+	if (o->name == NULL)
+		return 0;
+	/* mlockall(MCL_FUTURE) stays on across setuid(), but an unprivileged
+	 * user's RLIMIT_MEMLOCK would then fail every later mapping (the token
+	 * module's, thread stacks): lift the limit while still root. */
+	if (setrlimit(RLIMIT_MEMLOCK, &unlimited) != 0) {
+		log_warn("cannot lift RLIMIT_MEMLOCK (%s): running as %s with memory not locked "
+			 "against swap; start the signer with an unlimited memlock limit (systemd: "
+			 "LimitMEMLOCK=infinity)",
+			 strerror(errno), o->name);
+		munlockall();
 	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+	if (initgroups(o->name, o->gid) != 0 || setgid(o->gid) != 0 || setuid(o->uid) != 0 ||
 	    setuid(0) == 0) {
-		log_error("cannot drop privileges to %s: %s", user, strerror(errno));
+		log_error("cannot drop privileges to %s: %s", o->name, strerror(errno));
 		return -1;
 	}
 	/* setuid() re-enables core dumps: hide our memory again. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	log_info("running as %s (uid %u)", o->name, (unsigned)o->uid);
+	return 0;
+}
+
+/* Unix sockets bound as root go to the user too, so that its group
+ * decides who may connect. */
+static int give_sockets(const struct signer_config *cfg, const struct owner *o)
+{
+	for (size_t i = 0; o->name && i < cfg->nlisten; i++) {
+		const char *path = cfg->listen[i] + 5;
+		if (strncmp(cfg->listen[i], "unix:", 5) != 0)
+			continue;
+		if (chown(path, o->uid, o->gid) != 0) {
+			log_error("%s: cannot be given to %s: %s", path, o->name, strerror(errno));
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -237,6 +339,7 @@ static void close_core(struct signer *s)
 static int serve(const struct signer_config *cfg, int allow_root)
 {
 	struct runtime rt = { .lockfd = -1 };
+	struct owner own;
 	struct server_opts so = { cfg, signer_methods, signer_nmethods, &rt.s };
 	sigset_t set;
 	int sig, r = 1;
@@ -254,13 +357,13 @@ static int serve(const struct signer_config *cfg, int allow_root)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (prepare_state_dir(cfg->state_dir) != 0 ||
-	    (rt.lockfd = lock_state_dir(cfg->state_dir, "sftca-signer")) < 0)
+	if (state_owner(cfg, &own) != 0 || prepare_state_dir(cfg->state_dir, &own) != 0 ||
+	    (rt.lockfd = lock_state_dir(cfg->state_dir, "sftca-signer", &own)) < 0)
 		return 1;
 	grpc_init();
 	if (server_bind(&so, &rt.srv) != 0)
 		goto out;
-	if (cfg->user && geteuid() == 0 && drop_privileges(cfg->user) != 0)
+	if (give_sockets(cfg, &own) != 0 || drop_privileges(&own) != 0)
 		goto out;
 	if (open_core(cfg, &rt.s, 1) != 0)
 		goto out;
@@ -314,6 +417,7 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 	};
 	const char *ca = NULL, *certp = NULL, *keyp = NULL;
 	struct signer s = { 0 };
+	struct owner own;
 	struct ca_change res;
 	char requester[160], *keytext = NULL;
 	size_t keylen = 0;
@@ -347,8 +451,9 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 	secret_free(keytext, keylen);
 	if (pem_load_cert(certp, &cert) != 0 || pem_load_key(keyp, &key) != 0)
 		goto out;
-	if (prepare_state_dir(cfg->state_dir) != 0 ||
-	    (lockfd = lock_state_dir(cfg->state_dir, "import-ca")) < 0)
+	if (state_owner(cfg, &own) != 0 || prepare_state_dir(cfg->state_dir, &own) != 0 ||
+	    (lockfd = lock_state_dir(cfg->state_dir, "import-ca", &own)) < 0 ||
+	    drop_privileges(&own) != 0)
 		goto out;
 	if (open_core(cfg, &s, 0) != 0)
 		goto out;
@@ -379,11 +484,17 @@ out:
 static int check_ledger(const struct signer_config *cfg)
 {
 	struct ledger *l = NULL;
+	struct owner own;
 	unsigned problems = 0;
 	int abandoned = 0, lockfd, r;
 
-	if ((lockfd = lock_state_dir(cfg->state_dir, "check-ledger")) < 0)
+	if (state_owner(cfg, &own) != 0 ||
+	    (lockfd = lock_state_dir(cfg->state_dir, "check-ledger", &own)) < 0)
 		return 1;
+	if (drop_privileges(&own) != 0) {
+		close(lockfd);
+		return 1;
+	}
 	if ((r = ledger_open(cfg->state_dir, &l, &abandoned)) == 0)
 		r = ledger_check(l, &problems);
 	ledger_close(l);
