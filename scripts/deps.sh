@@ -8,9 +8,15 @@ SFTCA_PACKAGES=(
 	openssh-server openssh-client iproute2 procps util-linux gzip jq python3
 )
 
+# Only the test suite needs these: the fuzz tree (clang, libFuzzer) and
+# the memcheck test.
+SFTCA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind)
+
+# install_deps [--test]: --test adds SFTCA_TEST_PACKAGES.
 install_deps() {
-	local missing=()
-	for p in "${SFTCA_PACKAGES[@]}"; do
+	local missing=() want=("${SFTCA_PACKAGES[@]}")
+	[ "${1:-}" = --test ] && want+=("${SFTCA_TEST_PACKAGES[@]}")
+	for p in "${want[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing+=("$p")
 	done
