@@ -26,7 +26,7 @@
 struct item {
 	const struct issue_in *in;
 	struct issue_out *out;
-	X509_REQ *req;
+	X509_PUBKEY *spki; /* the CSR's key */
 	ASN1_INTEGER *serial;
 	X509 *x;
 	int ok;                  /* still on its way to being issued */
@@ -65,12 +65,12 @@ static void prepare_item(struct item *it, X509 *ca, const char *requester, unsig
 			  "peer UUID '%.60s' is not a canonical lowercase UUID", it->in->peer_uuid);
 		return;
 	}
-	if (profile_check_csr(it->in->csr, it->in->csr_len, max_csr, &it->req, why, sizeof(why)) != 0) {
+	if (profile_check_csr(it->in->csr, it->in->csr_len, max_csr, &it->spki, why, sizeof(why)) != 0) {
 		item_fail(it, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 		return;
 	}
 	if (profile_random_serial(&it->serial, hex) != 0 ||
-	    profile_leaf(ca, it->in->peer_uuid, X509_REQ_get_X509_PUBKEY(it->req), it->serial, now,
+	    profile_leaf(ca, it->in->peer_uuid, it->spki, it->serial, now,
 			 days, &it->x) != 0) {
 		item_fail(it, GRPC_STATUS_INTERNAL, "certificate could not be built");
 		return;
@@ -81,7 +81,7 @@ static void prepare_item(struct item *it, X509 *ca, const char *requester, unsig
 	x509_name_text(X509_get_subject_name(it->x), it->row.subject, sizeof(it->row.subject));
 	it->row.not_before = x509_not_before(it->x);
 	it->row.not_after = x509_not_after(it->x);
-	profile_spki_sha256(X509_REQ_get_X509_PUBKEY(it->req), it->row.spki_sha256);
+	profile_spki_sha256(it->spki, it->row.spki_sha256);
 	snprintf(it->row.requester, sizeof(it->row.requester), "%s", requester);
 	it->row.requested_at = now;
 }
@@ -288,7 +288,7 @@ out:
 		audit_batch(s, who, ca_id, *generation, items, n, r == 0 ? "ok" : "error",
 			    r == 0 ? NULL : errmsg);
 	for (size_t i = 0; items && i < n; i++) {
-		X509_REQ_free(items[i].req);
+		X509_PUBKEY_free(items[i].spki);
 		ASN1_INTEGER_free(items[i].serial);
 		X509_free(items[i].x);
 	}

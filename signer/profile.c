@@ -1,3 +1,7 @@
+/* RSA_verify and ECDSA_verify on keys read straight from DER: see
+ * profile_check_csr. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "profile.h"
 
 #include "errors.h"
@@ -5,9 +9,13 @@
 #include "x509util.h"
 
 #include <limits.h>
+#include <openssl/asn1t.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -105,14 +113,18 @@ static void mds_init(void)
 	md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
 }
 
-const EVP_MD *profile_digest(EVP_PKEY *ca_key)
+/* 0: SHA-256, 1: SHA-384. */
+static const EVP_MD *md_get(int which)
 {
-	int big = EVP_PKEY_get_base_id(ca_key) == EVP_PKEY_EC && EVP_PKEY_get_bits(ca_key) > 256;
-
 	pthread_once(&md_once, mds_init);
-	if (big)
+	if (which)
 		return md_sha384 ? md_sha384 : EVP_sha384();
 	return md_sha256 ? md_sha256 : EVP_sha256();
+}
+
+const EVP_MD *profile_digest(EVP_PKEY *ca_key)
+{
+	return md_get(EVP_PKEY_get_base_id(ca_key) == EVP_PKEY_EC && EVP_PKEY_get_bits(ca_key) > 256);
 }
 
 static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
@@ -177,23 +189,187 @@ out:
 	return r;
 }
 
-int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_REQ **out,
-		      char *why, size_t whylen)
+/* to = the key algor/key names, copied without decoding or re-encoding
+ * the key (OpenSSL 3.0's X509_PUBKEY_dup would also lose the BIT STRING's
+ * unused-bits count). */
+static int spki_set(X509_PUBKEY *to, const X509_ALGOR *algor, const unsigned char *key, int keylen)
+{
+	const ASN1_OBJECT *alg;
+	const void *pval;
+	int ptype;
+	unsigned char *kcopy;
+	void *pcopy = NULL;
+
+	X509_ALGOR_get0(&alg, &ptype, &pval, algor);
+	if (ptype == V_ASN1_OBJECT)
+		pcopy = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE)
+		pcopy = ASN1_STRING_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		return 0;
+	if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && pcopy == NULL)
+		return 0;
+	if ((kcopy = OPENSSL_memdup(key, (size_t)keylen)) == NULL) {
+		if (ptype == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(pcopy);
+		else
+			ASN1_STRING_free(pcopy);
+		return 0;
+	}
+	return X509_PUBKEY_set0_param(to, OBJ_dup(alg), ptype, pcopy, kcopy, keylen);
+}
+
+static int copy_spki(X509_PUBKEY *to, const X509_PUBKEY *from)
+{
+	const unsigned char *key;
+	X509_ALGOR *algor;
+	int keylen;
+
+	return X509_PUBKEY_get0_param(NULL, &key, &keylen, &algor, from) &&
+	       spki_set(to, algor, key, keylen);
+}
+
+/* A PKCS#10 request as ASN.1 templates that leave the key undecoded:
+ * d2i_X509_REQ runs OpenSSL 3.0's generic key decoder (OSSL_DECODER) on
+ * every request, which costs about half an RSA-2048 signature in the token.
+ * Keys the profile accepts, with the usual signature algorithms, are
+ * checked directly from their DER; anything else takes the general path. */
+typedef struct {
+	X509_ALGOR *alg;
+	ASN1_BIT_STRING *key;
+} CSR_SPKI;
+
+typedef struct {
+	ASN1_ENCODING enc; /* the exact bytes the signature covers */
+	ASN1_INTEGER *version;
+	X509_NAME *subject;
+	CSR_SPKI *spki;
+	STACK_OF(X509_ATTRIBUTE) *attributes;
+} CSR_INFO;
+
+typedef struct {
+	CSR_INFO *info;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *sig;
+} CSR;
+
+ASN1_SEQUENCE(CSR_SPKI) = {
+	ASN1_SIMPLE(CSR_SPKI, alg, X509_ALGOR),
+	ASN1_SIMPLE(CSR_SPKI, key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_SPKI)
+
+ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) = {
+	ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+	ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+	ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+	ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+ASN1_SEQUENCE(CSR) = {
+	ASN1_SIMPLE(CSR, info, CSR_INFO),
+	ASN1_SIMPLE(CSR, sig_alg, X509_ALGOR),
+	ASN1_SIMPLE(CSR, sig, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR)
+
+enum { FAST_OK, FAST_REFUSED, FAST_GENERAL };
+
+/* The signature algorithm's digest, for the algorithms the fast path
+ * knows (NULL parameters or absent, as RFC 4055/5758 say). */
+static const EVP_MD *fast_sig_md(const X509_ALGOR *a, int *is_ec)
+{
+	const ASN1_OBJECT *oid;
+	int ptype;
+
+	X509_ALGOR_get0(&oid, &ptype, NULL, a);
+	*is_ec = 0;
+	switch (OBJ_obj2nid(oid)) {
+	case NID_sha256WithRSAEncryption:
+		return ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF ? md_get(0) : NULL;
+	case NID_sha384WithRSAEncryption:
+		return ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF ? md_get(1) : NULL;
+	case NID_ecdsa_with_SHA256:
+		*is_ec = 1;
+		return ptype == V_ASN1_UNDEF ? md_get(0) : NULL;
+	case NID_ecdsa_with_SHA384:
+		*is_ec = 1;
+		return ptype == V_ASN1_UNDEF ? md_get(1) : NULL;
+	default:
+		return NULL;
+	}
+}
+
+static int fast_check(const CSR *c, char *why, size_t whylen)
+{
+	const ASN1_OBJECT *koid;
+	const void *kparam;
+	const unsigned char *k = c->info->spki->key->data, *tbs = (const unsigned char *)c->info->enc.enc;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	const EVP_MD *dig;
+	int ktype, is_ec, r = FAST_GENERAL;
+	long klen = c->info->spki->key->length;
+
+	/* Key and signature BIT STRINGs with unused bits are for the general path. */
+	if ((c->info->spki->key->flags & 7) || (c->sig->flags & 7) || c->info->enc.enc == NULL ||
+	    (dig = fast_sig_md(c->sig_alg, &is_ec)) == NULL)
+		return FAST_GENERAL;
+	X509_ALGOR_get0(&koid, &ktype, &kparam, c->info->spki->alg);
+	if (!EVP_Digest(tbs, c->info->enc.len, md, &mdlen, dig, NULL))
+		return FAST_GENERAL;
+	if (!is_ec && OBJ_obj2nid(koid) == NID_rsaEncryption && ktype == V_ASN1_NULL) {
+		RSA *rsa = d2i_RSAPublicKey(NULL, &k, klen);
+		if (rsa == NULL || k != c->info->spki->key->data + klen) {
+			RSA_free(rsa);
+			return FAST_GENERAL;
+		}
+		if (RSA_bits(rsa) < 2048 || RSA_bits(rsa) > 8192) {
+			snprintf(why, whylen, "RSA key of %d bits refused (2048 to 8192 allowed)",
+				 RSA_bits(rsa));
+			r = FAST_REFUSED;
+		} else if (RSA_verify(EVP_MD_get_type(dig), md, mdlen, c->sig->data,
+				      (unsigned)c->sig->length, rsa) != 1) {
+			r = FAST_GENERAL; /* let the general path have the last word */
+		} else {
+			r = FAST_OK;
+		}
+		RSA_free(rsa);
+	} else if (is_ec && OBJ_obj2nid(koid) == NID_X9_62_id_ecPublicKey &&
+		   ktype == V_ASN1_OBJECT) {
+		int curve = OBJ_obj2nid(kparam);
+		EC_KEY *ec;
+		if (curve != NID_X9_62_prime256v1 && curve != NID_secp384r1)
+			return FAST_GENERAL;
+		if ((ec = EC_KEY_new_by_curve_name(curve)) == NULL)
+			return FAST_GENERAL;
+		if (o2i_ECPublicKey(&ec, &k, klen) != NULL && k == c->info->spki->key->data + klen &&
+		    ECDSA_verify(0, md, (int)mdlen, c->sig->data, c->sig->length, ec) == 1)
+			r = FAST_OK;
+		EC_KEY_free(ec);
+	}
+	return r;
+}
+
+/* The key as the certificate will carry it, without decoding it. */
+static X509_PUBKEY *fast_spki(const CSR_SPKI *s)
+{
+	X509_PUBKEY *pub = X509_PUBKEY_new();
+
+	if (pub != NULL && !spki_set(pub, s->alg, s->key->data, s->key->length)) {
+		X509_PUBKEY_free(pub);
+		return NULL;
+	}
+	return pub;
+}
+
+/* The general path: any key and algorithm OpenSSL knows, decoded. */
+static int general_check(const unsigned char *der, size_t len, X509_PUBKEY **out, char *why,
+			 size_t whylen)
 {
 	const unsigned char *p = der;
 	X509_REQ *req = NULL;
 	EVP_PKEY *k;
 	int r = SFTCA_ERR_INVALID;
 
-	*out = NULL;
-	if (len == 0) {
-		snprintf(why, whylen, "CSR is empty");
-		return r;
-	}
-	if (len > max_len) {
-		snprintf(why, whylen, "CSR is %zu bytes, more than the %zu allowed", len, max_len);
-		return r;
-	}
 	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL || p != der + len) {
 		snprintf(why, whylen, "CSR is not a DER PKCS#10 request");
 		goto out;
@@ -229,12 +405,53 @@ int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509
 		snprintf(why, whylen, "CSR signature does not verify (no proof of possession)");
 		goto out;
 	}
-	*out = req;
-	req = NULL;
+	if ((*out = X509_PUBKEY_new()) == NULL || !copy_spki(*out, X509_REQ_get_X509_PUBKEY(req))) {
+		X509_PUBKEY_free(*out);
+		*out = NULL;
+		snprintf(why, whylen, "out of memory");
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
 	r = 0;
 out:
-	ERR_clear_error();
 	X509_REQ_free(req);
+	return r;
+}
+
+int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_PUBKEY **out,
+		      char *why, size_t whylen)
+{
+	const unsigned char *p = der;
+	CSR *c = NULL;
+	int r = SFTCA_ERR_INVALID;
+
+	*out = NULL;
+	if (len == 0) {
+		snprintf(why, whylen, "CSR is empty");
+		return r;
+	}
+	if (len > max_len) {
+		snprintf(why, whylen, "CSR is %zu bytes, more than the %zu allowed", len, max_len);
+		return r;
+	}
+	c = (CSR *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(CSR));
+	if (c != NULL && p == der + len) {
+		switch (fast_check(c, why, whylen)) {
+		case FAST_OK:
+			r = (*out = fast_spki(c->info->spki)) ? 0 : SFTCA_ERR_NOMEM;
+			if (r != 0)
+				snprintf(why, whylen, "out of memory");
+			goto out;
+		case FAST_REFUSED:
+			goto out;
+		default:
+			break;
+		}
+	}
+	r = general_check(der, len, out, why, whylen);
+out:
+	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(CSR));
+	ERR_clear_error();
 	return r;
 }
 
@@ -263,39 +480,6 @@ static void exts_init(void)
 	ext_bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "CA:FALSE");
 	ext_san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:localhost");
 	ext_eku = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "serverAuth,clientAuth");
-}
-
-/* The certificate's key = the CSR's, copied without re-encoding. */
-static int copy_spki(X509 *x, const X509_PUBKEY *from)
-{
-	ASN1_OBJECT *alg = NULL;
-	const unsigned char *key;
-	const X509_ALGOR *algor;
-	const void *pval;
-	int keylen, ptype;
-	unsigned char *kcopy;
-	void *pcopy = NULL;
-
-	if (!X509_PUBKEY_get0_param(&alg, &key, &keylen, (X509_ALGOR **)&algor, from))
-		return 0;
-	X509_ALGOR_get0((const ASN1_OBJECT **)&alg, &ptype, &pval, algor);
-	if (ptype == V_ASN1_OBJECT)
-		pcopy = OBJ_dup(pval);
-	else if (ptype == V_ASN1_SEQUENCE)
-		pcopy = ASN1_STRING_dup(pval);
-	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
-		return 0;
-	if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && pcopy == NULL)
-		return 0;
-	if ((kcopy = OPENSSL_memdup(key, (size_t)keylen)) == NULL) {
-		if (ptype == V_ASN1_OBJECT)
-			ASN1_OBJECT_free(pcopy);
-		else
-			ASN1_STRING_free(pcopy);
-		return 0;
-	}
-	return X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(alg), ptype, pcopy, kcopy,
-				      keylen);
 }
 
 /* SKI (SHA-1 of the key bits, RFC 5280 method 1) and the AKI naming the
@@ -353,7 +537,7 @@ int profile_leaf(X509 *ca, const char *peer_uuid, const X509_PUBKEY *spki,
 	    !X509_set_serialNumber(x, (ASN1_INTEGER *)serial) || /* copied, not kept */
 	    !X509_set_subject_name(x, subject) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) || !set_validity(x, nb, na) ||
-	    !copy_spki(x, spki) || !X509_add_ext(x, ext_bc, -1) || !X509_add_ext(x, ext_san, -1) ||
+	    !copy_spki(X509_get_X509_PUBKEY(x), spki) || !X509_add_ext(x, ext_bc, -1) || !X509_add_ext(x, ext_san, -1) ||
 	    !X509_add_ext(x, ext_eku, -1))
 		goto out;
 	/* A legacy v1 CA has no SKI to point at: no SKI/AKI then, like the field. */

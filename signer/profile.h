@@ -34,9 +34,9 @@ int profile_ca_cert(const X509_NAME *subject, EVP_PKEY *pub, EVP_PKEY *sign_key,
 
 /* Check a CSR: size, DER, signature (proof of possession), key type and
  * size. On refusal returns SFTCA_ERR_INVALID and why says what is wrong;
- * on success *req is the parsed request (its public key is what the
- * certificate will carry). */
-int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_REQ **req,
+ * on success *spki is the request's key as the certificate will carry it
+ * (not decoded: X509_PUBKEY_get0 gives NULL; i2d and d2i_PUBKEY decode it). */
+int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_PUBKEY **spki,
 		      char *why, size_t whylen) __attribute__((warn_unused_result));
 
 /* An unsigned peer certificate for peer_uuid and the key in spki (copied

@@ -230,10 +230,48 @@ static unsigned char *csr_der(EVP_PKEY *k, const char *ext_name, const char *ext
 	return der;
 }
 
+/* The key profile_check_csr hands on is the CSR's, byte for byte. */
+static void assert_same_key(X509_PUBKEY *got, EVP_PKEY *want)
+{
+	unsigned char *a = NULL, *b = NULL;
+	int na = i2d_X509_PUBKEY(got, &a), nb = i2d_PUBKEY(want, &b);
+	const unsigned char *p = a;
+	EVP_PKEY *back;
+
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, (size_t)na);
+	assert_non_null(back = d2i_PUBKEY(NULL, &p, na));
+	assert_int_equal(EVP_PKEY_eq(back, want), 1);
+	EVP_PKEY_free(back);
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+}
+
+/* accept(KEY, MD): a CSR signed with MD is accepted with KEY's key. */
+static void accept(EVP_PKEY *k, const EVP_MD *md)
+{
+	X509_PUBKEY *pub = NULL;
+	char why[200] = "";
+	int len;
+	unsigned char *der = csr_der_md(k, md, &len);
+
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), 0);
+	assert_same_key(pub, k);
+	X509_PUBKEY_free(pub);
+	/* One flipped bit in the signature: no proof of possession. */
+	der[len - 3] ^= 1;
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why, "signature does not verify"));
+	assert_null(pub);
+	OPENSSL_free(der);
+}
+
 static void csr_checks(void **state)
 {
 	EVP_PKEY *small = EVP_RSA_gen(1024), *ec = EVP_EC_gen("P-256"), *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	X509_REQ *pub = NULL;
+	EVP_PKEY *p384 = EVP_EC_gen("P-384"), *p521 = EVP_EC_gen("P-521");
+	X509_PUBKEY *pub = NULL;
 	char why[200];
 	int len;
 	unsigned char *der;
@@ -241,12 +279,23 @@ static void csr_checks(void **state)
 	(void)state;
 	der = csr_der(peer_key, "basicConstraints", "critical,CA:TRUE", &len);
 	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), 0);
-	X509_REQ_free(pub);
-	/* One flipped bit in the signature: no proof of possession. */
-	der[len - 5] ^= 1;
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "signature does not verify"));
+	assert_same_key(pub, peer_key);
+	X509_PUBKEY_free(pub);
+	/* Trailing bytes after the request. */
+	der = OPENSSL_realloc(der, (size_t)len + 1);
+	der[len] = 0;
+	assert_int_equal(profile_check_csr(der, (size_t)len + 1, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why, "not a DER PKCS#10"));
 	OPENSSL_free(der);
+
+	/* The fast path (RSA and EC with SHA-256/384) and the general one
+	 * (SHA-512) agree. */
+	accept(peer_key, EVP_sha256());
+	accept(peer_key, EVP_sha384());
+	accept(peer_key, EVP_sha512());
+	accept(ec, EVP_sha256());
+	accept(p384, EVP_sha384());
+	accept(ec, EVP_sha512());
 
 	der = csr_der(small, NULL, NULL, &len);
 	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
@@ -255,9 +304,9 @@ static void csr_checks(void **state)
 	assert_non_null(strstr(why, "more than the 100 allowed"));
 	OPENSSL_free(der);
 
-	der = csr_der(ec, NULL, NULL, &len);
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), 0);
-	X509_REQ_free(pub);
+	der = csr_der_md(p521, EVP_sha512(), &len);
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why, "EC key on curve secp521r1 refused"));
 	OPENSSL_free(der);
 
 	der = csr_der_md(ed, NULL, &len); /* Ed25519 signs without a separate digest */
@@ -274,6 +323,8 @@ static void csr_checks(void **state)
 	EVP_PKEY_free(small);
 	EVP_PKEY_free(ec);
 	EVP_PKEY_free(ed);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(p521);
 }
 
 int main(void)
