@@ -234,34 +234,36 @@ static long online_cpus(void)
 	return n > 0 ? n : 1;
 }
 
-int config_load(const char *path, struct signer_config *cfg)
+int config_parse_string(const char *name, const char *text, size_t len, struct signer_config *cfg)
 {
 	struct parse_ctx c = { .cfg = cfg };
-	char *text = NULL;
-	size_t len, line = 1, col = 0;
+	char *copy;
+	size_t line = 1, col = 0;
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->path = strdup(path);
-	if ((r = file_read_all(path, 1 << 20, &text, &len)) != 0) {
-		log_error("configuration %s cannot be read", path);
-		return SFTCA_ERR_CONFIG;
-	}
+	cfg->path = strdup(name);
 	for (size_t i = 0; i < len; i++) {
 		if (text[i] == '\n') {
 			line++;
 			col = 0;
 		} else if (++col > INI_LINE_LIMIT) {
-			log_error("%s:%zu: line longer than %d characters", path, line,
+			log_error("%s:%zu: line longer than %d characters", name, line,
 				  INI_LINE_LIMIT);
-			free(text);
 			return SFTCA_ERR_CONFIG;
 		}
 	}
-	r = ini_parse_string(text, handler, &c);
-	free(text);
+	/* inih wants a NUL-terminated string; text need not be one. */
+	if ((copy = malloc(len + 1)) == NULL) {
+		log_error("configuration %s: out of memory", name);
+		return SFTCA_ERR_CONFIG;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	r = ini_parse_string(copy, handler, &c);
+	free(copy);
 	if (r != 0) {
-		log_error("%s:%d: %s", path, r,
+		log_error("%s:%d: %s", name, r,
 			  c.error[0] ? c.error : "syntax error (expected [section] or key = value)");
 		return SFTCA_ERR_CONFIG;
 	}
@@ -284,6 +286,23 @@ int config_load(const char *path, struct signer_config *cfg)
 	if (cfg->leaf_days == 0)
 		cfg->leaf_days = 3650;
 	return 0;
+}
+
+int config_load(const char *path, struct signer_config *cfg)
+{
+	char *text = NULL;
+	size_t len;
+	int r;
+
+	if (file_read_all(path, 1 << 20, &text, &len) != 0) {
+		memset(cfg, 0, sizeof(*cfg));
+		cfg->path = strdup(path);
+		log_error("configuration %s cannot be read", path);
+		return SFTCA_ERR_CONFIG;
+	}
+	r = config_parse_string(path, text, len, cfg);
+	free(text);
+	return r;
 }
 
 int config_validate(const struct signer_config *cfg)

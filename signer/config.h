@@ -46,6 +46,11 @@ struct signer_config {
 /* Parse path into cfg (zeroed first). Every error is logged as
  * "FILE:LINE: what is wrong"; returns SFTCA_ERR_CONFIG. */
 int config_load(const char *path, struct signer_config *cfg) __attribute__((warn_unused_result));
+/* Same from len bytes of text (not necessarily NUL-terminated; parsing
+ * stops at a NUL as it does for a file); name is used in messages and kept
+ * as cfg->path. */
+int config_parse_string(const char *name, const char *text, size_t len, struct signer_config *cfg)
+	__attribute__((warn_unused_result));
 /* Check cross-field rules (listeners need TLS files, unix_role, ...). */
 int config_validate(const struct signer_config *cfg) __attribute__((warn_unused_result));
 void config_free(struct signer_config *cfg);
