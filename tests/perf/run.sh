@@ -217,7 +217,8 @@ section_fleet() {
 section_push() {
 	local d=$W/devs t1 t16
 	ensure_ca
-	"$SRC/scripts/make-fmc-tree.sh" --root "$W/pushfmc" --fmc-uuid "$CA_ID" --peers 100 --key-pool 8 >/dev/null
+	"$SRC/scripts/make-fmc-tree.sh" --root "$W/pushfmc" --fmc-uuid "$CA_ID" --peers 100 --key-pool 8 \
+		--legacy-ca "$W/legacy" >/dev/null
 	"$SRC/tests/devices/start-devices.sh" --state "$d" --count 100 --fmc-uuid "$CA_ID" --shell mixed \
 		--first-ip 127.0.1.2 --peer-key ec --seed-from "$W/pushfmc" >/dev/null
 	trap '"$SRC/tests/devices/stop-devices.sh" --state "$d" >/dev/null 2>&1; cleanup' EXIT
