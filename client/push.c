@@ -17,6 +17,11 @@ enum { F_BUNDLE, F_CERT, F_KEY, NFILES };
 
 static const char *const remote_name[NFILES] = { LAYOUT_BUNDLE, LAYOUT_CERT, LAYOUT_KEY };
 static const unsigned remote_mode[NFILES] = { 0644, 0644, 0600 };
+/* Left on the device from replacing the files until sftunnel restarted:
+ * a push killed in between still restarts on the rerun, which finds the
+ * files already identical. */
+#define PENDING ".sftca-restart-pending"
+#define PENDING_LINE "SFTCA-RESTART-PENDING"
 
 struct local_files {
 	char *data[NFILES];
@@ -127,8 +132,9 @@ static void parse_sums(const char *out, char sums[NFILES][65])
 	}
 }
 
-/* sha256sum of the three files in dir (quoted); missing files get "". */
-static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65],
+/* sha256sum of the three files in dir (quoted); missing files get "".
+ * *pending: an earlier push replaced files but did not restart. */
+static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65], int *pending,
 		       struct push_report *rep)
 {
 	char cmd[1024], out[2048], err[256];
@@ -136,7 +142,7 @@ static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65
 
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s 2>/dev/null || exit 3; for f in %s %s %s; do [ -f \"$f\" ] && "
-		 "sha256sum \"$f\"; done; exit 0",
+		 "sha256sum \"$f\"; done; [ -e " PENDING " ] && echo " PENDING_LINE "; exit 0",
 		 qdir, remote_name[0], remote_name[1], remote_name[2]);
 	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
 		fail(rep, "%s", err);
@@ -151,6 +157,7 @@ static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65
 		return -1;
 	}
 	parse_sums(out, sums);
+	*pending = strstr(out, PENDING_LINE) != NULL;
 	return 0;
 }
 
@@ -170,6 +177,7 @@ static void cleanup_temps(struct devconn *c, const char *qdir)
 static int commit(struct devconn *c, const struct push_opts *o, const char *qdir,
 		  const int *changed, struct push_report *rep)
 {
+	const char *mark = o->no_restart ? "" : " && : > " PENDING;
 	char cmd[4096], names[256] = "", moves[1024] = "", out[512], err[256];
 	int status;
 
@@ -185,8 +193,8 @@ static int commit(struct devconn *c, const struct push_opts *o, const char *qdir
 		 "for f in%s; do [ -e \"$f\" ] || continue; b=\"$f.backup.%s\"; n=1; "
 		 "while [ -e \"$b\" ]; do b=\"$f.backup.%s.$n\"; n=$((n+1)); done; "
 		 "ln \"$f\" \"$b\" 2>/dev/null || cp -p \"$f\" \"$b\" || exit 4; done; "
-		 "true%s && sync",
-		 qdir, names, o->stamp, o->stamp, moves);
+		 "true%s%s && sync",
+		 qdir, names, o->stamp, o->stamp, mark, moves);
 	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
 		fail(rep, "replacing the files: %s", err);
 		return -1;
@@ -230,7 +238,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	struct local_files lf = { 0 };
 	struct devconn *c = NULL;
 	char dir[600], qdir[700], err[512], sums[NFILES][65];
-	int changed[NFILES] = { 0 }, nchanged = 0, uploaded = 0;
+	int changed[NFILES] = { 0 }, nchanged = 0, uploaded = 0, pending = 0, still;
 	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
 
 	memset(rep, 0, sizeof(*rep));
@@ -245,7 +253,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		fail(rep, "%s", err);
 		goto out;
 	}
-	if (remote_sums(c, qdir, sums, rep) != 0)
+	if (remote_sums(c, qdir, sums, &pending, rep) != 0)
 		goto out;
 	/* The key travels only when it changed; identical files are left alone. */
 	for (int i = 0; i < NFILES; i++)
@@ -272,7 +280,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	if (commit(c, o, qdir, changed, rep) != 0)
 		goto out;
 	uploaded = 0;
-	if (remote_sums(c, qdir, sums, rep) != 0)
+	if (remote_sums(c, qdir, sums, &still, rep) != 0)
 		goto out;
 	for (int i = 0; i < NFILES; i++)
 		if (strcmp(sums[i], lf.sha[i]) != 0) {
@@ -285,8 +293,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 			snprintf(rep->files + strlen(rep->files), sizeof(rep->files) - strlen(rep->files),
 				 "%s%s", rep->files[0] ? " " : "", remote_name[i]);
 restart:
-	if (!o->no_restart && (rep->result == PUSH_UPDATED || o->restart_unchanged)) {
-		char out[1024];
+	if (!o->no_restart && (rep->result == PUSH_UPDATED || o->restart_unchanged || pending)) {
+		char out[1024], cmd[800];
 		int status;
 		if (devconn_run(c, o->restart_cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
 			fail(rep, "files in place; restarting sftunnel failed: %s", err);
@@ -297,6 +305,10 @@ restart:
 			goto out;
 		}
 		rep->restarted = 1;
+		snprintf(cmd, sizeof(cmd), "rm -f %s/" PENDING, qdir);
+		if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0 || status != 0)
+			log_warn("%s: %s/" PENDING " not removed: the next push restarts sftunnel again",
+				 d->name, dir);
 	}
 out:
 	if (c && uploaded)

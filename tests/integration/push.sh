@@ -74,6 +74,23 @@ assert_contains "$OUT" "0 updated, 10 unchanged, 0 failed" "rerun"
 for n in "${names[@]}"; do assert_eq "$(ctl "$n" restarts)" "$((restarts0[$n] + 1))" "$n: no restart on a rerun"; done
 ok "rerun with nothing changed: no file rewritten, no restart"
 
+# A push that replaced the files but did not restart sftunnel (here the
+# restart command fails; a kill -9 at that moment is the same): the rerun
+# finds the files identical and restarts anyway, once.
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --force
+declare -A restarts1
+for n in "${names[@]}"; do restarts1[$n]=$(ctl "$n" restarts); done
+expect_rc 1 push --restart-cmd false
+assert_contains "$OUT" "0 updated, 0 unchanged, 10 failed" "restart command failing"
+assert_contains "$OUT" "files in place; 'false' exited 1" "why"
+for n in "${names[@]}"; do assert_eq "$(ctl "$n" restarts)" "${restarts1[$n]}" "$n: restart failed"; done
+expect_rc 0 push
+assert_contains "$OUT" "0 updated, 10 unchanged, 0 failed" "rerun after the failed restarts"
+for n in "${names[@]}"; do assert_eq "$(ctl "$n" restarts)" "$((restarts1[$n] + 1))" "$n: restarted by the rerun"; done
+expect_rc 0 push
+for n in "${names[@]}"; do assert_eq "$(ctl "$n" restarts)" "$((restarts1[$n] + 1))" "$n: only once"; done
+ok "files replaced but sftunnel not restarted: the rerun restarts each device once, though nothing changed"
+
 # --- faults ---------------------------------------------------------------------------
 expect_rc 0 as ops-admin ca renew --ca "$CA_ID"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self --force
