@@ -252,6 +252,8 @@ out:
 	free(index);
 }
 
+#define WRITERS_PER_JOB 4
+
 static void write_one(void *ctx, size_t i)
 {
 	struct chunk *c = ctx;
@@ -273,7 +275,9 @@ static void *finish_chunk(void *arg)
 
 	if (!c->run->ic.dry_run)
 		sign_chunk(c);
-	parallel_for(c->run->jobs, c->n, write_one, c);
+	/* Writing waits on fsync more than it computes: more writers than
+	 * cores keep the cores busy with the next chunk meanwhile. */
+	parallel_for(c->run->jobs * WRITERS_PER_JOB, c->n, write_one, c);
 	return NULL;
 }
 

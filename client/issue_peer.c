@@ -113,7 +113,8 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 		peer_fail(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
 		return;
 	}
-	if (have_cert && pem_load_cert(cpath, &cert) != 0)
+	/* --force replaces it whatever it holds: no need to read it. */
+	if (have_cert && !c->force && pem_load_cert(cpath, &cert) != 0)
 		cert = NULL; /* unreadable: it gets replaced */
 	if (w->key && cert && !c->force && is_current(c, w, cert, w->key)) {
 		w->act = PEER_CURRENT;

@@ -26,7 +26,7 @@ static int check_pair(const char *cert_path, const struct tls_files *t, const ch
 		r = SFTCA_ERR_NOMEM;
 		goto out;
 	}
-	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	key = PEM_read_bio_PrivateKey(bio, NULL, pem_no_passphrase, NULL);
 	BIO_free(bio);
 	if (key == NULL) {
 		ERR_clear_error();

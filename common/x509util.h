@@ -22,6 +22,9 @@ int pem_load_cert(const char *path, X509 **out) __attribute__((warn_unused_resul
 int pem_load_crls(const char *path, STACK_OF(X509_CRL) **out) __attribute__((warn_unused_result));
 /* A private key (PKCS#8 or traditional, unencrypted). */
 int pem_load_key(const char *path, EVP_PKEY **out) __attribute__((warn_unused_result));
+/* pem_password_cb that refuses: encrypted keys fail instead of prompting
+ * on the terminal. */
+int pem_no_passphrase(char *buf, int size, int rwflag, void *u);
 
 /* PEM text of a certificate / key / CRL as a malloc'd NUL-terminated string. */
 char *x509_to_pem(X509 *x);

@@ -66,7 +66,7 @@ for step in atomic.write atomic.fsync atomic.rename atomic.dirsync; do
 	set -e
 	[ "$rc" -eq 137 ] || fail "client was not killed at $step (exit $rc)"
 	pair_ok "$F" || fail "a key and certificate of different ages after kill -9 at $step"
-	done_before=$(ls "$F"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem 2>/dev/null | wc -l)
+	done_before=$(find "$F"/var/sf/peers -path "*/certs_pushed/sftunnel-cert.pem" | wc -l)
 	expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$F"
 	pair_ok "$F" || fail "mixed pair after the rerun"
 	expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$F"

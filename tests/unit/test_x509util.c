@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "errors.h"
 #include "log.h"
@@ -115,12 +116,83 @@ static void chain_and_issuer(void **state)
 	EVP_PKEY_free(kb);
 }
 
+/* write_key PATH KEY FORMAT: "pkcs8", "traditional" (PKCS#1 / SEC1) or
+ * "encrypted" PEM. */
+static void write_key(const char *path, EVP_PKEY *k, const char *format)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	if (strcmp(format, "pkcs8") == 0)
+		assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+	else if (strcmp(format, "traditional") == 0) {
+		BIO *b = BIO_new_fp(f, BIO_NOCLOSE);
+		assert_int_equal(PEM_write_bio_PrivateKey_traditional(b, k, NULL, NULL, 0, NULL, NULL), 1);
+		BIO_free(b);
+	}
+	else
+		assert_int_equal(PEM_write_PrivateKey(f, k, EVP_aes_256_cbc(), NULL, 0, NULL,
+						      (void *)"secret"), 1);
+	fclose(f);
+}
+
+/* Keys load the same through the template path (RSA, EC; PKCS#8 and
+ * traditional PEM) and the general one (Ed25519), and sign what their
+ * public half verifies; an encrypted key is refused. */
+static void keys_in_every_form(void **state)
+{
+	EVP_PKEY *keys[] = { EVP_RSA_gen(2048), EVP_EC_gen("P-256"), EVP_EC_gen("P-384"),
+			     EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") };
+	const char *forms[] = { "pkcs8", "traditional" };
+	char path[] = "/tmp/sftca-test-key.XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		for (size_t j = 0; j < 2; j++) {
+			EVP_PKEY *back = NULL;
+			X509_REQ *req = X509_REQ_new();
+			const EVP_MD *md = EVP_PKEY_get_base_id(keys[i]) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+
+			if (EVP_PKEY_get_base_id(keys[i]) == EVP_PKEY_ED25519 && j == 1)
+				continue; /* Ed25519 has no traditional form */
+			write_key(path, keys[i], forms[j]);
+			assert_int_equal(pem_load_key(path, &back), 0);
+			assert_int_equal(EVP_PKEY_eq(back, keys[i]), 1);
+			/* A CSR signed with the loaded key verifies with the original. */
+			assert_int_equal(X509_REQ_set_pubkey(req, back), 1);
+			assert_true(X509_REQ_sign(req, back, md) > 0);
+			assert_int_equal(X509_REQ_verify(req, keys[i]), 1);
+			X509_REQ_free(req);
+			EVP_PKEY_free(back);
+		}
+	}
+	{
+		EVP_PKEY *back = NULL;
+		write_key(path, keys[0], "encrypted");
+		assert_int_equal(pem_load_key(path, &back), SFTCA_ERR_INVALID);
+		assert_null(back);
+		/* Garbage inside a well-formed PEM block. */
+		FILE *f = fopen(path, "w");
+		fputs("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", f);
+		fclose(f);
+		assert_int_equal(pem_load_key(path, &back), SFTCA_ERR_INVALID);
+		assert_null(back);
+	}
+	unlink(path);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		EVP_PKEY_free(keys[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bundle_of_two_with_noise),
 		cmocka_unit_test(serial_hex_forms),
 		cmocka_unit_test(chain_and_issuer),
+		cmocka_unit_test(keys_in_every_form),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
 	return cmocka_run_group_tests(tests, NULL, NULL);
