@@ -38,7 +38,9 @@ done
 
 W=$(mktemp -d /tmp/sftca-perf.XXXXXX)
 SIGNER_PID=
+DEVICES_STATE=
 cleanup() {
+	[ -n "$DEVICES_STATE" ] && "$SRC/tests/devices/stop-devices.sh" --state "$DEVICES_STATE" >/dev/null 2>&1
 	[ -n "$SIGNER_PID" ] && kill "$SIGNER_PID" 2>/dev/null && wait "$SIGNER_PID" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
@@ -221,7 +223,7 @@ section_push() {
 		--legacy-ca "$W/legacy" >/dev/null
 	"$SRC/tests/devices/start-devices.sh" --state "$d" --count 100 --fmc-uuid "$CA_ID" --shell mixed \
 		--first-ip 127.0.1.2 --peer-key ec --seed-from "$W/pushfmc" >/dev/null
-	trap '"$SRC/tests/devices/stop-devices.sh" --state "$d" >/dev/null 2>&1; cleanup' EXIT
+	DEVICES_STATE=$d
 	start_signer "$NSESS"
 	push_time() { # JOBS: issue --force (every file changes), then time the push
 		"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" issue --ca "$CA_ID" --root "$W/pushfmc" --force >/dev/null
@@ -237,6 +239,7 @@ section_push() {
 	t16=$(push_time 16)
 	stop_signer
 	"$SRC/tests/devices/stop-devices.sh" --state "$d" >/dev/null
+	DEVICES_STATE=
 	row "6. push to 100 devices (50 direct, 50 ftd), --jobs 1, seconds" "$t1"
 	row "6. push to 100 devices, --jobs 16, seconds" "$t16" "speed-up $(ratio "$t1" "$t16") x"
 }
