@@ -160,7 +160,8 @@ static EVP_PKEY *fast_key(const char *name, const unsigned char *der, long len)
 		} else if (nid == NID_X9_62_id_ecPublicKey && ptype == V_ASN1_OBJECT &&
 			   (ec = EC_KEY_new_by_curve_name(OBJ_obj2nid(pval))) != NULL &&
 			   d2i_ECPrivateKey(&ec, &pk, pklen) == NULL) {
-			/* d2i_ECPrivateKey freed ec and set it to NULL */
+			/* On failure d2i_ECPrivateKey leaves *a, ours, allocated. */
+			EC_KEY_free(ec);
 			ec = NULL;
 		}
 	}

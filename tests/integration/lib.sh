@@ -189,6 +189,19 @@ free_port() {
 	fail "no free port"
 }
 
+# free_net: a 127.A.B prefix nothing listens on, for one test's simulated
+# devices: tests run in parallel and sftunnel's port is fixed. (The devices'
+# self-test picks A from 100-199, this from 1-99.)
+free_net() {
+	local a b busy
+	busy=$(ss -Htln 2>/dev/null | awk '{print $4}')
+	for _ in $(seq 50); do
+		a=$((1 + RANDOM % 99)) b=$((RANDOM % 250))
+		grep -qE "^127\.$a\.$b\.[0-9]+:" <<<"$busy" || { echo "127.$a.$b"; return 0; }
+	done
+	fail "no free 127.x.y.0/24 found"
+}
+
 # tls_handshake SERVER_CERT SERVER_KEY CLIENT_CERT CLIENT_KEY BUNDLE [SERVER_BUNDLE]:
 # a TLS 1.2 mutual handshake between openssl s_server and s_client, the
 # independent judge of what sftunnel would accept. Sets OUT; returns 0 when

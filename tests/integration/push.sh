@@ -25,8 +25,9 @@ expect_rc 0 as ops-admin ca create --ca "$CA_ID"
 FMC=$T/fmc
 "$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 10 --legacy-ca "$T/legacy" >/dev/null
 SSH_PORT=$(free_port)
+NET=$(free_net) # its own addresses: sftunnel listens on the fixed port 8305
 "$DEV/start-devices.sh" --state "$D" --count 10 --fmc-uuid "$CA_ID" --shell mixed \
-	--first-ip 127.0.0.10 --ssh-port "$SSH_PORT" --seed-from "$FMC" >"$T/devices.out" 2>&1 ||
+	--first-ip "$NET.10" --ssh-port "$SSH_PORT" --seed-from "$FMC" >"$T/devices.out" 2>&1 ||
 	fail "devices did not start: $(tail -5 "$T/devices.out")"
 CSV=$D/devices.csv
 KH=$D/known_hosts
@@ -126,7 +127,7 @@ assert_eq "$(stat -c %a "$F")" "600" "FAILED_PUSH mode"
 assert_eq "$(wc -l < "$F")" "18" "three lines per failed device"
 for n in ftd-01 ftd-02 ftd-03 ftd-04 ftd-05 ftd-06; do
 	u=$(dev_uuid "$n")
-	grep -q "^$u $n 127\.0\.0\.[0-9]* $FMC/etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem$" "$F" ||
+	grep -q "^$u $n ${NET//./\\.}\.[0-9]* $FMC/etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem$" "$F" ||
 		fail "FAILED_PUSH lacks the vendor-format line for $n"
 done
 ! grep -q "$PW\|not-the-password" "$F" || fail "a password in FAILED_PUSH"
@@ -135,7 +136,7 @@ ok "faults (unreachable, wrong password, changed host key, read-only dir, cut tr
 # --- remove the faults and retry ------------------------------------------------------
 ctl ftd-01 start >/dev/null
 cp "$T/good.csv" "$CSV"
-grep -v "^\[127.0.0.12\]:$SSH_PORT \|^127.0.0.12 " "$KH" > "$KH.new"
+grep -v "^\[$NET.12\]:$SSH_PORT \|^$NET.12 " "$KH" > "$KH.new"
 cat "$T/newkey-03" >> "$KH.new"
 mv "$KH.new" "$KH"
 ctl ftd-04 readonly off >/dev/null
@@ -171,7 +172,7 @@ chmod 600 "$T/nouuid.csv"
 expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" \
 	--retry "$T/VENDOR_FAILED_PUSH" --failed-push "$T/FP2"
 assert_contains "$OUT" "retrying 2 of 10 devices" "rows matched by name"
-assert_contains "$OUT" "ftd-07 127.0.0.16 $(dev_uuid ftd-07): unchanged, sftunnel restarted" "UUID taken from the vendor file; a retry restarts"
+assert_contains "$OUT" "ftd-07 $NET.16 $(dev_uuid ftd-07): unchanged, sftunnel restarted" "UUID taken from the vendor file; a retry restarts"
 expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" --failed-push "$T/FP3"
 assert_contains "$OUT" "skipped, no UUID" "a row without a UUID is reported, not guessed"
 ok "devices.csv without UUIDs: --retry with the vendor's FAILED_PUSH supplies them by name; unresolved rows are reported"
