@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,15 +138,24 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned char *der,
 		size_t len, const char *serial)
 {
-	X509 *x = x509_from_der(der, len);
 	char *cert_pem = NULL, *key_pem = NULL;
-	int r;
+	int64_t not_after = 0;
+	int r = x509_der_peek(der, len, w->key, &not_after);
 
-	if (x == NULL || !x509_key_matches(x, w->key)) {
-		peer_fail(w, "the signer returned a certificate that does not match the key");
+	/* Keys equal by value but encoded otherwise take the general path. */
+	if (r == SFTCA_ERR_VERIFY) {
+		X509 *x = x509_from_der(der, len);
+		r = x != NULL && x509_key_matches(x, w->key) ? 0 : SFTCA_ERR_VERIFY;
+		not_after = x != NULL ? x509_not_after(x) : 0;
+		X509_free(x);
+	}
+	if (r != 0) {
+		peer_fail(w, "the signer returned a certificate that %s",
+			  r == SFTCA_ERR_VERIFY ? "does not match the key" : "does not parse");
 		goto out;
 	}
-	if ((cert_pem = x509_to_pem(x)) == NULL) {
+	/* The bytes the signer signed, as they are. */
+	if ((cert_pem = der_to_pem(PEM_STRING_X509, der, len)) == NULL) {
 		peer_fail(w, "out of memory");
 		goto out;
 	}
@@ -171,7 +181,7 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		goto out;
 	}
 	w->done = 1;
-	w->not_after = x509_not_after(x);
+	w->not_after = not_after;
 	snprintf(w->serial, sizeof(w->serial), "%s", serial);
 out:
 	if (key_pem) {
@@ -179,7 +189,6 @@ out:
 		free(key_pem);
 	}
 	free(cert_pem);
-	X509_free(x);
 }
 
 void peer_clear(struct peer_work *w)

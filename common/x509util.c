@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <openssl/bio.h>
+#include <openssl/asn1t.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -294,6 +295,97 @@ X509 *x509_from_der(const unsigned char *der, size_t len)
 	if (x == NULL)
 		ERR_clear_error();
 	return x;
+}
+
+/* A certificate read by templates that keep its SubjectPublicKeyInfo as
+ * the bytes it was sent in: d2i_X509 would decode the key through OpenSSL
+ * 3.0's generic decoder, which cost a seventh of renewing a fleet. */
+typedef struct {
+	ASN1_TIME *not_before;
+	ASN1_TIME *not_after;
+} PEEK_VALIDITY;
+
+typedef struct {
+	ASN1_INTEGER *version;
+	ASN1_INTEGER *serial;
+	X509_ALGOR *sig_alg;
+	ASN1_TYPE *issuer;
+	PEEK_VALIDITY *validity;
+	ASN1_TYPE *subject;
+	ASN1_TYPE *spki;
+	ASN1_BIT_STRING *issuer_uid;
+	ASN1_BIT_STRING *subject_uid;
+	STACK_OF(ASN1_TYPE) *exts;
+} PEEK_TBS;
+
+typedef struct {
+	PEEK_TBS *tbs;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *sig;
+} PEEK_CERT;
+
+ASN1_SEQUENCE(PEEK_VALIDITY) = {
+	ASN1_SIMPLE(PEEK_VALIDITY, not_before, ASN1_TIME),
+	ASN1_SIMPLE(PEEK_VALIDITY, not_after, ASN1_TIME),
+} static_ASN1_SEQUENCE_END(PEEK_VALIDITY)
+
+ASN1_SEQUENCE(PEEK_TBS) = {
+	ASN1_EXP_OPT(PEEK_TBS, version, ASN1_INTEGER, 0),
+	ASN1_SIMPLE(PEEK_TBS, serial, ASN1_INTEGER),
+	ASN1_SIMPLE(PEEK_TBS, sig_alg, X509_ALGOR),
+	ASN1_SIMPLE(PEEK_TBS, issuer, ASN1_ANY),
+	ASN1_SIMPLE(PEEK_TBS, validity, PEEK_VALIDITY),
+	ASN1_SIMPLE(PEEK_TBS, subject, ASN1_ANY),
+	ASN1_SIMPLE(PEEK_TBS, spki, ASN1_ANY),
+	ASN1_IMP_OPT(PEEK_TBS, issuer_uid, ASN1_BIT_STRING, 1),
+	ASN1_IMP_OPT(PEEK_TBS, subject_uid, ASN1_BIT_STRING, 2),
+	ASN1_EXP_SEQUENCE_OF_OPT(PEEK_TBS, exts, ASN1_ANY, 3),
+} static_ASN1_SEQUENCE_END(PEEK_TBS)
+
+ASN1_SEQUENCE(PEEK_CERT) = {
+	ASN1_SIMPLE(PEEK_CERT, tbs, PEEK_TBS),
+	ASN1_SIMPLE(PEEK_CERT, sig_alg, X509_ALGOR),
+	ASN1_SIMPLE(PEEK_CERT, sig, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(PEEK_CERT)
+
+int x509_der_peek(const unsigned char *der, size_t len, EVP_PKEY *k, int64_t *not_after)
+{
+	const unsigned char *p = der;
+	unsigned char *spki = NULL;
+	PEEK_CERT *c = NULL;
+	const ASN1_STRING *s;
+	int n, r = SFTCA_ERR_INVALID;
+
+	if (len == 0 || len > LONG_MAX ||
+	    (c = (PEEK_CERT *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(PEEK_CERT))) == NULL ||
+	    p != der + len || c->tbs->spki->type != V_ASN1_SEQUENCE)
+		goto out;
+	s = c->tbs->spki->value.sequence; /* the whole encoding, tag and length included */
+	if ((n = i2d_PUBKEY(k, &spki)) <= 0) {
+		r = SFTCA_ERR_CRYPTO;
+		goto out;
+	}
+	if (n != s->length || memcmp(spki, s->data, (size_t)n) != 0) {
+		r = SFTCA_ERR_VERIFY;
+		goto out;
+	}
+	r = asn1_time_unix(c->tbs->validity->not_after, not_after);
+out:
+	ERR_clear_error();
+	OPENSSL_free(spki);
+	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(PEEK_CERT));
+	return r;
+}
+
+char *der_to_pem(const char *type, const unsigned char *der, size_t len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *s = NULL;
+
+	if (bio != NULL && len <= LONG_MAX && PEM_write_bio(bio, type, "", der, (long)len) > 0)
+		s = bio_to_string(bio);
+	BIO_free(bio);
+	return s;
 }
 
 int asn1_int_hex(const ASN1_INTEGER *ai, char *buf, size_t len)

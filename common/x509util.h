@@ -33,6 +33,15 @@ char *crl_to_pem(X509_CRL *c);
 /* Decode one DER certificate; NULL if it does not parse exactly. */
 X509 *x509_from_der(const unsigned char *der, size_t len);
 
+/* For a certificate the signer returned for key k: 0 and its notAfter when
+ * it parses exactly and its SubjectPublicKeyInfo is k's, byte for byte;
+ * SFTCA_ERR_VERIFY when the key differs (the caller may still compare
+ * the keys by value); SFTCA_ERR_INVALID when it does not parse. */
+int x509_der_peek(const unsigned char *der, size_t len, EVP_PKEY *k, int64_t *not_after)
+	__attribute__((warn_unused_result));
+/* PEM block of DER bytes as they are ("CERTIFICATE", ...). */
+char *der_to_pem(const char *type, const unsigned char *der, size_t len);
+
 /* Uppercase hex of an ASN.1 integer without separators ("0" for zero),
  * as `openssl x509 -serial` prints it. SFTCA_ERR_INVALID if negative. */
 int asn1_int_hex(const ASN1_INTEGER *ai, char *buf, size_t len);

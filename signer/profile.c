@@ -44,13 +44,12 @@ X509_NAME *profile_ca_subject(const char *ca_id)
 	return n;
 }
 
-X509_NAME *profile_leaf_subject(const X509_NAME *ca_subject, const char *peer_uuid)
+/* Into n, empty: a peer certificate's own subject is filled where it lies
+ * (X509_set_subject_name would copy it, encoding and parsing it again). */
+static int leaf_subject_into(X509_NAME *n, const X509_NAME *ca_subject, const char *peer_uuid)
 {
-	X509_NAME *n = X509_NAME_new();
 	int have_cn = 0;
 
-	if (n == NULL)
-		return NULL;
 	for (int i = 0; i < X509_NAME_entry_count(ca_subject); i++) {
 		const X509_NAME_ENTRY *e = X509_NAME_get_entry(ca_subject, i);
 		int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
@@ -66,15 +65,20 @@ X509_NAME *profile_leaf_subject(const X509_NAME *ca_subject, const char *peer_uu
 		} else {
 			ok = X509_NAME_add_entry(n, e, -1, 0);
 		}
-		if (!ok) {
-			X509_NAME_free(n);
-			return NULL;
-		}
+		if (!ok)
+			return 0;
 	}
-	if (!have_cn && !X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-						    (const unsigned char *)peer_uuid, -1, -1, 0)) {
+	return have_cn || X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+						     (const unsigned char *)peer_uuid, -1, -1, 0);
+}
+
+X509_NAME *profile_leaf_subject(const X509_NAME *ca_subject, const char *peer_uuid)
+{
+	X509_NAME *n = X509_NAME_new();
+
+	if (n != NULL && !leaf_subject_into(n, ca_subject, peer_uuid)) {
 		X509_NAME_free(n);
-		return NULL;
+		n = NULL;
 	}
 	return n;
 }
@@ -516,7 +520,6 @@ int profile_leaf(X509 *ca, const char *peer_uuid, const X509_PUBKEY *spki,
 {
 	int64_t ca_nb = x509_not_before(ca), ca_na = x509_not_after(ca);
 	int64_t nb = now - PROFILE_BACKDATE_SECONDS, na = now + (int64_t)days * 86400;
-	X509_NAME *subject = NULL;
 	X509 *x = NULL;
 	int r = SFTCA_ERR_CRYPTO;
 
@@ -531,11 +534,10 @@ int profile_leaf(X509 *ca, const char *peer_uuid, const X509_PUBKEY *spki,
 		return SFTCA_ERR_PRECONDITION;
 	}
 	if (!ext_bc || !ext_san || !ext_eku || (x = X509_new()) == NULL ||
-	    (subject = profile_leaf_subject(X509_get_subject_name(ca), peer_uuid)) == NULL)
+	    !leaf_subject_into(X509_get_subject_name(x), X509_get_subject_name(ca), peer_uuid))
 		goto out;
 	if (!X509_set_version(x, X509_VERSION_3) ||
 	    !X509_set_serialNumber(x, (ASN1_INTEGER *)serial) || /* copied, not kept */
-	    !X509_set_subject_name(x, subject) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) || !set_validity(x, nb, na) ||
 	    !copy_spki(X509_get_X509_PUBKEY(x), spki) || !X509_add_ext(x, ext_bc, -1) || !X509_add_ext(x, ext_san, -1) ||
 	    !X509_add_ext(x, ext_eku, -1))
@@ -550,7 +552,6 @@ out:
 	if (r != 0)
 		log_crypto("building a peer certificate");
 	ERR_clear_error();
-	X509_NAME_free(subject);
 	X509_free(x);
 	return r;
 }

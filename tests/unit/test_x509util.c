@@ -187,6 +187,43 @@ static void keys_in_every_form(void **state)
 		EVP_PKEY_free(keys[i]);
 }
 
+/* What the client reads from a certificate the signer returned. */
+static void der_peek(void **state)
+{
+	EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+	EVP_PKEY *keys[] = { rsa, ec };
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		X509 *x = self_signed("peer", keys[i], 7);
+		unsigned char *der = NULL;
+		int n = i2d_X509(x, &der);
+		int64_t na = 0;
+		char *pem, *want = x509_to_pem(x);
+
+		assert_true(n > 0);
+		assert_int_equal(x509_der_peek(der, (size_t)n, keys[i], &na), 0);
+		assert_true(na == x509_not_after(x) && na > 0);
+		/* Another key, a cut or a longer buffer, garbage: refused. */
+		assert_int_equal(x509_der_peek(der, (size_t)n, other, &na), SFTCA_ERR_VERIFY);
+		assert_int_equal(x509_der_peek(der, (size_t)n - 1, keys[i], &na), SFTCA_ERR_INVALID);
+		assert_int_equal(x509_der_peek(der, (size_t)n + 1, keys[i], &na), SFTCA_ERR_INVALID);
+		assert_int_equal(x509_der_peek((const unsigned char *)"\x30\x03\x02\x01\x01", 5, keys[i], &na),
+				 SFTCA_ERR_INVALID);
+		/* The PEM of the bytes is the PEM OpenSSL writes for the certificate. */
+		pem = der_to_pem(PEM_STRING_X509, der, (size_t)n);
+		assert_non_null(pem);
+		assert_string_equal(pem, want);
+		free(pem);
+		free(want);
+		OPENSSL_free(der);
+		X509_free(x);
+	}
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +231,7 @@ int main(void)
 		cmocka_unit_test(serial_hex_forms),
 		cmocka_unit_test(chain_and_issuer),
 		cmocka_unit_test(keys_in_every_form),
+		cmocka_unit_test(der_peek),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
 	return cmocka_run_group_tests(tests, NULL, NULL);
