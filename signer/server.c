@@ -41,9 +41,6 @@ struct call {
 	grpc_metadata_array md;
 	grpc_byte_buffer *recv;
 	grpc_byte_buffer *send;
-	grpc_status_code status;
-	char status_msg[512];
-	grpc_slice status_slice;
 	int cancelled;
 	/* Set (release) just before the final batch, read (acquire) by the
 	 * event thread before it frees the call: the hand-off then does not rely
@@ -83,7 +80,6 @@ static int post_accept(struct server *srv)
 	c->t_new = (struct tag){ TAG_NEW, c };
 	c->t_recv = (struct tag){ TAG_RECV, c };
 	c->t_done = (struct tag){ TAG_DONE, c };
-	c->status_slice = grpc_empty_slice();
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->md);
 	if (grpc_server_request_call(srv->gs, &c->call, &c->details, &c->md, srv->cq, srv->cq,
@@ -106,7 +102,6 @@ static void call_free(struct call *c)
 		grpc_byte_buffer_destroy(c->recv);
 	if (c->send)
 		grpc_byte_buffer_destroy(c->send);
-	grpc_slice_unref(c->status_slice);
 	free(c);
 }
 
@@ -115,12 +110,14 @@ static void call_finish(struct call *c, grpc_status_code status, const char *msg
 {
 	grpc_op ops[4];
 	grpc_call *gc;
+	grpc_slice details;
+	grpc_call_error rc;
 	size_t n = 0;
 
-	c->status = status;
-	snprintf(c->status_msg, sizeof(c->status_msg), "%s", msg ? msg : "");
-	grpc_slice_unref(c->status_slice);
-	c->status_slice = grpc_slice_from_copied_string(c->status_msg);
+	/* This thread's, not c's: gRPC copies it inside start_batch ("not
+	 * retained past the start_batch call"), and the event thread may free c
+	 * as soon as the batch completes. */
+	details = grpc_slice_from_copied_string(msg ? msg : "");
 	memset(ops, 0, sizeof(ops));
 	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
 	if (c->send != NULL && status == GRPC_STATUS_OK) {
@@ -129,14 +126,16 @@ static void call_finish(struct call *c, grpc_status_code status, const char *msg
 	}
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = status;
-	ops[n++].data.send_status_from_server.status_details = &c->status_slice;
+	ops[n++].data.send_status_from_server.status_details = &details;
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
 	gc = c->call;
 	atomic_store_explicit(&c->handed, 1, memory_order_release);
-	if (grpc_call_start_batch(gc, ops, n, &c->t_done, NULL) != GRPC_CALL_OK) {
+	rc = grpc_call_start_batch(gc, ops, n, &c->t_done, NULL);
+	grpc_slice_unref(details);
+	if (rc != GRPC_CALL_OK) {
 		/* Cannot happen with a well-formed batch; account for it anyway. */
-		log_error("cannot finish call %s", c->status_msg);
+		log_error("cannot finish call (%d): %s", (int)rc, msg ? msg : "");
 		pthread_mutex_lock(&c->srv->mu);
 		c->srv->in_flight--;
 		pthread_cond_broadcast(&c->srv->cv);
