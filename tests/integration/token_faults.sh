@@ -91,12 +91,16 @@ p11_server() {
 	fail "p11-kit server did not start"
 }
 # The server and its per-connection p11-kit-remote children, this test's
-# only (its ASan twin runs the same command line at the same time).
+# only (its ASan twin runs the same command line at the same time). The
+# server is frozen first: killed children make the signer reconnect at once,
+# and a server still running would fork it a new child that outlives it.
 p11_kill() {
 	local pid
 	pid=$(cat "$T/pids/p11server")
+	kill -STOP "$pid" 2>/dev/null || true
 	pkill -P "$pid" 2>/dev/null || true
-	kill "$pid" 2>/dev/null || true
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	rm -f "$T/pids/p11server" "$SOCK"
 }
 p11_server
