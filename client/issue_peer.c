@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,10 @@ static int is_current(const struct issue_ctx *c, const struct peer_work *w, X509
 	    strcmp(cn, w->t.uuid) != 0)
 		return 0;
 	if (!x509_issued_by(cert, c->ca_cert))
+		return 0;
+	/* A leaf of a legacy v1 CA names no authority key identifier: once the
+	 * CA is v3, replace it, or a later rotation's overlap could break it. */
+	if (X509_get0_subject_key_id(c->ca_cert) != NULL && X509_get0_authority_key_id(cert) == NULL)
 		return 0;
 	if (na <= now)
 		return 0;

@@ -600,6 +600,60 @@ out:
 	return rc;
 }
 
+/* The generation of ca_id, if any, that holds key_label as a legacy v1
+ * certificate (only an import makes one); 0 if none. */
+static unsigned v1_generation_of_key(struct ca_registry *r, const char *ca_id,
+				     const char *key_label)
+{
+	struct ca *c;
+	unsigned g = 0;
+
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) != NULL)
+		for (size_t i = 0; i < c->n && g == 0; i++)
+			if (c->gens[i]->info.x509_version == 1 &&
+			    strcmp(c->gens[i]->info.key_label, key_label) == 0)
+				g = c->gens[i]->info.generation;
+	pthread_rwlock_unlock(&r->lock);
+	return g;
+}
+
+/* Leaves of a v1 CA carry no authority key identifier: with two CA
+ * certificates of the same name trusted (the overlap), a verifier may pick
+ * the new one for an old leaf and fail. Renewing the key as v3 does not
+ * change the leaves it signed as v1, and those the vendor issued before the
+ * import are not on record, so only the operator can say they are gone. */
+static int v1_rotate_guard(struct ca_registry *r, const char *ca_id, const struct ca_gen *a,
+			   struct ca_change *res)
+{
+	unsigned v1 = X509_get_version(a->cert) != X509_VERSION_3
+			      ? a->info.generation
+			      : v1_generation_of_key(r, ca_id, a->info.key_label);
+	uint64_t live = 0;
+	int rc;
+
+	if (v1 == 0)
+		return 0;
+	if (v1 == a->info.generation) {
+		snprintf(res->message, sizeof(res->message),
+			 "generation %u is a legacy v1 certificate; its leaves have no authority "
+			 "key identifier, so an overlap could break them. Renew it first (same "
+			 "key), reissue every peer (sftca issue), push, then rotate with --force",
+			 v1);
+		return SFTCA_ERR_PRECONDITION;
+	}
+	if ((rc = ledger_count_live_v1(r->ledger, ca_id, a->info.key_label, time(NULL), &live)) != 0)
+		return rc;
+	snprintf(res->message, sizeof(res->message),
+		 "generation %u (the same key) was a legacy v1 certificate: leaves it signed have "
+		 "no authority key identifier, so an overlap could break them (%llu on record "
+		 "still in use; the vendor's, issued before the import, are not on record). "
+		 "Reissue every peer (sftca issue replaces leaves without one), push, then "
+		 "rotate with --force",
+		 v1, (unsigned long long)live);
+	return SFTCA_ERR_PRECONDITION;
+}
+
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
 	      int force, const char *requester, struct ca_change *res)
 {
@@ -626,18 +680,8 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
-	/* Leaves of a v1 CA carry no authority key identifier: with two CA
-	 * certificates of the same name trusted, a verifier may pick the new
-	 * one for an old leaf and fail. */
-	if (X509_get_version(a->cert) != X509_VERSION_3 && !force) {
-		snprintf(res->message, sizeof(res->message),
-			 "generation %u is a legacy v1 certificate; its leaves have no authority "
-			 "key identifier, so an overlap could break them. Renew it first (same "
-			 "key), reissue, then rotate; or force",
-			 a->info.generation);
-		rc = SFTCA_ERR_PRECONDITION;
+	if (!force && (rc = v1_rotate_guard(r, ca_id, a, res)) != 0)
 		goto out;
-	}
 	make_label(label, sizeof(label), ca_id, gen);
 	if ((rc = new_key_and_cert(r, label, key_type, X509_get_subject_name(a->cert), days, &cert,
 				   &pub)) != 0)
@@ -670,8 +714,8 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
-	if ((rc = ledger_count_live(r->ledger, ca_id, "retiring", a->info.key_label, time(NULL),
-				    &res->live_leaves)) != 0)
+	if ((rc = ledger_count_live_retiring(r->ledger, ca_id, a->info.key_label, time(NULL),
+					     &res->live_leaves)) != 0)
 		goto out;
 	if (res->live_leaves > 0 && !force) {
 		snprintf(res->message, sizeof(res->message),

@@ -374,32 +374,35 @@ out:
 	return r;
 }
 
-int ledger_count_live(struct ledger *l, const char *ca_id, const char *gen_state,
-		      const char *active_key_label, int64_t now, uint64_t *count)
+/* Peers whose newest certificate is an issued, unexpired leaf of ca_id
+ * signed under a generation that `which` (an SQL condition on g, with ?2
+ * bound to key_label) selects. */
+static int count_live(struct ledger *l, const char *ca_id, const char *which,
+		      const char *key_label, int64_t now, uint64_t *count)
 {
 	sqlite3_stmt *st = NULL;
+	char sql[1024];
 	int r = 0;
 
 	*count = 0;
+	snprintf(sql, sizeof(sql),
+		 "SELECT COUNT(*) FROM certificates c JOIN ca_generations g"
+		 " ON c.ca_id = g.ca_id AND c.generation = g.generation"
+		 " WHERE c.ca_id=?1 AND (%s) AND c.state='issued' AND c.not_after > ?3"
+		 /* only a peer's newest certificate counts: an older one it
+		  * was already given a replacement for is not what it uses */
+		 " AND c.rowid = (SELECT MAX(c2.rowid) FROM certificates c2"
+		 "  WHERE c2.ca_id = c.ca_id AND c2.peer_uuid = c.peer_uuid"
+		 "  AND c2.state IN ('issued','revoked'))",
+		 which);
 	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db,
-			       "SELECT COUNT(*) FROM certificates c JOIN ca_generations g"
-			       " ON c.ca_id = g.ca_id AND c.generation = g.generation"
-			       " WHERE c.ca_id=?1 AND g.state=?2 AND g.key_label<>?3 AND c.state='issued'"
-			       " AND c.not_after > ?4"
-			       /* only a peer's newest certificate counts: an older one it
-				* was already given a replacement for is not what it uses */
-			       " AND c.rowid = (SELECT MAX(c2.rowid) FROM certificates c2"
-			       "  WHERE c2.ca_id = c.ca_id AND c2.peer_uuid = c.peer_uuid"
-			       "  AND c2.state IN ('issued','revoked'))",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		r = db_err(l->db, "preparing");
 		goto out;
 	}
 	bind_text(st, 1, ca_id);
-	bind_text(st, 2, gen_state);
-	bind_text(st, 3, active_key_label);
-	sqlite3_bind_int64(st, 4, now);
+	bind_text(st, 2, key_label);
+	sqlite3_bind_int64(st, 3, now);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*count = (uint64_t)sqlite3_column_int64(st, 0);
 	else
@@ -408,6 +411,24 @@ out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->mu);
 	return r;
+}
+
+int ledger_count_live_retiring(struct ledger *l, const char *ca_id, const char *active_key_label,
+			       int64_t now, uint64_t *count)
+{
+	/* By key, not by generation: a renewal retires the generation it
+	 * replaces at once, yet its leaves live on under the same key, which
+	 * leaves the bundle only with the retiring generation holding it. */
+	return count_live(l, ca_id,
+			  "g.key_label IN (SELECT key_label FROM ca_generations"
+			  " WHERE ca_id=?1 AND state='retiring') AND g.key_label<>?2",
+			  active_key_label, now, count);
+}
+
+int ledger_count_live_v1(struct ledger *l, const char *ca_id, const char *key_label, int64_t now,
+			 uint64_t *count)
+{
+	return count_live(l, ca_id, "g.x509_version=1 AND g.key_label=?2", key_label, now, count);
 }
 
 /* --- certificates ---------------------------------------------------------- */

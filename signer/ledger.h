@@ -66,11 +66,15 @@ void ledger_gens_free(struct ledger_gen *gens, size_t n);
 int ledger_gen_set_state(struct ledger *l, const char *ca_id, const char *from, const char *to,
 			 int *changed) __attribute__((warn_unused_result));
 /* Peers whose newest certificate is an issued, unrevoked, unexpired leaf of
- * a generation of ca_id in state gen_state whose key is not key_label (the
- * active key): the devices a finalize would cut off. */
-int ledger_count_live(struct ledger *l, const char *ca_id, const char *gen_state,
-		      const char *active_key_label, int64_t now, uint64_t *count)
-	__attribute__((warn_unused_result));
+ * ca_id signed by the key of a retiring generation other than the active
+ * key (whichever generation of that key issued it): the devices a finalize
+ * would cut off. */
+int ledger_count_live_retiring(struct ledger *l, const char *ca_id, const char *active_key_label,
+			       int64_t now, uint64_t *count) __attribute__((warn_unused_result));
+/* The same for leaves issued under a legacy v1 generation of key_label:
+ * they carry no authority key identifier. */
+int ledger_count_live_v1(struct ledger *l, const char *ca_id, const char *key_label, int64_t now,
+			 uint64_t *count) __attribute__((warn_unused_result));
 
 /* --- certificates --- */
 /* Insert n rows as 'pending' in one transaction. SFTCA_ERR_EXISTS (and

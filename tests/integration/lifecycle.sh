@@ -69,7 +69,16 @@ assert_eq "$(openssl x509 -in "$T/renewed.pem" -noout -subject)" "$(openssl x509
 for f in "$T"/oldleaves/*.pem; do
 	assert_eq "$(openssl verify -CAfile "$T/renewed.pem" "$f" 2>&1)" "$f: OK" "old leaf verifies against the renewed CA alone"
 done
-expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self --force
+# The old leaves verify against the renewed CA, but carry no authority key
+# identifier: issue replaces them (no --force needed) so a later rotation's
+# overlap cannot break them.
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self
+assert_contains "$OUT" "4 issued \(0 with new keys\), 0 current" "leaves without an AKI are not current under a v3 CA"
+for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
+	assert_contains "$(openssl x509 -in "$f" -noout -ext authorityKeyIdentifier)" "[0-9A-F]{2}:" "reissued leaf names the CA key"
+done
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self
+assert_contains "$OUT" "0 issued \(0 with new keys\), 4 current" "rerun: nothing to replace"
 for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
 	assert_eq "$(openssl verify -CAfile "$T/renewed.pem" "$f" 2>&1)" "$f: OK" "new leaf vs renewed CA"
 	assert_eq "$(openssl verify -CAfile "$L/cacert.pem" "$f" 2>&1)" "$f: OK" "new leaf vs the old v1 CA"
@@ -78,6 +87,11 @@ expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "1 +retired +rsa:2048 +v1" "generation 1 retired"
 assert_contains "$OUT" "2 +active +rsa:2048 +v3" "generation 2 active"
 ok "renew: same key and subject; the 3 old leaves verify against the renewed CA; new leaves verify against both"
+expect_rc 1 as ops-admin ca rotate --ca "$CA_ID"
+assert_contains "$OUT" "generation 1 \(the same key\) was a legacy v1 certificate.*\(0 on record still in use; the vendor's" "rotate after a v1 renewal still needs the operator's word"
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "2 +active" "refused rotation changed nothing"
+ok "rotate of a key that signed as a legacy v1 CA: refused (the vendor's leaves are not on record) until --force"
 
 # --- rotate with overlap, then finalize --------------------------------------
 CA2=6bf1143a-8a2e-11ef-92d8-fd927e807d77
@@ -115,6 +129,27 @@ if tls_handshake "$PA/sftunnel-cert.pem" "$PA/sftunnel-key.pem" "$PB/sftunnel-ce
 fi
 assert_contains "$OUT" "unable to get local issuer certificate|certificate verify failed" "gen1 leaf rejected"
 ok "finalize: refused while a live gen-1 leaf is on record, forced; then a gen-1 leaf is rejected by a peer trusting only the new bundle"
+
+# --- renew, then rotate: the renewed-away generation's leaves still count ---
+CA4=0e0c5a86-8f6f-11ef-b1b7-6f1e0c9a3d21
+F4=$T/fmc4
+expect_rc 0 as ops-admin ca create --ca "$CA4"
+"$SRC/scripts/make-fmc-tree.sh" --root "$F4" --fmc-uuid "$CA4" --peers 2 >/dev/null
+expect_rc 0 as ops-admin issue --ca "$CA4" --root "$F4"
+expect_rc 0 as ops-admin ca renew --ca "$CA4"
+expect_rc 0 as ops-admin issue --ca "$CA4" --root "$F4"
+assert_contains "$OUT" "0 issued \(0 with new keys\), 2 current" "renewal leaves the leaves current"
+expect_rc 0 as ops-admin ca rotate --ca "$CA4"
+assert_contains "$OUT" "generation 3" "rotation after a renewal makes generation 3"
+expect_rc 1 as ops-admin ca finalize --ca "$CA4"
+assert_contains "$OUT" "2 peers still hold only an unexpired, unrevoked leaf of the retiring generation" "generation-1 leaves counted by their key"
+as ops-admin ca cert --ca "$CA4" --bundle > "$T/bundle4.pem"
+assert_eq "$(grep -c BEGIN "$T/bundle4.pem")" "2" "the refused finalize kept the old key in the bundle"
+expect_rc 0 as ops-admin issue --ca "$CA4" --root "$F4"
+assert_contains "$OUT" "2 issued" "issue replaces the old key's leaves during the overlap"
+expect_rc 0 as ops-admin ca finalize --ca "$CA4"
+assert_contains "$OUT" "1 generation retired; 0 live leaves" "finalize once every peer moved"
+ok "renew then rotate: finalize counts leaves of the retiring key's earlier generation too, and passes once they are reissued"
 
 # --- revoke and CRL ------------------------------------------------------------
 peers=($(ls "$FMC/var/sf/peers"))
