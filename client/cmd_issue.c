@@ -341,8 +341,14 @@ static void run_chunks(struct run *r)
 			pthread_join(t, NULL);
 		chunk_free(cur);
 		cur = r->fatal ? NULL : next;
-		if (r->fatal)
+		/* The refusal may come while the next chunk was being prepared:
+		 * its peers were never sent, so they are reported below. */
+		if (r->fatal && next) {
+			for (size_t i = 0; i < next->n; i++)
+				peer_clear(&next->w[i]);
+			first -= next->n;
 			chunk_free(next);
+		}
 	}
 	/* Peers never sent because the signer refused the run. */
 	for (; r->fatal && first < r->ntargets; first++) {

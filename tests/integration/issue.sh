@@ -145,6 +145,20 @@ for dir in "$FMC"/var/sf/peers/*/certs_pushed "$FMC/etc/sf/keys"; do
 done
 ok "ledger: every certificate on disk is recorded as issued with its SHA-256; serials unique"
 
+# A run the signer refuses as a whole (an issuer for another CA): every peer
+# is reported, the chunk prepared while the refusal came in too.
+CA_Y=6bf1143a-8a2e-11ef-92d8-fd927e807d77
+expect_rc 0 as ops-admin ca create --ca "$CA_Y"
+FMCY=$T/fmcy
+"$SRC/scripts/make-fmc-tree.sh" --root "$FMCY" --fmc-uuid "$CA_Y" --peers 600 --key-pool 8 >/dev/null
+sums_before=$(find "$FMCY/var" -type f -exec sha256sum {} + | sort)
+expect_rc 1 as fmc-east issue --ca "$CA_Y" --root "$FMCY" --batch 100
+assert_contains "$OUT" "0 issued \(0 with new keys\), 0 current, 600 failed" "every peer of a refused run reported"
+assert_eq "$(grep -cE "^[0-9a-f-]{36}  FAILED " <<<"$OUT")" "600" "one line per peer"
+assert_eq "$(grep -cE "^[0-9a-f-]{36}  FAILED +(not attempted: the signer refused the run|not issued: PERMISSION_DENIED)" <<<"$OUT")" "600" "each says why"
+assert_eq "$(find "$FMCY/var" -type f -exec sha256sum {} + | sort)" "$sums_before" "a refused run changed no peer's file"
+ok "a run refused by the signer (issuer for another CA): all 600 peers reported as failed, no peer's file touched"
+
 # kill -9 of the signer in the middle of a 2000-item batch.
 FMC2=$T/fmc2
 "$SRC/scripts/make-fmc-tree.sh" --root "$FMC2" --fmc-uuid "$CA_ID" --peers 2000 --key-pool 16 >/dev/null
