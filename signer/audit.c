@@ -2,6 +2,7 @@
 
 #include "atomicfile.h"
 #include "errors.h"
+#include "failpoint.h"
 #include "fileio.h"
 #include "log.h"
 
@@ -120,6 +121,52 @@ static int write_head(struct audit *a)
 	return af_write(a->dir, &f, NULL);
 }
 
+json_t *audit_text(const char *s)
+{
+	json_t *j;
+	char *esc, *o;
+
+	if (s == NULL)
+		return NULL;
+	if ((j = json_string(s)) != NULL)
+		return j;
+	if ((esc = malloc(4 * strlen(s) + 1)) == NULL)
+		return NULL;
+	for (o = esc; *s; s++)
+		if ((unsigned char)*s < 0x80)
+			*o++ = *s;
+		else
+			o += sprintf(o, "\\x%02x", (unsigned char)*s);
+	*o = '\0';
+	j = json_string(esc);
+	free(esc);
+	return j;
+}
+
+/* Append one line and fdatasync it. A failure takes back whatever part of
+ * the line reached the file (a fragment would break the chain, and a whole
+ * line not known to be on disk would be a record the chain goes on
+ * without), so the next record continues from the last good one. */
+static int append_line(struct audit *a, const char *line, size_t len)
+{
+	off_t end = lseek(a->fd, 0, SEEK_END);
+	int e;
+
+	errno = 0;
+	/* The failpoint stands for a disk that fills up in mid-line. */
+	if (end >= 0 && write_all(a->fd, line, len / 2) == 0 && failpoint("audit.write") == 0 &&
+	    write_all(a->fd, line + len / 2, len - len / 2) == 0 && write_all(a->fd, "\n", 1) == 0 &&
+	    fdatasync(a->fd) == 0)
+		return 0;
+	e = errno ? errno : EIO;
+	if (end >= 0 && (ftruncate(a->fd, end) != 0 || fdatasync(a->fd) != 0))
+		log_error("audit log: taking back a failed record: %s; check it with sftca-signer "
+			  "verify-audit",
+			  strerror(errno));
+	log_error("audit log write failed: %s", strerror(e));
+	return SFTCA_ERR_IO;
+}
+
 int audit_log(struct audit *a, const char *event, const char *identity, const char *ca,
 	      const char *result, json_t *detail)
 {
@@ -139,23 +186,18 @@ int audit_log(struct audit *a, const char *event, const char *identity, const ch
 	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
 		 ts.tv_nsec / 1000000);
 	pthread_mutex_lock(&a->mu);
-	j = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s, s:o?, s:s}", "seq",
+	j = json_pack("{s:I, s:s, s:s, s:o, s:o?, s:s, s:o?, s:s}", "seq",
 		      (json_int_t)(a->seq + 1), "ts", stamp, "event", event, "identity",
-		      identity ? identity : "-", "ca", ca, "result", result, "detail", detail,
-		      "prev", a->prev);
-	if (j == NULL || (line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		      audit_text(identity ? identity : "-"), "ca", audit_text(ca), "result", result,
+		      "detail", detail, "prev", a->prev);
+	if (j == NULL || (line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		log_error("audit log: no memory for a %s record", event);
 		goto out;
-	{
-		size_t len = strlen(line);
-		if (write_all(a->fd, line, len) != 0 || write_all(a->fd, "\n", 1) != 0 ||
-		    fdatasync(a->fd) != 0) {
-			log_error("audit log write failed: %s", strerror(errno));
-			r = SFTCA_ERR_IO;
-			goto out;
-		}
-		a->seq++;
-		sha256_hex(line, len, a->prev);
 	}
+	if ((r = append_line(a, line, strlen(line))) != 0)
+		goto out;
+	a->seq++;
+	sha256_hex(line, strlen(line), a->prev);
 	r = write_head(a);
 out:
 	pthread_mutex_unlock(&a->mu);

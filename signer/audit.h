@@ -20,6 +20,11 @@ void audit_close(struct audit *a);
 int audit_log(struct audit *a, const char *event, const char *identity, const char *ca,
 	      const char *result, json_t *detail);
 
+/* A JSON string of bytes from a caller (a peer UUID, a serial, a reason):
+ * jansson refuses invalid UTF-8, which would lose the record, so bytes of
+ * such a string above 0x7f are written as \xNN. NULL for NULL (or no memory). */
+json_t *audit_text(const char *s);
+
 /* Check the chain of a log file (and its .head file when present, or the
  * head file given). 0 when intact; otherwise SFTCA_ERR_VERIFY and why names
  * the first bad line. */

@@ -197,14 +197,13 @@ static void audit_change(struct signer *s, const struct caller *who, const char 
 				    rc == SFTCA_ERR_INVALID || rc == SFTCA_ERR_NOT_FOUND)
 				   ? "refused"
 				   : "error",
-		  json_pack("{s:i, s:s}", "generation", (int)res->generation, "message",
-			    rc == 0 ? "" : (res->message[0] ? res->message : sftca_strerror(rc))));
+		  json_pack("{s:i, s:o}", "generation", (int)res->generation, "message",
+			    audit_text(rc == 0 ? ""
+					       : (res->message[0] ? res->message : sftca_strerror(rc)))));
+	/* A refusal is logged by the server with the message the caller gets. */
 	if (rc == 0)
 		log_info("%s of CA %s by %s: generation %u", event, ca_id, who->identity,
 			 res->generation);
-	else
-		log_warn("%s of CA %s by %s refused: %s", event, ca_id, who->identity,
-			 res->message[0] ? res->message : sftca_strerror(rc));
 }
 
 static int change_done(struct signer *s, const struct caller *who, const char *event,
@@ -347,8 +346,9 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 		snprintf(err, errlen, "revocation failed: %s", sftca_strerror(rc));
 	}
 	audit_log(s->audit, "revoke", who->identity, q->ca_id, rc == 0 ? "ok" : "refused",
-		  json_pack("{s:s, s:s, s:s}", "serial", serial[0] ? serial : q->serial, "reason",
-			    q->reason[0] ? q->reason : "unspecified", "message", rc ? err : ""));
+		  json_pack("{s:o, s:o, s:o}", "serial", audit_text(serial[0] ? serial : q->serial),
+			    "reason", audit_text(q->reason[0] ? q->reason : "unspecified"), "message",
+			    audit_text(rc ? err : "")));
 	if (rc != 0)
 		return rc;
 	log_info("serial %s of CA %s revoked by %s (%s)", serial, q->ca_id, who->identity,

@@ -27,14 +27,14 @@ static int issuer_may_use(const struct caller *who, const char *ca_id)
 	return 0;
 }
 
-/* A batch refused as a whole: logged and audited with the caller's identity. */
+/* A batch refused as a whole: audited with the caller's identity (the
+ * server logs every failed call). */
 static int refuse_batch(struct signer *s, const struct caller *who, const char *ca_id, int rc,
 			const char *why)
 {
-	log_warn("refused IssueBatch for %s (%s): %s", who->identity, who->peer, why);
 	audit_log(s->audit, "refused", who->identity, ca_id, "refused",
-		  json_pack("{s:s, s:s, s:s}", "method", "IssueBatch", "peer", who->peer, "reason",
-			    why));
+		  json_pack("{s:s, s:o, s:o}", "method", "IssueBatch", "peer", audit_text(who->peer),
+			    "reason", audit_text(why)));
 	return rc;
 }
 

@@ -191,11 +191,12 @@ static void audit_batch(struct signer *s, const struct caller *who, const char *
 			json_array_append_new(serials, json_string(items[i].row.serial));
 		else
 			json_array_append_new(refused,
-					      json_pack("{s:s, s:i, s:s}", "peer",
-							items[i].in->peer_uuid ? items[i].in->peer_uuid
-									       : "",
+					      json_pack("{s:o, s:i, s:o}", "peer",
+							audit_text(items[i].in->peer_uuid
+									   ? items[i].in->peer_uuid
+									   : ""),
 							"code", items[i].out->code, "message",
-							items[i].out->message));
+							audit_text(items[i].out->message)));
 	}
 	audit_log(s->audit, "issue", who->identity, ca_id, result,
 		  json_pack("{s:i, s:i, s:o, s:o, s:s?}", "generation", (int)gen, "items", (int)n,

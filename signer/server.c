@@ -212,7 +212,8 @@ static void refuse(struct server *srv, const struct caller *who, const char *pat
 {
 	log_warn("refused %s for %s (%s): %s", path, who->identity, who->peer, why);
 	audit_log(srv->o->signer->audit, "refused", who->identity, NULL, "refused",
-		  json_pack("{s:s, s:s, s:s}", "method", path, "peer", who->peer, "reason", why));
+		  json_pack("{s:o, s:o, s:o}", "method", audit_text(path), "peer",
+			    audit_text(who->peer), "reason", audit_text(why)));
 }
 
 /* Run on a worker thread: authorize, decode, handle, encode. */
@@ -231,6 +232,7 @@ static void call_handle(struct server *srv, struct call *c)
 	if ((m = find_method(srv, path)) == NULL) {
 		st = GRPC_STATUS_UNIMPLEMENTED;
 		snprintf(err, sizeof(err), "unknown method %s", path);
+		log_warn("refused %s for %s (%s): %s", path, who.identity, who.peer, err);
 		goto done;
 	}
 	if (who.role < m->min_role || (m->min_role != ROLE_NONE && who.role == ROLE_NONE) ||
@@ -247,6 +249,7 @@ static void call_handle(struct server *srv, struct call *c)
 	if (token_monotonic_ms() >= who.deadline_ms) {
 		st = GRPC_STATUS_DEADLINE_EXCEEDED;
 		snprintf(err, sizeof(err), "deadline passed before the call was handled");
+		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, err);
 		goto done;
 	}
 	if ((r = rpc_unpack(c->recv, m->request, srv->o->cfg->max_message, &req)) != 0) {
@@ -266,8 +269,13 @@ static void call_handle(struct server *srv, struct call *c)
 		st = rpc_status_from_err(r);
 		if (err[0] == '\0')
 			snprintf(err, sizeof(err), "%s", sftca_strerror(r));
+		/* Denials are audited here, other refusals by their handlers;
+		 * every failed call is logged, once, with who asked. */
 		if (st == GRPC_STATUS_PERMISSION_DENIED)
 			refuse(srv, &who, path, err);
+		else
+			log_warn("%s for %s (%s) answered %s: %s", path, who.identity, who.peer,
+				 rpc_status_name(st), err);
 		goto done;
 	}
 	if (rpc_pack(resp, &c->send) != 0) {

@@ -146,3 +146,29 @@ set -e
 assert_file_contains "$T/damaged.out" "audit.log ends in a partial line: the audit log was damaged" "start refused with the reason"
 cp "$T/audit.good" "$AUDIT"
 ok "a signer does not start on an audit log whose last line was cut"
+
+# A record the disk takes only half of (the failpoint stops the write in
+# mid-line) is taken back: the chain goes on from the last whole record, and
+# the signer starts again on the log.
+before=$(wc -l <"$AUDIT")
+SFTCA_FAILPOINTS="audit.write=error@2" start_signer "$T/signer.conf"
+expect_rc 1 probe stranger rpc GetStatus
+expect_rc 1 probe stranger rpc ListIssued
+stop_signer
+assert_file_contains "$T/signer.log" "audit log write failed" "the failed write is logged"
+expect_rc 0 "$SIGNER" verify-audit "$AUDIT"
+assert_eq "$OUT" "$AUDIT: intact, $((before + 3)) records" "start, one refusal and stop recorded; the cut record taken back"
+assert_eq "$(tail -n 2 "$AUDIT" | head -1 | jq -r '"\(.event) \(.detail.method)"')" "refused /sftca.v1.Signer/ListIssued" "the record after the failure"
+start_signer "$T/signer.conf"
+stop_signer
+expect_rc 0 "$SIGNER" verify-audit "$AUDIT"
+ok "an audit write cut in mid-line is taken back: the chain stays intact and the signer restarts on it"
+
+# Bytes that are not UTF-8 from a caller still make a record (jansson
+# refuses such strings; they are written as \xNN).
+start_signer "$T/signer.conf"
+expect_rc 0 probe fmc-east rpc IssueBatch ca_id="$CA_ID" items=peer_uuid=$'\xff\xfe-not-a-uuid',csr_der=@"$T/peer.csr"
+stop_signer
+expect_rc 0 "$SIGNER" verify-audit "$AUDIT"
+assert_eq "$(jq -r 'select(.event == "issue") | .detail.refused[0].peer // empty' "$AUDIT" | tail -1)" '\xff\xfe-not-a-uuid' "the refused item's peer, escaped"
+ok "a peer UUID that is not UTF-8: the refusal is audited with its bytes escaped"

@@ -141,7 +141,7 @@ memory_ok "30 parallel 12 MB messages (limit 64 KiB)"
 # A batch over max_batch: refused as a whole, naming the limit.
 batch_call 201
 assert_eq "$OUT" "INVALID_ARGUMENT batch of 201 items; at most 200 allowed (max_batch)" "batch over max_batch"
-assert_contains "$(log_since "$L0" "max_batch")" "refused IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\): batch of 201 items; at most 200 allowed \(max_batch\)" "max_batch refusal logged"
+assert_contains "$(log_since "$L0" "max_batch")" "/sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\) answered INVALID_ARGUMENT: batch of 201 items; at most 200 allowed \(max_batch\)" "max_batch refusal logged"
 assert_contains "$(tail -1 "$AUDIT")" '"event":"refused","identity":"cn=fmc-east".*"reason":"batch of 201 items; at most 200 allowed \(max_batch\)"' "max_batch refusal audited"
 assert_eq "$(issued)" "$BEFORE" "nothing issued from a batch over max_batch"
 ok "batch over max_batch: INVALID_ARGUMENT naming max_batch, logged and audited, nothing issued"
@@ -166,7 +166,7 @@ batch_call 100
 assert_contains "$OUT" "^INVALID_ARGUMENT the reply to 100 items could reach [0-9]+ bytes, more than max_message_bytes \(65536\); send at most [0-9]+ items per call$" "reply over max_message_bytes"
 fit=$(sed -n 's/.*send at most \([0-9]*\) items per call$/\1/p' <<<"$OUT")
 [ "$fit" -ge 1 ] && [ "$fit" -lt 100 ] || fail "items that fit: '$fit'"
-assert_contains "$(log_since "$L0" "could reach")" "refused IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\): the reply to 100 items could reach" "refusal logged"
+assert_contains "$(log_since "$L0" "could reach")" "/sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\) answered INVALID_ARGUMENT: the reply to 100 items could reach" "refusal logged"
 assert_contains "$(tail -n +"$((a0 + 1))" "$AUDIT")" '"event":"refused","identity":"cn=fmc-east".*"reason":"the reply to 100 items could reach' "refusal audited"
 assert_eq "$(issued)" "$BEFORE" "nothing signed for a reply that could not be sent"
 # The number it names does fit.
@@ -225,7 +225,7 @@ assert_contains "$statuses" "^OK OK " "the burst of 2 is admitted"
 [ "$n_ok" -le $((2 + elapsed_ms / 1000)) ] || fail "$n_ok calls admitted in $elapsed_ms ms with rate 1/s, burst 2"
 [ "$n_rate" -ge 1 ] || fail "no call refused in a burst of 6 ($elapsed_ms ms)"
 newlog=$(log_since "$l0" "over its IssueBatch rate")
-assert_eq "$(grep -cE "refused IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\): cn=fmc-east is over its IssueBatch rate" <<<"$newlog")" "$n_rate" "each rate refusal logged"
+assert_eq "$(grep -cE "/sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\) answered RESOURCE_EXHAUSTED: cn=fmc-east is over its IssueBatch rate" <<<"$newlog")" "$n_rate" "each rate refusal logged"
 assert_eq "$(($(grep -c '"event":"refused","identity":"cn=fmc-east"' "$AUDIT") - a0))" "$n_rate" "each rate refusal audited"
 ok "burst of 6 IssueBatch from one CN in $elapsed_ms ms: $statuses(rate 1/s, burst 2), each refusal logged and audited"
 
