@@ -459,6 +459,8 @@ int x509_name_cn(const X509_NAME *n, char *buf, size_t len)
 	unsigned char *utf8 = NULL;
 	int ulen;
 
+	if (len > 0)
+		buf[0] = '\0'; /* callers print it in their refusals even when absent */
 	if (i < 0)
 		return SFTCA_ERR_NOT_FOUND;
 	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));

@@ -51,7 +51,8 @@ int serial_from_hex(const char *hex, ASN1_INTEGER **out) __attribute__((warn_unu
 /* Canonical form (uppercase, no separators, no leading zeros) of a hex serial. */
 int serial_canonical(const char *hex, char *buf, size_t len) __attribute__((warn_unused_result));
 
-/* The subject's commonName, or SFTCA_ERR_NOT_FOUND. */
+/* The subject's commonName, or SFTCA_ERR_NOT_FOUND (or _INVALID: not UTF-8, NUL, too
+ * long); buf is then "". */
 int x509_name_cn(const X509_NAME *n, char *buf, size_t len);
 /* One-line rendering of a name in certificate order, RFC 2253 escaping:
  * "title=InternalCA, OU=..., CN=..., O=Cisco Systems\, Inc." */
