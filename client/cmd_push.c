@@ -255,7 +255,7 @@ int cmd_push(int argc, char **argv)
 	ssh_init();
 	parallel_for(jobs, r.njobs, push_one, &r);
 	ssh_finalize();
-	if (failedpush_close(r.fw, &written) != 0)
+	if (failedpush_close(r.fw, unresolved == 0, &written) != 0)
 		log_error("%s could not be written", failed_path);
 	r.fw = NULL;
 	if (r.json) {
@@ -263,19 +263,23 @@ int cmd_push(int argc, char **argv)
 				     "updated", (json_int_t)r.updated, "unchanged",
 				     (json_int_t)r.unchanged, "failed", (json_int_t)r.failed,
 				     "unresolved", (json_int_t)unresolved, "failed_push",
-				     written ? failed_path : NULL));
+				     written == FAILEDPUSH_WRITTEN ? failed_path : NULL));
 		r.json = NULL;
 	} else {
 		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID\n", r.updated,
 		       r.unchanged, r.failed, unresolved);
-		if (written)
+		if (written == FAILEDPUSH_WRITTEN)
 			printf("failed devices written to %s (retry: sftca push ... --retry %s)\n",
 			       failed_path, failed_path);
+		else if (written == FAILEDPUSH_CLEARED)
+			printf("no device failed: the previous %s was moved aside (kept as a "
+			       "backup)\n",
+			       failed_path);
 	}
 	rc = r.failed || unresolved ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(r.json);
-	if (r.fw && failedpush_close(r.fw, &written) != 0)
+	if (r.fw && failedpush_close(r.fw, 0, &written) != 0)
 		log_error("%s could not be written", failed_path);
 	free(r.jobs);
 	devices_free(&dl);

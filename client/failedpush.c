@@ -366,7 +366,7 @@ static void print_entry(FILE *f, const struct fp_entry *e)
 	}
 }
 
-int failedpush_close(struct failedpush_writer *w, int *written)
+int failedpush_close(struct failedpush_writer *w, int clear_stale, int *written)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -379,8 +379,21 @@ int failedpush_close(struct failedpush_writer *w, int *written)
 	if (w == NULL)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	if (w->n == 0)
+	if (w->n == 0 && !clear_stale)
 		goto out;
+	if (w->n == 0) {
+		/* Nothing failed: a list left by an earlier run is no longer
+		 * true, and a --retry of it would restart healthy devices. */
+		int moved = 0;
+
+		af_backup_stamp(stamp);
+		if ((r = af_retire(w->dir, w->file, stamp, &moved)) != 0)
+			log_error("the previous FAILED_PUSH %s/%s could not be moved aside: %s",
+				  w->dir, w->file, sftca_strerror(r));
+		else if (moved && written != NULL)
+			*written = FAILEDPUSH_CLEARED;
+		goto out;
+	}
 	qsort(w->v, w->n, sizeof(w->v[0]), entry_cmp);
 	if ((f = open_memstream(&text, &len)) == NULL) {
 		r = SFTCA_ERR_NOMEM;
@@ -403,7 +416,7 @@ int failedpush_close(struct failedpush_writer *w, int *written)
 		goto out;
 	}
 	if (written != NULL)
-		*written = 1;
+		*written = FAILEDPUSH_WRITTEN;
 out:
 	free(text);
 	for (size_t i = 0; i < w->n; i++)

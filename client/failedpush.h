@@ -38,7 +38,12 @@ struct failedpush_writer *failedpush_open(const char *path);
  * written with '_' so the line stays five fields. Thread-safe. */
 int failedpush_add(struct failedpush_writer *w, const char *uuid, const char *name, const char *ip,
 		   const char *bundle_src, const char *pair_src_dir, const char *dst_dir);
-/* Write the file if anything was added (0 and *written=0 otherwise). */
-int failedpush_close(struct failedpush_writer *w, int *written) __attribute__((warn_unused_result));
+enum { FAILEDPUSH_NONE, FAILEDPUSH_WRITTEN, FAILEDPUSH_CLEARED };
+/* Write the file if anything was added (*written = FAILEDPUSH_WRITTEN);
+ * otherwise, when clear_stale (the run reached every device it meant to),
+ * move a previous file aside as its backup (_CLEARED), or leave things as
+ * they are (_NONE). */
+int failedpush_close(struct failedpush_writer *w, int clear_stale, int *written)
+	__attribute__((warn_unused_result));
 
 #endif

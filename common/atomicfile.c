@@ -147,6 +147,34 @@ fail:
 	return r;
 }
 
+int af_retire(const char *dir, const char *name, const char *backup_stamp, int *moved)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int n, r;
+
+	*moved = 0;
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return SFTCA_ERR_INVALID;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : SFTCA_ERR_IO;
+	if (!S_ISREG(st.st_mode)) {
+		log_error("%s is not a regular file; left as it is", path);
+		return SFTCA_ERR_INVALID;
+	}
+	if ((r = link_backup(path, dir, name, backup_stamp)) != 0)
+		return r;
+	if (unlink(path) != 0) {
+		log_error("removing %s (kept as a backup): %s", path, strerror(errno));
+		return SFTCA_ERR_IO;
+	}
+	if ((r = fsync_path(dir)) != 0)
+		return r;
+	*moved = 1;
+	return 0;
+}
+
 /* Remove the regular files in dir and dir itself (a stage we made). */
 static int remove_stage(const char *dir)
 {
@@ -217,6 +245,29 @@ static int populate_stage(const char *dir, const char *stage, const struct af_fi
 	}
 	closedir(d);
 	return r;
+}
+
+/* After the swap: a file another process created in the directory between
+ * populate_stage() and the swap is only in the old copy; link it into the
+ * live directory before the copy is removed. */
+static void carry_late_files(const char *old, const char *dir)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	DIR *d = opendir(old);
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    snprintf(src, sizeof(src), "%s/%s", old, e->d_name) >= (int)sizeof(src) ||
+		    snprintf(dst, sizeof(dst), "%s/%s", dir, e->d_name) >= (int)sizeof(dst))
+			continue;
+		if (lstat(dst, &st) != 0 && errno == ENOENT && link(src, dst) == 0)
+			log_warn("%s appeared while the directory was swapped; kept", dst);
+	}
+	closedir(d);
 }
 
 static int write_set_fallback(const char *dir, const struct af_file *files, size_t n,
@@ -292,7 +343,9 @@ int af_write_set(const char *dir, const struct af_file *files, size_t n, const c
 	if ((r = failpoint("atomic.dirsync")) != 0 || (r = fsync_path(parent)) != 0)
 		return r;
 	/* The stage now holds the old directory, every file of which is also
-	 * linked from the new one. */
+	 * linked from the new one (but for late arrivals, carried over now). */
+	if (exists)
+		carry_late_files(stage, dir);
 	if (exists && remove_stage(stage) != 0)
 		log_warn("%s: could not remove the old directory copy", stage);
 	return 0;

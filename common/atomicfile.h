@@ -23,6 +23,11 @@ void af_backup_stamp(char out[32]);
 int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 	__attribute__((warn_unused_result));
 
+/* Move dir/name aside as its backup (nothing to do, and *moved = 0, when
+ * it does not exist): a file that no longer says what is true. */
+int af_retire(const char *dir, const char *name, const char *backup_stamp, int *moved)
+	__attribute__((warn_unused_result));
+
 /* Replace several files of one directory together: all old or all new,
  * even across a crash. The directory is rebuilt beside itself (other
  * regular files hard-linked, backups linked in) and swapped in with one

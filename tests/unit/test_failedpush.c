@@ -236,8 +236,8 @@ static void writer_matches_the_vendor(void **state)
 					"/etc/sf/ca_root/cacert.pem",
 					"/var/sf/peers/" BSNS "/certs_pushed", "/var/sf/peers/" FMC "/"),
 			 0);
-	assert_int_equal(failedpush_close(w, &written), 0);
-	assert_int_equal(written, 1);
+	assert_int_equal(failedpush_close(w, 1, &written), 0);
+	assert_int_equal(written, FAILEDPUSH_WRITTEN);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	text = read_back(path);
@@ -262,7 +262,7 @@ static void writer_matches_the_vendor(void **state)
 	/* A second run keeps the first file as a backup. */
 	assert_non_null(w = failedpush_open(path));
 	assert_int_equal(failedpush_add(w, BSNS, "BSNS-1120-1", "10.48.67.54", "/b", "/p", "/d"), 0);
-	assert_int_equal(failedpush_close(w, &written), 0);
+	assert_int_equal(failedpush_close(w, 1, &written), 0);
 	text = read_back(path);
 	assert_string_equal(text, BSNS " BSNS-1120-1 10.48.67.54 /b /d/cacert.pem\n" BSNS
 				   " BSNS-1120-1 10.48.67.54 /p/sftunnel-key.pem /d/sftunnel-key.pem\n" BSNS
@@ -276,6 +276,35 @@ static void writer_matches_the_vendor(void **state)
 			backups += strncmp(e->d_name, "FAILED_PUSH.backup.", 19) == 0;
 		closedir(d);
 		assert_int_equal(backups, 1);
+	}
+
+	/* A run that did not reach every device leaves the list alone... */
+	assert_non_null(w = failedpush_open(path));
+	assert_int_equal(failedpush_close(w, 0, &written), 0);
+	assert_int_equal(written, FAILEDPUSH_NONE);
+	assert_int_equal(access(path, F_OK), 0);
+	/* ...one in which nothing failed moves it aside: a --retry of it would
+	 * restart healthy devices. */
+	assert_non_null(w = failedpush_open(path));
+	assert_int_equal(failedpush_close(w, 1, &written), 0);
+	assert_int_equal(written, FAILEDPUSH_CLEARED);
+	assert_int_not_equal(access(path, F_OK), 0);
+	{
+		DIR *d = opendir(tmpdir);
+		struct dirent *e;
+		int backups = 0, found = 0;
+		while ((e = readdir(d)) != NULL)
+			if (strncmp(e->d_name, "FAILED_PUSH.backup.", 19) == 0) {
+				char *t, p2[300];
+				backups++;
+				snprintf(p2, sizeof(p2), "%s/%s", tmpdir, e->d_name);
+				t = read_back(p2);
+				found += strstr(t, "/p/sftunnel-cert.pem") != NULL;
+				free(t);
+			}
+		closedir(d);
+		assert_int_equal(backups, 2);
+		assert_int_equal(found, 1); /* the second list, kept */
 	}
 }
 
@@ -300,8 +329,8 @@ static void writer_names_and_refusals(void **state)
 			 SFTCA_ERR_INVALID);
 	assert_int_equal(failedpush_add(w, FMC, "x", "", "/b", "/p", "/d"), SFTCA_ERR_INVALID);
 	assert_int_equal(failedpush_add(w, FMC, "x", "10.0.0.1", "/b", "/p", NULL), SFTCA_ERR_INVALID);
-	assert_int_equal(failedpush_close(w, &written), 0);
-	assert_int_equal(written, 1);
+	assert_int_equal(failedpush_close(w, 1, &written), 0);
+	assert_int_equal(written, FAILEDPUSH_WRITTEN);
 	assert_int_equal(failedpush_load(path, &l), 0);
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.v[0].name, "branch_office_ftd");
@@ -315,10 +344,10 @@ static void writer_names_and_refusals(void **state)
 	/* Nothing failed: no file. */
 	snprintf(path, sizeof(path), "%s/empty", tmpdir);
 	assert_non_null(w = failedpush_open(path));
-	assert_int_equal(failedpush_close(w, &written), 0);
-	assert_int_equal(written, 0);
+	assert_int_equal(failedpush_close(w, 1, &written), 0);
+	assert_int_equal(written, FAILEDPUSH_NONE);
 	assert_int_not_equal(access(path, F_OK), 0);
-	assert_int_equal(failedpush_close(NULL, &written), 0);
+	assert_int_equal(failedpush_close(NULL, 1, &written), 0);
 
 	assert_null(failedpush_open("/tmp/dir/"));
 }
@@ -363,7 +392,7 @@ static void writer_from_many_threads(void **state)
 		pthread_join(t[i], &ret);
 		assert_null(ret);
 	}
-	assert_int_equal(failedpush_close(w, &written), 0);
+	assert_int_equal(failedpush_close(w, 1, &written), 0);
 	text = read_back(path);
 	for (s = text; (s = strchr(s, '\n')) != NULL; s++)
 		lines++;
