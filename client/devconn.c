@@ -3,16 +3,19 @@
 #include "errors.h"
 #include "log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define OUT_MAX (64 * 1024)
@@ -186,10 +189,18 @@ static int authenticate(ssh_session s, const struct device *d, const struct devc
 static void append_clean(struct devconn *c, const char *data, size_t n)
 {
 	if (c->len + n + 1 > c->cap) {
+		/* Not realloc: the terminal echoes what was sent (a key's
+		 * base64 among it), and the old block must be wiped, not freed
+		 * as it is. */
 		size_t cap = (c->len + n + 1) * 2;
-		char *nb = realloc(c->buf, cap);
+		char *nb = malloc(cap);
 		if (nb == NULL)
 			return;
+		if (c->buf) {
+			memcpy(nb, c->buf, c->len + 1);
+			OPENSSL_cleanse(c->buf, c->cap);
+			free(c->buf);
+		}
 		c->buf = nb;
 		c->cap = cap;
 	}
@@ -235,9 +246,12 @@ static int ftd_expect(struct devconn *c, const char *const *prompts, int n, cons
 		    session_dead(c->s))
 			return -1;
 		int r = ssh_channel_read_timeout(c->sh, tmp, sizeof(tmp), 0, (int)(left > 500 ? 500 : left));
-		if (r < 0)
+		if (r < 0) {
+			OPENSSL_cleanse(tmp, sizeof(tmp));
 			return -1;
+		}
 		append_clean(c, tmp, (size_t)r);
+		OPENSSL_cleanse(tmp, (size_t)r);
 	}
 }
 
@@ -290,6 +304,15 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 			return seterr(err, errlen, SFTCA_ERR_AUTH,
 				      "sudo su refused the password of user %s", c->dev->user);
 	}
+	/* An interactive root shell keeps a history: without this, the
+	 * heredocs that carry the files (a new private key among them) would be
+	 * saved in root's .bash_history on the device. Sent to the shell
+	 * itself, not through ftd_run(), whose subshell would forget it. */
+	ftd_reset(c);
+	if (ftd_send(c, "unset HISTFILE; set +o history\n") != 0 ||
+	    ftd_expect(c, root, 1, NULL) != 0)
+		return seterr(err, errlen, SFTCA_ERR_SSH,
+			      "the root shell did not come back after turning its history off");
 	ftd_reset(c);
 	return 0;
 }
@@ -325,6 +348,7 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 			if (r <= 0)
 				return seterr(err, errlen, SFTCA_ERR_TIMEOUT, "device shell stalled");
 			append_clean(c, tmp, (size_t)r);
+			OPENSSL_cleanse(tmp, (size_t)r);
 		}
 	}
 	*status = (int)strtol(e, NULL, 10);
@@ -433,8 +457,95 @@ out:
 	return r;
 }
 
+/* A hard deadline for calls that bring none of their own: libssh 0.10's
+ * SFTP client waits for a reply for ever (a read that times out is read
+ * again). When the deadline passes, the socket is shut down under libssh,
+ * whose pending read then fails. */
+struct watchdog {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int fd, done, fired;
+	struct timespec until; /* CLOCK_MONOTONIC */
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &w->until) == ETIMEDOUT && !w->done) {
+			shutdown(w->fd, SHUT_RDWR);
+			w->fired = 1;
+			break;
+		}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* 0 when armed; otherwise the caller goes on without a deadline. */
+static int watchdog_arm(struct watchdog *w, int fd, int ms)
+{
+	pthread_condattr_t ca;
+
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	clock_gettime(CLOCK_MONOTONIC, &w->until);
+	w->until.tv_sec += ms / 1000;
+	w->until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (w->until.tv_nsec >= 1000000000) {
+		w->until.tv_sec++;
+		w->until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (fd < 0 || pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the deadline passed (the connection is then unusable). */
+static int watchdog_disarm(struct watchdog *w)
+{
+	int fired;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	fired = w->fired;
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return fired;
+}
+
+static int sftp_put(struct devconn *c, const char *path, const void *data, size_t len,
+		    unsigned mode, char *err, size_t errlen);
+
 static int direct_put(struct devconn *c, const char *path, const void *data, size_t len,
 		      unsigned mode, char *err, size_t errlen)
+{
+	struct watchdog w;
+	int armed = watchdog_arm(&w, ssh_get_fd(c->s), c->timeout_ms) == 0;
+	int r = sftp_put(c, path, data, len, mode, err, errlen);
+
+	if (armed && watchdog_disarm(&w))
+		r = seterr(err, errlen, SFTCA_ERR_TIMEOUT,
+			   "no answer from the SFTP server within %d s (connection dropped)",
+			   c->timeout_ms / 1000);
+	return r;
+}
+
+static int sftp_put(struct devconn *c, const char *path, const void *data, size_t len,
+		    unsigned mode, char *err, size_t errlen)
 {
 	const unsigned char *p = data;
 	sftp_file f;

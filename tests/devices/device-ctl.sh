@@ -33,7 +33,7 @@ Faults (each stays until switched off; stop/start keeps them):
                          inside the device: even root gets EROFS
   rekey-host             new host key(s) and an sshd restart (sessions stay);
                          prints the new known_hosts line(s)
-  cut-transfer --after-bytes N | --at-write K | --marker TEXT [--once]
+  cut-transfer --after-bytes N | --at-write K | --marker TEXT [--once] [--stall]
   cut-transfer off       drop the SSH connection mid-upload, without an SSH
                          disconnect: on a direct device after N bytes of the
                          client's SFTP or exec (cat >f, scp -O) input, or at
@@ -41,7 +41,8 @@ Faults (each stays until switched off; stop/start keeps them):
                          to disk first); on an ftd device after N bytes of
                          typed input or at the first input line containing
                          TEXT (that line is not run). --once switches it
-                         off once it has fired.
+                         off once it has fired. --stall (direct devices):
+                         keep the connection up but answer nothing more.
   pmtool-fail on|off     "pmtool restartbyid sftunnel" fails with exit 1 and
                          leaves the tunnel as it was
   password FILE          new password for the login account (first line)
@@ -223,7 +224,7 @@ cut-transfer)
 		echo "$NAME cut-transfer off"
 		exit 0
 	fi
-	mode='' value='' once=0
+	mode='' value='' once=0 stall=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--after-bytes | --at-write | --marker)
@@ -233,6 +234,7 @@ cut-transfer)
 			value=$2
 			shift 2 ;;
 		--once) once=1; shift ;;
+		--stall) stall=1; shift ;;
 		*) usage_error "cut-transfer: unknown argument \"$1\"" ;;
 		esac
 	done
@@ -242,15 +244,18 @@ cut-transfer)
 	else
 		[[ $value =~ ^[0-9]+$ ]] && [ "$value" -ge 1 ] || usage_error "--after-bytes/--at-write need a positive number, not \"$value\""
 	fi
+	[ "$stall" = 0 ] || [ "$SHELL_KIND" = direct ] ||
+		usage_error "--stall is for direct devices (SFTP and exec); $NAME is an ftd device"
 	[ "$mode" != write ] || [ "$SHELL_KIND" = direct ] ||
 		usage_error "--at-write counts SFTP write requests: $NAME is an ftd device without SFTP (use --after-bytes or --marker)"
 	{
 		echo "mode=$mode"
 		if [ "$mode" = marker ]; then echo "marker=$value"; else echo "count=$value"; fi
 		echo "once=$once"
+		echo "stall=$stall"
 	} >"$FAULTS/.cut-transfer.tmp"
 	mv "$FAULTS/.cut-transfer.tmp" "$FAULTS/cut-transfer"
-	echo "$NAME cut-transfer on ($mode $value$([ $once = 1 ] && echo ', once'))" ;;
+	echo "$NAME cut-transfer on ($mode $value$([ $once = 1 ] && echo ', once')$([ $stall = 1 ] && echo ', stall'))" ;;
 pmtool-fail)
 	on_off "$@"
 	if [ "$1" = on ]; then : >"$FAULTS/pmtool-fail"; else rm -f "$FAULTS/pmtool-fail"; fi

@@ -13,6 +13,8 @@
 #                         SSH_FXP_WRITE (exec streams pass untouched)
 #   mode=marker marker=S  forward up to the first occurrence of S
 #   once=1                remove FAULT_FILE when the fault fires
+#   stall=1               instead of dropping the connection, keep it up and
+#                         answer nothing more (a device that hangs)
 use strict;
 use warnings;
 use POSIX ();
@@ -54,16 +56,33 @@ sub forward {
 	return 1;
 }
 
-sub fire {
-	my ($why) = @_;
-	close $wr;
-	waitpid($pid, 0);
+sub note {
+	my ($what, $why) = @_;
 	my $now = POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime);
 	if (open(my $log, '>>', '/run/sftca-device/faults.log')) {
-		print $log "$now cut-transfer fired: $why ($kind)\n";
+		print $log "$now cut-transfer $what: $why ($kind)\n";
 		close $log;
 	}
 	unlink $fault_file if $cfg{once};
+}
+
+sub fire {
+	my ($why) = @_;
+	if ($cfg{stall}) {
+		# The connection stays up and nothing is answered any more: what
+		# the client sends is swallowed until it goes away.
+		note('stalled', $why);
+		while (sysread(STDIN, my $junk, 65536)) { }
+		close $wr;
+		waitpid($pid, 0);
+		exit 1;
+	}
+	# The server side first: a filter nested behind this one (an exec
+	# shell running the SFTP subsystem) may fire on the same bytes, and its
+	# killconn ends this process before it logs, so one cut logs once.
+	close $wr;
+	waitpid($pid, 0);
+	note('fired', $why);
 	exec '/run/sftca-device/lib/killconn';
 	exit 1;
 }
