@@ -21,6 +21,7 @@ struct job {
 	const struct device *dev;
 	char uuid[40];
 	const char *skip;          /* why it is not attempted, or NULL */
+	const struct failed_device *from; /* --retry: the entry it answers */
 	struct push_report rep;
 };
 
@@ -99,6 +100,22 @@ static void report(struct push_run *r, struct job *j)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* A device for the FAILED_PUSH list, with the vendor's source and
+ * destination paths. */
+static void list_failed(struct push_run *r, const char *uuid, const char *name, const char *ip)
+{
+	char dir[4200], bundle[4300], pair[4200], dst[1024];
+
+	if (r->fw == NULL)
+		return;
+	layout_ca_root(r->o.root, dir, sizeof(dir));
+	snprintf(bundle, sizeof(bundle), "%s/" LAYOUT_BUNDLE, dir);
+	layout_peer_pair_dir(r->o.root, uuid, pair, sizeof(pair));
+	snprintf(dst, sizeof(dst), "%s/%s", r->o.device_dir, r->o.ca_id);
+	if (failedpush_add(r->fw, uuid, name, ip, bundle, pair, dst) != 0)
+		log_error("%s: could not be added to the FAILED_PUSH list", name);
+}
+
 static void push_one(void *ctx, size_t i)
 {
 	struct push_run *r = ctx;
@@ -106,17 +123,35 @@ static void push_one(void *ctx, size_t i)
 
 	if (j->skip == NULL) {
 		push_device(&r->o, j->dev, j->uuid, &j->rep);
-		if (j->rep.result == PUSH_FAILED && r->fw) {
-			char dir[4200], bundle[4300], pair[4200], dst[1024];
-			layout_ca_root(r->o.root, dir, sizeof(dir));
-			snprintf(bundle, sizeof(bundle), "%s/" LAYOUT_BUNDLE, dir);
-			layout_peer_pair_dir(r->o.root, j->uuid, pair, sizeof(pair));
-			snprintf(dst, sizeof(dst), "%s/%s", r->o.device_dir, r->o.ca_id);
-			if (failedpush_add(r->fw, j->uuid, j->dev->name, j->dev->ip, bundle, pair, dst) != 0)
-				log_error("%s: could not be added to the FAILED_PUSH list", j->dev->name);
-		}
+		if (j->rep.result == PUSH_FAILED)
+			list_failed(r, j->uuid, j->dev->name, j->dev->ip);
 	}
 	report(r, j);
+}
+
+/* --retry: entries of the file no devices.csv row answers are not pushed
+ * (no credentials), but they are reported and stay listed, so the next
+ * FAILED_PUSH does not forget them. */
+static size_t keep_unmatched(struct push_run *r, const struct failed_list *retry,
+			     const char *retry_path)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; retry && k < retry->n; k++) {
+		const struct failed_device *fd = &retry->v[k];
+		size_t i = 0;
+
+		while (i < r->njobs && r->jobs[i].from != fd)
+			i++;
+		if (i < r->njobs)
+			continue;
+		n++;
+		log_error("%s %s %s: listed in %s, but no devices.csv row matches it (by uuid, "
+			  "device_name or ip): not pushed, kept in the FAILED_PUSH list",
+			  fd->name, fd->ip, fd->uuid, retry_path);
+		list_failed(r, fd->uuid, fd->name, fd->ip);
+	}
+	return n;
 }
 
 /* Which devices to push and under which UUID. */
@@ -136,6 +171,7 @@ static int plan(struct push_run *r, const struct device_list *dl, const struct f
 			fd = failedpush_find(retry, d->uuid[0] ? d->uuid : NULL, d->name, d->ip);
 			if (fd == NULL)
 				continue; /* --retry: only the devices the file lists */
+			j->from = fd;
 		}
 		if (d->uuid[0])
 			snprintf(j->uuid, sizeof(j->uuid), "%s", d->uuid);
@@ -177,6 +213,7 @@ int cmd_push(int argc, char **argv)
 	const char *devices = NULL, *failed_path = "FAILED_PUSH", *retry_path = NULL;
 	char kh_default[4096];
 	int ch, jobs = 8, unresolved, written = 0, rc = EXIT_FAIL;
+	size_t unmatched = 0;
 	long v;
 
 	r.o.device_dir = PUSH_DEFAULT_DEVICE_DIR;
@@ -250,24 +287,31 @@ int cmd_push(int argc, char **argv)
 		goto out;
 	if (g_opts.json)
 		r.json = json_array();
+	unmatched = keep_unmatched(&r, retry_path ? &retry : NULL, retry_path);
 	if (retry_path && !g_opts.json)
-		printf("retrying %zu of %zu devices listed in %s\n", r.njobs, dl.n, retry_path);
+		printf("retrying %zu of %zu devices in devices.csv: those %s lists (%zu entries, %zu "
+		       "without a row)\n",
+		       r.njobs, dl.n, retry_path, retry.n, unmatched);
 	ssh_init();
 	parallel_for(jobs, r.njobs, push_one, &r);
 	ssh_finalize();
-	if (failedpush_close(r.fw, unresolved == 0, &written) != 0)
+	if (failedpush_close(r.fw, unresolved == 0 && unmatched == 0, &written) != 0)
 		log_error("%s could not be written", failed_path);
 	r.fw = NULL;
 	if (r.json) {
-		json_print(json_pack("{s:o, s:{s:I, s:I, s:I, s:I}, s:s?}", "devices", r.json, "summary",
-				     "updated", (json_int_t)r.updated, "unchanged",
+		json_print(json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r.json,
+				     "summary", "updated", (json_int_t)r.updated, "unchanged",
 				     (json_int_t)r.unchanged, "failed", (json_int_t)r.failed,
-				     "unresolved", (json_int_t)unresolved, "failed_push",
+				     "unresolved", (json_int_t)unresolved, "retry_without_row",
+				     (json_int_t)unmatched, "failed_push",
 				     written == FAILEDPUSH_WRITTEN ? failed_path : NULL));
 		r.json = NULL;
 	} else {
-		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID\n", r.updated,
+		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID", r.updated,
 		       r.unchanged, r.failed, unresolved);
+		if (unmatched)
+			printf(", %zu listed in %s without a devices.csv row", unmatched, retry_path);
+		putchar('\n');
 		if (written == FAILEDPUSH_WRITTEN)
 			printf("failed devices written to %s (retry: sftca push ... --retry %s)\n",
 			       failed_path, failed_path);
@@ -276,7 +320,7 @@ int cmd_push(int argc, char **argv)
 			       "backup)\n",
 			       failed_path);
 	}
-	rc = r.failed || unresolved ? EXIT_FAIL : EXIT_OK;
+	rc = r.failed || unresolved || unmatched ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(r.json);
 	if (r.fw && failedpush_close(r.fw, 0, &written) != 0)
