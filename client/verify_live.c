@@ -146,7 +146,11 @@ static void handshake_failure(SSL *ssl, int sslerr, int saved_errno, char *why, 
 	unsigned long e = ERR_peek_error();
 	char text[256];
 
-	if (v != X509_V_OK) {
+	if (v == X509_V_ERR_CERT_REVOKED || v == X509_V_ERR_UNABLE_TO_GET_CRL ||
+	    v == X509_V_ERR_CRL_HAS_EXPIRED || v == X509_V_ERR_CRL_SIGNATURE_FAILURE) {
+		snprintf(why, len, "peer certificate refused by the CRL check: %s",
+			 X509_verify_cert_error_string(v));
+	} else if (v != X509_V_OK) {
 		snprintf(why, len, "peer certificate does not chain to the bundle: %s",
 			 X509_verify_cert_error_string(v));
 	} else if (e != 0) {
@@ -246,11 +250,35 @@ static void live_one(void *arg, size_t i)
 	close(fd);
 }
 
+/* The CRLs of crl.pem (the file sftunnel.conf names) into the context's
+ * store, with the leaf checked against them, as sftunnel does. No file, no
+ * check. */
+static int live_crls(SSL_CTX *ctx, const char *path)
+{
+	STACK_OF(X509_CRL) *crls = NULL;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	int r = 0;
+
+	if (access(path, F_OK) != 0)
+		return 0;
+	if ((r = pem_load_crls(path, &crls)) != 0) {
+		log_error("%s cannot be read as CRLs: %s", path, sftca_strerror(r));
+		return r;
+	}
+	for (int i = 0; i < sk_X509_CRL_num(crls) && r == 0; i++)
+		if (X509_STORE_add_crl(store, sk_X509_CRL_value(crls, i)) != 1)
+			r = SFTCA_ERR_CRYPTO;
+	if (r == 0 && X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_CRL_CHECK) != 1)
+		r = SFTCA_ERR_CRYPTO;
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return r;
+}
+
 /* A client context as sftunnel's: TLS 1.2 only, the FMC identity, the
- * bundle as the only trust, the peer certificate required. */
+ * bundle as the only trust (and its CRL), the peer certificate required. */
 static int live_ctx(const char *root, SSL_CTX **out)
 {
-	char dir[4200], cert[4300], key[4300], bundle[4300];
+	char dir[4200], cert[4300], key[4300], bundle[4300], crl[4300];
 	SSL_CTX *ctx = NULL;
 	int r = SFTCA_ERR_CRYPTO;
 
@@ -259,6 +287,7 @@ static int live_ctx(const char *root, SSL_CTX **out)
 	snprintf(key, sizeof(key), "%s/" LAYOUT_KEY, dir);
 	layout_ca_root(root, dir, sizeof(dir));
 	snprintf(bundle, sizeof(bundle), "%s/" LAYOUT_BUNDLE, dir);
+	snprintf(crl, sizeof(crl), "%s/" LAYOUT_CRL, dir);
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1) {
@@ -278,6 +307,9 @@ static int live_ctx(const char *root, SSL_CTX **out)
 		log_error("no trust bundle at %s (sftca issue writes it)", bundle);
 		goto out;
 	}
+	if ((r = live_crls(ctx, crl)) != 0)
+		goto out;
+	r = SFTCA_ERR_CRYPTO;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	*out = ctx;
 	ctx = NULL;

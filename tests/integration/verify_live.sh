@@ -140,6 +140,21 @@ assert_contains "$OUT" "^live: 3 devices, 3 OK, 0 FAILED$" "live part still ran"
 mv "$T/key.aside" "$(pair "${PEERS[2]}" key)"
 ok "an offline failure with all tunnels up still exits 1"
 
+# A revoked device certificate fails the live check as in sftunnel, which
+# checks the leaf against crl.pem; its neighbours still pass.
+start_signer "$T/signer.conf"
+serial=$(openssl x509 -in "$(pair "${PEERS[1]}" cert)" -noout -serial | cut -d= -f2)
+expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason keyCompromise
+cp "$FMC/etc/sf/ca_root/crl.pem" "$T/crl.aside"
+expect_rc 0 as ops-admin crl --ca "$CA_ID" --out "$FMC/etc/sf/ca_root/crl.pem"
+stop_signer
+expect_rc 1 verify --live --devices "$CSV"
+assert_contains "$OUT" "^dev-b 127\.0\.0\.3:$P2 ${PEERS[1]}  FAILED  peer certificate refused by the CRL check: certificate revoked" "revoked device refused live"
+assert_contains "$OUT" "^live: 3 devices, 2 OK, 1 FAILED$" "its neighbours pass"
+cp "$T/crl.aside" "$FMC/etc/sf/ca_root/crl.pem"
+expect_rc 0 verify --live --devices "$CSV"
+ok "verify --live checks the device's certificate against crl.pem, as sftunnel does"
+
 # Refusals before any handshake.
 expect_rc 2 verify --live
 assert_contains "$OUT" "--live and --devices FILE go together" "--live without --devices"
