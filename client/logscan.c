@@ -63,8 +63,10 @@ static const char *const steps_revoked[] = {
 	"sftca ledger --ca <FMC-UUID> --peer <PEER-UUID>",
 	"sftca issue --ca <FMC-UUID> --root / --peer <PEER-UUID> --rekey", PUSH, NULL
 };
-static const char *const steps_crl[] = { "sftca crl --ca <FMC-UUID> --out /etc/sf/ca_root/crl.pem",
-					 NULL };
+/* A year, like the CRL sftca issue writes: the default week would expire again soon. */
+static const char *const steps_crl[] = {
+	"sftca crl --ca <FMC-UUID> --days 365 --out /etc/sf/ca_root/crl.pem", NULL
+};
 static const char *const steps_verify[] = { VERIFY, VERIFY_LIVE, NULL };
 static const char *const steps_live[] = { VERIFY_LIVE, CHECK, NULL };
 static const char *const steps_fmc[] = { VERIFY_LIVE, PUSH " --retry FAILED_PUSH", NULL };

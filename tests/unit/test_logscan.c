@@ -265,6 +265,21 @@ static void names_after_the_error(void **state)
 	logscan_free(ls);
 }
 
+/* An expired CRL: the remedy writes one that lasts a year, like sftca
+ * issue does, not the week `sftca crl` gives by default. */
+static void crl_expired_remedy(void **state)
+{
+	static const char text[] =
+		"Sep 20 04:10:47 ftd SF-IMS[1]: [2] sftunnel:sf_ssl [ERROR] err 12:CRL has expired\n";
+	struct logscan *ls = scan_str(text);
+	const struct logscan_finding *f = by_id(ls, "crl_expired");
+
+	(void)state;
+	assert_non_null(f);
+	assert_true(steps_contain(f, "sftca crl --ca <FMC-UUID> --days 365 --out /etc/sf/ca_root/crl.pem"));
+	logscan_free(ls);
+}
+
 static void unrelated_and_healthy_lines(void **state)
 {
 	static const char text[] =
@@ -528,6 +543,7 @@ int main(void)
 		cmocka_unit_test(names_after_the_error),
 		cmocka_unit_test(unrelated_and_healthy_lines),
 		cmocka_unit_test(crlf_lines),
+		cmocka_unit_test(crl_expired_remedy),
 		cmocka_unit_test(lines_split_across_feeds),
 		cmocka_unit_test(last_line_without_newline),
 		cmocka_unit_test(nuls_and_bad_utf8),
