@@ -175,15 +175,26 @@ int af_retire(const char *dir, const char *name, const char *backup_stamp, int *
 	return 0;
 }
 
-/* Remove the regular files in dir and dir itself (a stage we made). */
+/* Remove the regular files in dir and dir itself (a stage we made). A
+ * symbolic link in its place is not followed: that would empty whatever
+ * directory it names. */
 static int remove_stage(const char *dir)
 {
-	DIR *d = opendir(dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	int r = 0;
 
-	if (d == NULL)
-		return errno == ENOENT ? 0 : SFTCA_ERR_IO;
+	if (d == NULL) {
+		int e0 = errno;
+		if (fd >= 0)
+			close(fd);
+		if (e0 == ENOENT)
+			return 0;
+		log_error("%s: %s; not a stage this program made, left alone", dir,
+			  e0 == ELOOP || e0 == ENOTDIR ? "not a directory" : strerror(e0));
+		return SFTCA_ERR_IO;
+	}
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;

@@ -214,6 +214,35 @@ static void pair_creates_missing_directory(void **state)
 	free(buf);
 }
 
+/* A symbolic link where the stage goes is not followed: the directory it
+ * names keeps its files, and the pair is not written. */
+static void stage_symlink_not_followed(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K", 1, 0600 }, { "cert.pem", "C", 1, 0644 } };
+	char sub[128], victim[128], stage[160], path[200];
+	struct stat st;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/certs_pushed", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(stage, sizeof(stage), "%s.sftca-stage", sub);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(mkdir(victim, 0755), 0);
+	snprintf(path, sizeof(path), "%s/precious", victim);
+	{
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fclose(f), 0);
+	}
+	assert_int_equal(symlink(victim, stage), 0);
+	assert_int_not_equal(af_write_set(sub, files, 2, NULL), 0);
+	snprintf(path, sizeof(path), "%s/precious", victim);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/cert.pem", sub);
+	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(unlink(stage), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +251,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(faults_pair, setup, teardown),
 		cmocka_unit_test_setup_teardown(pair_keeps_other_files_and_backs_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(pair_creates_missing_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(stage_symlink_not_followed, setup, teardown),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
 	return cmocka_run_group_tests(tests, NULL, NULL);
