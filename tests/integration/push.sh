@@ -143,7 +143,7 @@ ctl ftd-04 readonly off >/dev/null
 ctl ftd-05 cut-transfer off >/dev/null
 ctl ftd-06 cut-transfer off >/dev/null
 expect_rc 0 push --retry "$F"
-assert_contains "$OUT" "retrying 6 of 10 devices listed in $F" "only the failed devices"
+assert_contains "$OUT" "retrying 6 of 10 devices in devices.csv: those $F lists \(6 entries, 0 without a row\)" "only the failed devices"
 assert_contains "$OUT" "6 updated, 0 unchanged, 0 failed" "retry completes"
 assert_contains "$OUT" "no device failed: the previous $F was moved aside" "a list that is no longer true is moved aside"
 [ ! -e "$F" ] || fail "FAILED_PUSH still there after a retry in which nothing failed"
@@ -174,11 +174,50 @@ chmod 600 "$T/nouuid.csv"
 } > "$T/VENDOR_FAILED_PUSH"
 expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" \
 	--retry "$T/VENDOR_FAILED_PUSH" --failed-push "$T/FP2"
-assert_contains "$OUT" "retrying 2 of 10 devices" "rows matched by name"
+assert_contains "$OUT" "retrying 2 of 10 devices in devices.csv: those .* lists \(2 entries, 0 without a row\)" "rows matched by name"
 assert_contains "$OUT" "ftd-07 $NET.16 $(dev_uuid ftd-07): unchanged, sftunnel restarted" "UUID taken from the vendor file; a retry restarts"
 expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" --failed-push "$T/FP3"
 assert_contains "$OUT" "skipped, no UUID" "a row without a UUID is reported, not guessed"
 ok "devices.csv without UUIDs: --retry with the vendor's FAILED_PUSH supplies them by name; unresolved rows are reported"
+
+# A FAILED_PUSH entry no devices.csv row answers (renamed, re-addressed)
+# cannot be pushed: it is reported and stays listed, never dropped.
+GHOST=0badc0de-1111-4222-8333-444455556666
+{
+	grep " ftd-07 " "$T/VENDOR_FAILED_PUSH"
+	echo "$GHOST ghost-ftd 127.0.9.77 /etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem"
+} > "$T/VENDOR_FP_GHOST"
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" \
+	--retry "$T/VENDOR_FP_GHOST" --failed-push "$T/FP4"
+assert_contains "$OUT" "\(2 entries, 1 without a row\)" "the unmatched entry counted"
+assert_contains "$OUT" "ghost-ftd 127.0.9.77 $GHOST: listed in .*, but no devices.csv row matches it" "the unmatched entry named"
+assert_contains "$OUT" "ftd-07 $NET.16 $(dev_uuid ftd-07): unchanged, sftunnel restarted" "the matched entry pushed"
+assert_contains "$OUT" "0 failed, 0 without a UUID, 1 listed in .* without a devices.csv row" "summary"
+assert_eq "$(grep -c "^$GHOST ghost-ftd 127.0.9.77 " "$T/FP4")" "3" "the unmatched device stays in FAILED_PUSH"
+assert_eq "$(grep -c " ftd-07 " "$T/FP4" || true)" "0" "the pushed device leaves it"
+ok "--retry: a FAILED_PUSH entry without a devices.csv row is reported and kept in the new FAILED_PUSH, not dropped"
+
+# A device that stops answering in the middle of an SFTP upload (the
+# connection stays up): the push gives up after --ssh-timeout instead of
+# hanging, the device keeps its files, and the next push completes.
+u5=$(dev_uuid ftd-05)
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$u5" --force
+head -1 "$CSV" > "$T/one.csv" && grep "^ftd-05," "$CSV" >> "$T/one.csv" && chmod 600 "$T/one.csv"
+for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote ftd-05 "$f" > "$T/stall-$f"; done
+ctl ftd-05 cut-transfer --at-write 1 --stall --once >/dev/null
+t0=$(date +%s)
+expect_rc 1 timeout 90 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/one.csv" --known-hosts "$KH" \
+	--failed-push "$T/FP5" --ssh-timeout 3
+elapsed=$(($(date +%s) - t0))
+assert_contains "$OUT" "ftd-05 .*FAILED: upload of .*: no answer from the SFTP server within 3 s" "a stalled upload times out"
+[ "$elapsed" -lt 60 ] || fail "the stalled push took ${elapsed} s"
+for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
+	cmp -s <(remote ftd-05 "$f") "$T/stall-$f" || fail "ftd-05: $f changed though the upload stalled"
+done
+expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/one.csv" --known-hosts "$KH" --failed-push "$T/FP5"
+assert_contains "$OUT" "1 updated, 0 unchanged, 0 failed" "the push after the stall"
+cmp -s <(remote ftd-05 sftunnel-cert.pem) "$FMC/var/sf/peers/$u5/certs_pushed/sftunnel-cert.pem" || fail "ftd-05 lacks the new certificate"
+ok "a device that stops answering mid-upload: the push gives up after --ssh-timeout (${elapsed} s), files intact, the next push completes"
 
 # Host keys: an empty known_hosts refuses, --accept-new-host-keys records them.
 : > "$T/kh-empty"
