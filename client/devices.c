@@ -97,8 +97,9 @@ static void device_wipe(struct device *d)
 {
 	if (d->password == NULL)
 		return;
+	/* Wiped, not munlock()ed: locks are per page and not counted, so an
+	 * unlock would also unlock a neighbour's password on the same page. */
 	OPENSSL_cleanse(d->password, d->password_len + 1);
-	munlock(d->password, d->password_len + 1);
 	free(d->password);
 	d->password = NULL;
 	d->password_len = 0;
@@ -417,8 +418,7 @@ out:
 		csv_free(&p);
 	if (c != NULL) {
 		OPENSSL_cleanse(c, sizeof(*c));
-		munlock(c, sizeof(*c));
-		free(c);
+		free(c); /* left locked: see device_wipe() */
 	}
 	if (r != 0)
 		devices_free(out);

@@ -151,7 +151,9 @@ void secret_free(char *secret, size_t len)
 	/* Wipe the secret and its terminator; a stripped newline after it is
 	 * not secret. */
 	OPENSSL_cleanse(secret, len + 1);
-	munlock(secret, len + 1);
+	/* Left locked: locks are per page and not counted, so munlock() would
+	 * also unlock other secrets sharing the page (the passwords read
+	 * from this file, say). */
 	free(secret);
 }
 
