@@ -385,7 +385,18 @@ static void *recovery_main(void *arg)
 		pthread_mutex_lock(&t->pool_mu);
 		pthread_cond_broadcast(&t->pool_cv);
 		pthread_mutex_unlock(&t->pool_mu);
-		pthread_rwlock_wrlock(&t->lock);
+		{
+			struct timespec wts;
+			clock_gettime(CLOCK_MONOTONIC, &wts);
+			wts.tv_sec += TOKEN_WEDGED_SECONDS;
+			if (pthread_rwlock_clockwrlock(&t->lock, CLOCK_MONOTONIC, &wts) != 0) {
+				log_error("token '%s': a call into %s has not returned for %d s; "
+					  "recovery waits for it (a module that never returns "
+					  "needs a restart of the signer)",
+					  t->label, t->module, TOKEN_WEDGED_SECONDS);
+				pthread_rwlock_wrlock(&t->lock);
+			}
+		}
 		disconnect(t);
 		r = connect_token(t);
 		pthread_rwlock_unlock(&t->lock);
@@ -449,6 +460,19 @@ int token_open(const struct token_opts *o, struct token **out)
 	if (!t->module || !t->label || !t->pin_file || !t->pool) {
 		token_close(t);
 		return SFTCA_ERR_NOMEM;
+	}
+	{
+		const char *base = strrchr(t->module, '/');
+		base = base ? base + 1 : t->module;
+		/* p11-kit 0.24's RPC client can leave a caller waiting for ever
+		 * when the connection drops while two calls share it (a reader's
+		 * error does not wake the other reader), and recovery then waits
+		 * for that caller. */
+		if (strncmp(base, "p11-kit-client", 14) == 0 && t->nsessions > 1)
+			log_warn("%s with %d sessions: if the remote side drops while two calls are "
+				 "in flight, p11-kit's client can leave one waiting for ever and "
+				 "recovery with it; set sessions = 1 for this module",
+				 t->module, t->nsessions);
 	}
 	if ((r = connect_token(t)) != 0) {
 		token_close(t);

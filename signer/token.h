@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #define TOKEN_RETRY_SECONDS 3
+/* How long recovery waits for calls inside the module before saying so. */
+#define TOKEN_WEDGED_SECONDS 10
 
 struct token;
 struct token_key;

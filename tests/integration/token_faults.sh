@@ -91,21 +91,26 @@ p11_server() {
 	fail "p11-kit server did not start"
 }
 # The server and its per-connection p11-kit-remote children, this test's
-# only (its ASan twin runs the same command line at the same time). The
-# server is frozen first: killed children make the signer reconnect at once,
-# and a server still running would fork it a new child that outlives it.
+# only (its ASan twin runs the same command line at the same time). Killed
+# children make the signer reconnect at once, so first the socket goes (no
+# new connection can reach the server) and the server is frozen (it cannot
+# fork a child that would outlive it); then the children, then the server.
 p11_kill() {
 	local pid
 	pid=$(cat "$T/pids/p11server")
+	rm -f "$SOCK"
 	kill -STOP "$pid" 2>/dev/null || true
 	pkill -P "$pid" 2>/dev/null || true
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	rm -f "$T/pids/p11server" "$SOCK"
+	rm -f "$T/pids/p11server"
 }
 p11_server
 export P11_KIT_SERVER_ADDRESS=unix:path=$SOCK
-MODULE=$CLIENT_MODULE write_conf "$T/remote.conf"
+# One session: p11-kit 0.24's RPC client can leave a second caller waiting
+# for ever when the connection drops under two calls (a reader's error does
+# not wake the other reader), and the signer warns about it at start.
+SESSIONS=1 MODULE=$CLIENT_MODULE write_conf "$T/remote.conf"
 sed -i "s|^state_dir = .*|state_dir = $T/state-remote|" "$T/remote.conf"
 start_signer "$T/remote.conf" remote
 expect_rc 0 as ops-admin ca create --ca "$CA_ID"
