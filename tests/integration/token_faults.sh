@@ -67,6 +67,36 @@ lost=$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='abandoned'"
 [ "$lost" -gt 0 ] || fail "the fault hit no item"
 ok "fault mid-batch: $lost serials abandoned, the rerun completed every peer, no certificate issued twice"
 
+# A call that never comes back out of the module (p11-kit's client after a
+# dropped connection can do this): other calls still fail fast, recovery
+# says what it waits for, and goes on once the call returns.
+L0=$(wc -l < "$T/signer.log")
+"$SRC/scripts/make-fmc-tree.sh" --root "$T/fmc-hang" --fmc-uuid "$CA_ID" --peers 100 --key-pool 8 >/dev/null
+printf 'C_Sign HANG 1 20\nC_Sign CKR_DEVICE_ERROR 1 20\n' > "$SFTCA_SHIM_CONTROL"
+as fmc-east issue --ca "$CA_ID" --root "$T/fmc-hang" --batch 100 --retries 0 >"$T/hang.out" 2>&1 &
+hang_client=$!
+for _ in $(seq 300); do
+	tail -n +"$((L0 + 1))" "$T/signer.log" | grep -q "has not returned for 10 s" && break
+	sleep 0.1
+done
+newlog=$(tail -n +"$((L0 + 1))" "$T/signer.log")
+assert_contains "$newlog" "lost: C_Sign: CKR_DEVICE_ERROR" "the other session's failure"
+assert_contains "$newlog" "a call into .*p11shim.so has not returned for 10 s; recovery waits for it" "recovery says what it waits for"
+assert_eq "$(health)" "NOT_SERVING" "not serving while a call is stuck in the module"
+start=$(date +%s%N)
+expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --force --retries 0 --timeout 20
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+assert_contains "$OUT" "UNAVAILABLE" "calls fail with UNAVAILABLE meanwhile"
+[ "$elapsed" -lt 10000 ] || fail "failing took $elapsed ms while a call was stuck in the module"
+: > "$SFTCA_SHIM_CONTROL" # the stuck call returns (with an error)
+for _ in $(seq 100); do [ "$(health)" = "SERVING" ] && break; sleep 0.1; done
+assert_eq "$(health)" "SERVING" "recovered once the stuck call returned"
+set +e; wait "$hang_client"; set -e
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$T/fmc-hang"
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$T/fmc-hang"
+assert_eq "$(sqlite3 "$db" "SELECT COUNT(*) FROM (SELECT peer_uuid FROM certificates WHERE state='issued' GROUP BY peer_uuid HAVING COUNT(*) > 1)")" "0" "no peer got two certificates"
+ok "a module call that does not return: calls fail fast ($elapsed ms), recovery logs what it waits for and resumes when the call returns"
+
 # A wrong PIN during recovery stops it: no second attempt, ever.
 printf 'C_Login CKR_PIN_INCORRECT\nC_Sign CKR_DEVICE_ERROR 1 5\n' > "$SFTCA_SHIM_CONTROL"
 before=$(logins)

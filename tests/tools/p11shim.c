@@ -4,6 +4,10 @@
  *   SFTCA_SHIM_MODULE   the real module (default SoftHSM2)
  *   SFTCA_SHIM_CONTROL  a file of rules, re-read whenever it changes:
  *                         FUNCTION RV [COUNT [SKIP]]  e.g. "C_Sign CKR_DEVICE_ERROR"
+ *                       RV "HANG" blocks the call until the rule is gone
+ *                       from the file, then fails it with CKR_DEVICE_ERROR
+ *                       (a module call that does not return, like p11-kit's
+ *                       client after a dropped connection).
  *                       FUNCTION "*" matches every wrapped function; COUNT
  *                       limits how many calls fail (default: all until the
  *                       rule is removed), after SKIP calls that pass. An
@@ -22,8 +26,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_RULES 16
+#define RV_HANG ((CK_RV)-1)
 
 struct rule {
 	char fn[64];
@@ -57,6 +63,7 @@ static const struct {
 	{ "CKR_GENERAL_ERROR", CKR_GENERAL_ERROR },
 	{ "CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED },
 	{ "CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY },
+	{ "HANG", RV_HANG },
 };
 
 static void shim_log(const char *fn, CK_RV rv)
@@ -130,6 +137,19 @@ static CK_RV fault(const char *fn)
 			rv = rules[i].rv;
 			break;
 		}
+	}
+	while (rv == RV_HANG) {
+		int held = 0;
+
+		pthread_mutex_unlock(&mu);
+		usleep(50 * 1000);
+		pthread_mutex_lock(&mu);
+		load_rules();
+		for (int i = 0; i < nrules; i++)
+			held |= rules[i].rv == RV_HANG &&
+				(strcmp(rules[i].fn, fn) == 0 || strcmp(rules[i].fn, "*") == 0);
+		if (!held)
+			rv = CKR_DEVICE_ERROR;
 	}
 	pthread_mutex_unlock(&mu);
 	return rv;
