@@ -528,23 +528,6 @@ static int watchdog_disarm(struct watchdog *w)
 }
 
 static int sftp_put(struct devconn *c, const char *path, const void *data, size_t len,
-		    unsigned mode, char *err, size_t errlen);
-
-static int direct_put(struct devconn *c, const char *path, const void *data, size_t len,
-		      unsigned mode, char *err, size_t errlen)
-{
-	struct watchdog w;
-	int armed = watchdog_arm(&w, ssh_get_fd(c->s), c->timeout_ms) == 0;
-	int r = sftp_put(c, path, data, len, mode, err, errlen);
-
-	if (armed && watchdog_disarm(&w))
-		r = seterr(err, errlen, SFTCA_ERR_TIMEOUT,
-			   "no answer from the SFTP server within %d s (connection dropped)",
-			   c->timeout_ms / 1000);
-	return r;
-}
-
-static int sftp_put(struct devconn *c, const char *path, const void *data, size_t len,
 		    unsigned mode, char *err, size_t errlen)
 {
 	const unsigned char *p = data;
@@ -581,6 +564,20 @@ static int sftp_put(struct devconn *c, const char *path, const void *data, size_
 	/* The server's umask shaped the create mode: set it as asked. */
 	if (r == 0 && sftp_chmod(c->sftp, path, mode) != 0)
 		r = seterr(err, errlen, SFTCA_ERR_IO, "chmod of %s failed", path);
+	return r;
+}
+
+static int direct_put(struct devconn *c, const char *path, const void *data, size_t len,
+		      unsigned mode, char *err, size_t errlen)
+{
+	struct watchdog w;
+	int armed = watchdog_arm(&w, ssh_get_fd(c->s), c->timeout_ms) == 0;
+	int r = sftp_put(c, path, data, len, mode, err, errlen);
+
+	if (armed && watchdog_disarm(&w))
+		r = seterr(err, errlen, SFTCA_ERR_TIMEOUT,
+			   "no answer from the SFTP server within %d s (connection dropped)",
+			   c->timeout_ms / 1000);
 	return r;
 }
 

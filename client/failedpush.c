@@ -379,13 +379,13 @@ int failedpush_close(struct failedpush_writer *w, int clear_stale, int *written)
 	if (w == NULL)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	if (w->n == 0 && !clear_stale)
-		goto out;
 	if (w->n == 0) {
 		/* Nothing failed: a list left by an earlier run is no longer
 		 * true, and a --retry of it would restart healthy devices. */
 		int moved = 0;
 
+		if (!clear_stale)
+			goto out;
 		af_backup_stamp(stamp);
 		if ((r = af_retire(w->dir, w->file, stamp, &moved)) != 0)
 			log_error("the previous FAILED_PUSH %s/%s could not be moved aside: %s",
