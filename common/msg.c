@@ -1,0 +1,67 @@
+#include "msg.h"
+
+#include "errors.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void msg_vset(struct sftca_msg *m, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(m->text, sizeof(m->text), fmt, ap);
+
+	if (n < 0)
+		m->text[0] = '\0';
+	else if ((size_t)n >= sizeof(m->text))
+		memcpy(m->text + sizeof(m->text) - 4, "...", 4);
+}
+
+void msg_set(struct sftca_msg *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg_vset(m, fmt, ap);
+	va_end(ap);
+}
+
+int msg_fail(struct sftca_msg *m, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg_vset(m, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void msg_prefix(struct sftca_msg *m, const char *fmt, ...)
+{
+	struct sftca_msg head, tail;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg_vset(&head, fmt, ap);
+	va_end(ap);
+	if (m->text[0] != '\0') {
+		memcpy(tail.text, m->text, sizeof(tail.text)); /* vsnprintf must not read what it writes */
+		msg_set(m, "%s: %s", head.text, tail.text);
+	} else {
+		memcpy(m->text, head.text, sizeof(m->text));
+	}
+}
+
+void msg_clear(struct sftca_msg *m)
+{
+	m->text[0] = '\0';
+}
+
+int msg_isset(const struct sftca_msg *m)
+{
+	return m->text[0] != '\0';
+}
+
+const char *msg_text(const struct sftca_msg *m, int r)
+{
+	return m->text[0] != '\0' ? m->text : sftca_strerror(r);
+}
