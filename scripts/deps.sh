@@ -4,7 +4,7 @@ SFTCA_PACKAGES=(
 	build-essential cmake pkg-config git ca-certificates
 	libssl-dev openssl libp11-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
 	libsqlite3-dev sqlite3 libinih-dev libcmocka-dev libjansson-dev libcsv-dev libssh-dev zlib1g-dev
-	softhsm2 opensc p11-kit libengine-pkcs11-openssl
+	softhsm2 opensc p11-kit libp11-kit-dev libengine-pkcs11-openssl
 	openssh-server openssh-client iproute2 procps util-linux gzip jq python3
 )
 

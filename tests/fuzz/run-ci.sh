@@ -31,6 +31,7 @@ case $seconds in '' | *[!0-9]*) echo "run-ci.sh: SECONDS must be a whole number"
 if [ ! -x "$bin" ]; then
 	echo "run-ci.sh: $bin is not built (CC=clang cmake -S . -B build-fuzz -DSFTCA_FUZZ=ON;" \
 		"cmake --build build-fuzz --target fuzz): skipped"
+	[ "${CI:-}" = true ] && { echo "run-ci.sh: a skip fails under CI=true" >&2; exit 1; }
 	exit 77
 fi
 if [ ! -d "$corpus" ]; then
@@ -75,6 +76,7 @@ found=$(ls "$work/artifacts" 2>/dev/null)
 if [ "$rc" -eq 77 ]; then
 	tail -n 5 "$work/log"
 	echo "fuzz_$target: skipped (the target could not start: see above)"
+	[ "${CI:-}" = true ] && { echo "run-ci.sh: a skip fails under CI=true" >&2; exit 1; }
 	exit 77
 fi
 if [ "$rc" -ne 0 ] || [ -n "$found" ]; then

@@ -7,7 +7,8 @@
 # in FAILED_PUSH; --retry finishes the job. Reruns change nothing; a kept
 # key never travels; kill -9 of the client mid-push leaves whole pairs.
 . "$(dirname "$0")/lib.sh"
-need sshd unshare nsenter perl ss
+need unshare nsenter perl ss
+[ -x "$SSHD" ] || skip "$SSHD is not installed (openssh-server)"
 DEV=$SRC/tests/devices
 D=$T/devices
 ctl() { "$DEV/device-ctl.sh" "$D" "$@"; }

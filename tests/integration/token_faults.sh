@@ -8,7 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 need p11-kit sqlite3
 SHIM=$BUILD/lib/p11shim.so
-CLIENT_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+# Ask p11-kit where its modules live rather than assume the multiarch path.
+CLIENT_MODULE=$(pkg-config --variable=p11_module_path p11-kit-1)/p11-kit-client.so
 [ -r "$SHIM" ] || skip "p11shim.so not built"
 [ -r "$CLIENT_MODULE" ] || skip "p11-kit-client.so missing"
 
