@@ -292,6 +292,28 @@ def handlers_seeds(csrs):
     s("health-unknown", HEALTH + AUDITOR, fb(1, "other.Service"))
 
 
+# ---- certificate files for sftca check ---------------------------------------------
+
+def certscan_seeds(tmp):
+    key = os.path.join(tmp, "cs.key")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    pems = []
+    for name, days, subj in (("ca", "3650", "/title=InternalCA/OU=Intrusion Management System/CN=%s/O=Cisco Systems, Inc" % CA),
+                             ("peer", "1", "/OU=Intrusion Management System/CN=%s/O=Cisco Systems, Inc" % PEER1)):
+        pem = os.path.join(tmp, name + ".pem")
+        openssl("req", "-new", "-x509", "-key", key, "-days", days, "-subj", subj, "-out", pem)
+        pems.append(open(pem, "rb").read())
+    der = os.path.join(tmp, "peer.der")
+    openssl("x509", "-in", os.path.join(tmp, "peer.pem"), "-outform", "DER", "-out", der)
+    put("certscan", "one-pem.pem", pems[1])
+    put("certscan", "chain.pem", pems[1] + pems[0])
+    put("certscan", "der.der", open(der, "rb").read())
+    put("certscan", "key-only.pem", open(key, "rb").read())
+    put("certscan", "text-around.pem", b"Bag Attributes\n    friendlyName: x\n" + pems[0] + b"trailing text\n")
+    put("certscan", "truncated.pem", pems[0][:len(pems[0]) // 2])
+    put("certscan", "empty-block.pem", b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+
+
 def main():
     config_seeds()
     devices_seeds()
@@ -299,6 +321,7 @@ def main():
     logscan_seeds()
     with tempfile.TemporaryDirectory() as tmp:
         csrs = csr_seeds(tmp)
+        certscan_seeds(tmp)
     handlers_seeds(csrs)
 
 
