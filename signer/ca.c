@@ -125,6 +125,11 @@ static int gen_new(struct ca_registry *r, const struct ledger_gen *info, struct 
 		gen_free(g);
 		return SFTCA_ERR_LEDGER;
 	}
+	/* Fill OpenSSL's extension cache (SKID, key usage) now, while the
+	 * generation is ours alone: OpenSSL 3.0 fills it on first use with a
+	 * double-checked lock whose unlocked read races with the writer, and
+	 * every handler thread reads the CA's SKID for its leaves' AKI. */
+	(void)X509_check_purpose(g->cert, -1, 0);
 	if (in_bundle(g))
 		(void)gen_open_key(r, g); /* a missing key is reported, not fatal */
 	*out = g;

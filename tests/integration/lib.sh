@@ -63,6 +63,17 @@ trap cleanup EXIT
 trap '[[ $- == *e* ]] && echo "FAIL: ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND" >&2' ERR
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# wait_until SECONDS WHAT CMD...: poll CMD every 0.05 s until it succeeds;
+# fail naming WHAT after SECONDS. For events, instead of sleeping.
+wait_until() {
+	local secs=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < secs * 20; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	fail "$what: not seen within $secs s"
+}
 ok() { echo "ok - $*"; }
 assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
 assert_contains() { grep -qE -- "$2" <<<"$1" || fail "$3: '$2' not found in: $1"; }

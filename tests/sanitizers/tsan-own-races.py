@@ -1,26 +1,58 @@
 #!/usr/bin/env python3
-"""Judge a ThreadSanitizer log: fail on every data race in which one of the
-two racing accesses is made by our own code.
+"""Judge a ThreadSanitizer log: fail on every data race sftca's own code
+takes part in.
 
 Debian's gRPC, Abseil and OpenSSL are not built with TSan, so TSan cannot see
 the synchronisation inside them and reports their internals racing with
-themselves by the hundred. What the test can judge is our code: an access is
-ours when its innermost frame outside the sanitizer runtime is in one of the
-named binaries (for example a free() called from call_free, or a plain read
-in call_finish). Usage: tsan-own-races.py LOG BINARY...
+themselves by the hundred. A race counts as ours (fails the test) when
+- either access is made by our code itself (its innermost frame outside the
+  sanitizer runtime is in one of the named binaries), or
+- both stacks pass through our code: two sftca threads reached the same
+  library object, which is how a missing lock around a non-thread-safe
+  library object (an SQLite handle, an EVP context, a token session) looks,
+  wherever inside the library the accesses land; except inside libraries
+  whose synchronisation TSan cannot see (gRPC, Abseil: OPAQUE below), and
+  on memory a library allocated on its own (an SSL buffer gRPC drives), or
+- one stack is lost ("failed to restore the stack") and the other passes
+  through our code: what cannot be shown to be a library's is ours.
+A race whose stacks never pass through our code, or in which only one side
+passes through our code and the access on both sides is library code (our
+thread calling into gRPC while gRPC's own thread touches the same object),
+is the library's. Usage: tsan-own-races.py LOG BINARY...
 
-Two kinds are counted apart, both a free ordered only by a library's own
-synchronisation, which TSan cannot see: our read of memory that a library
-then frees from its own thread (gRPC frees an auth context or call buffers
-when its reference count drops, and the count lives in uninstrumented
-atomics), and our free of memory that a library last touched on one of its
-threads (the metadata array gRPC fills on its executor, freed by our event
-thread after the completion queue said the call is done). A real use after
-free of either kind is what the same test under AddressSanitizer
-(asan_it_concurrency) reports.
+One kind is counted apart: a free ordered only by a library's own
+synchronisation, which TSan cannot see, where the other side is a library
+thread that never passes through our code: our read of memory that gRPC then
+frees from its own thread (it frees an auth context or call buffers when its
+reference count drops, and the count lives in uninstrumented atomics), and
+our free of memory that gRPC last touched on its executor thread (the
+metadata array filled there, freed by our event thread after the completion
+queue said the call is done). A real use after free of either kind is what
+the same test under AddressSanitizer (asan_it_concurrency) reports.
 """
 import re
 import sys
+
+
+FRAME = re.compile(r"\s*#\d+ .*\(([^()]+?)\+0x[0-9a-f]+\)\s*$")
+
+
+def binaries(access):
+    """Every binary on the access's stack, innermost first (sanitizer runtime left out)."""
+    out = []
+    for line in access.splitlines():
+        m = FRAME.match(line)
+        if m and "libtsan" not in m.group(1):
+            out.append(m.group(1).rsplit("/", 1)[-1])
+    return out
+
+
+def lost(access):
+    return "[failed to restore the stack]" in access
+
+
+def passes_ours(access, ours):
+    return any(b in ours for b in binaries(access))
 
 
 def performer(access):
@@ -52,13 +84,49 @@ def library_free(access):
 
 
 def ordered_by_library(pair, ours):
-    """A free on one side, the other access by library code, one of them ours."""
+    """A free on one side, the other side a library thread that never passes
+    through our code; our code made one of the two accesses."""
     if len(pair) != 2:
         return False
     for a, b in (pair, pair[::-1]):
-        if library_free(a) and performer(b) in ours:
+        if lost(a) or lost(b):
+            continue
+        if library_free(a) and not passes_ours(a, ours) and performer(b) in ours:
             return True
-        if freed_by(a) in ours and performer(b).startswith("lib"):
+        if freed_by(a) in ours and not passes_ours(b, ours) and performer(b).startswith("lib"):
+            return True
+    return False
+
+
+# Libraries whose locks and atomics TSan cannot see (their own futex-based
+# mutexes and uninstrumented C++ atomics): two of our threads calling into
+# them is their documented use, so the races between those calls are theirs.
+OPAQUE = re.compile(r"^lib(grpc|gpr|absl|address_sorting|upb|re2)")
+
+
+def library_object(location):
+    """The racing memory was allocated, or is a global, by library code alone:
+    that library synchronises it (e.g. an SSL record buffer gRPC drives)."""
+    if location is None:
+        return False
+    first = location.splitlines()[0]
+    m = re.search(r"\(([^()]+?)\+0x[0-9a-f]+\)", first)
+    if "global" in first and m:
+        return m.group(1).rsplit("/", 1)[-1].startswith("lib")
+    bins = binaries(location)
+    return bool(bins) and all(b.startswith("lib") for b in bins)
+
+
+def is_ours(pair, ours, location=None):
+    if any(performer(a) in ours for a in pair):
+        return True
+    if len(pair) == 2:
+        a, b = pair
+        if (passes_ours(a, ours) and passes_ours(b, ours)
+                and not any(OPAQUE.match(x) for x in binaries(a) + binaries(b))
+                and not library_object(location)):
+            return True
+        if (lost(a) and passes_ours(b, ours)) or (lost(b) and passes_ours(a, ours)):
             return True
     return False
 
@@ -76,7 +144,8 @@ def main():
         accesses = [p for p in re.split(r"\n\s*\n", r)
                     if re.search(r"(read|write|atomic)[^\n]* by (main )?thread", p, re.I)]
         pair = accesses[:2]
-        if not any(performer(a) in ours for a in pair):
+        location = next((p for p in re.split(r"\n\s*\n", r) if p.lstrip().startswith("Location is")), None)
+        if not is_ours(pair, ours, location):
             lib += 1
         elif ordered_by_library(pair, ours):
             freed += 1
