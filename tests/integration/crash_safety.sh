@@ -21,12 +21,19 @@ stop_signer
 db=$T/state/ledger.db
 
 # --- kill -9 of the signer, at random moments -----------------------------------
-abandoned_total=0
+abandoned_total=0 mid_batch=0
+rows() { sqlite3 "$db" "PRAGMA busy_timeout=5000; SELECT COUNT(*) FROM certificates" | tail -1; }
+rows_above() { [ "$(rows)" -gt "$1" ]; }
 for round in $(seq "$ROUNDS"); do
 	start_signer "$T/signer.conf"
+	before=$(rows)
 	as fmc-east issue --ca "$CA_ID" --root "$FMC" --force --batch 500 --retries 0 >"$T/round.out" 2>&1 &
 	client=$!
-	sleep "0.$(( RANDOM % 9 + 1 ))$(( RANDOM % 10 ))"
+	# Kill inside the run: once the first batch has reserved its rows, at a
+	# random moment within the next second (three batches of 500, each
+	# signing for 0.3 s or more, then the client's writes).
+	wait_until 120 "round $round: the first batch reserved in the ledger" rows_above "$before"
+	sleep "0.$(( RANDOM % 10 ))$(( RANDOM % 10 ))"
 	kill -9 "$SIGNER_PID"
 	wait "$SIGNER_PID" 2>/dev/null || true
 	rm -f "$T/pids/signer"
@@ -35,7 +42,11 @@ for round in $(seq "$ROUNDS"); do
 	assert_contains "$OUT" "intact \(0 problems" "ledger integrity after kill -9 round $round"
 	n=$(sed -n 's/.*; \([0-9]*\) pending rows marked abandoned.*/\1/p' <<<"$OUT")
 	abandoned_total=$((abandoned_total + n))
+	[ "$n" -gt 0 ] && mid_batch=$((mid_batch + 1))
 done
+# Proof the kills landed where it hurts: a batch reserved but not recorded.
+[ "$mid_batch" -ge $(( (ROUNDS + 3) / 4 )) ] ||
+	fail "only $mid_batch of $ROUNDS kills landed inside a batch (rows left pending): the test proves too little"
 start_signer "$T/signer.conf"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
 assert_contains "$OUT" ", 0 failed" "the rerun completes every peer"
@@ -44,7 +55,7 @@ assert_eq "$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='pendi
 assert_eq "$(sqlite3 "$db" "SELECT COUNT(*) FROM (SELECT serial FROM certificates GROUP BY serial HAVING COUNT(*) > 1)")" "0" "no serial twice"
 [ "$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='abandoned'")" -eq "$abandoned_total" ] ||
 	fail "abandoned rows do not add up to what the rounds left pending"
-ok "$ROUNDS rounds of kill -9 at random moments: ledger intact each time ($abandoned_total serials abandoned, none reused), rerun completed all 1500 peers"
+ok "$ROUNDS rounds of kill -9 at random moments, $mid_batch of them inside a batch: ledger intact each time ($abandoned_total serials abandoned, none reused), rerun completed all 1500 peers"
 
 # --- kill -9 of the client at each step of a file replacement -------------------
 pair_ok() { # every pair directory under $1: no files, or a key and the cert for it
