@@ -238,11 +238,22 @@ ok "--identity: public-key login"
 # kill -9 of the client in the middle of a push with new keys: every device
 # keeps a key and certificate of the same age; the rerun finishes.
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --rekey
-push --jobs 10 >"$T/killed.out" 2>&1 &
+# The real process in the background ($! of a shell function would be a
+# subshell, and killing it would leave sftca running to the end). Two jobs:
+# slow enough that the kill lands with devices still to do.
+"$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-hosts "$KH" \
+	--failed-push "$T/FAILED_PUSH" --jobs 2 >"$T/killed.out" 2>&1 &
 pid=$!
-sleep 0.$(( RANDOM % 5 + 3 ))
-kill -9 "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
+new_key_on() { cmp -s <(remote "$1" sftunnel-key.pem) "$FMC/var/sf/peers/$(dev_uuid "$1")/certs_pushed/sftunnel-key.pem"; }
+any_new_key() { for n in "${names[@]}"; do new_key_on "$n" && return 0; done; return 1; }
+wait_until 120 "a first device with its new key" any_new_key
+kill -9 "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || fail "sftca push was not killed mid-run (exit $rc): $(cat "$T/killed.out")"
+assert_not_contains "$(cat "$T/killed.out")" "updated, [0-9]+ unchanged" "the killed run printed no summary"
 # The device's shell finishes the renames it started after the client is
 # gone (it ignores the hangup), so a pair may be mid-swap for a moment; a
 # pair still mixed after 20 s is one the kill broke for good.
@@ -262,10 +273,14 @@ for n in "${names[@]}"; do
 	echo "mixed pair on $n" >&2
 done
 [ "$mixed" = 0 ] || fail "kill -9 mid-push left a key and certificate of different ages"
+updated=0
+for n in "${names[@]}"; do new_key_on "$n" && updated=$((updated + 1)); done
+[ "$updated" -ge 1 ] && [ "$updated" -lt 10 ] ||
+	fail "the kill did not land mid-run: $updated of 10 devices have the new key"
 expect_rc 0 push --jobs 10
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
 assert_contains "$OUT" "live: 10 devices, 10 OK" "tunnels after the rerun"
-ok "kill -9 of the client mid-push (new keys): every device pair whole, rerun finished, all tunnels up"
+ok "kill -9 of the real sftca push mid-run ($updated of 10 devices had the new pair): every device pair whole, rerun finished, all tunnels up"
 
 stop_devices
 for n in "${names[@]}"; do ctl "$n" status 2>/dev/null | grep -q "running" && fail "$n still running"; done
