@@ -23,14 +23,7 @@ EOF
 	exit 0 ;;
 esac
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: would skip under CI=true: $*" >&2
-		exit 1
-	fi
-	echo "SKIP: $*"
-	exit 77
-}
+. "$(dirname "$0")/../skip.sh"
 [ "$(id -u)" -eq 0 ] || skip "must run as root"
 for c in ssh sftp ssh-keygen openssl unshare nsenter setsid setpriv flock mountpoint ss ps pgrep perl sha256sum; do
 	command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"

@@ -14,15 +14,7 @@ PROBE=$CBUILD/bin/rpcprobe
 MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 CA_ID=cdb123c8-4347-11ef-aca1-f3aa241412a1
 
-# A skipped test hides a capability: under CI=true (.ci/run) a skip fails.
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: would skip under CI=true: $*" >&2
-		exit 1
-	fi
-	echo "SKIP: $*"
-	exit 77
-}
+. "$SRC/tests/skip.sh"
 need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done; }
 # SSHD: the system's sshd by its absolute path (root's PATH may lack /usr/sbin).
 SSHD=/usr/sbin/sshd
