@@ -438,6 +438,7 @@ static int add_listener(struct server *srv, const char *addr, grpc_server_creden
 {
 	if (strncmp(addr, "unix:", 5) == 0) {
 		const char *path = addr + 5;
+		struct stat st;
 		grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
 		mode_t old = umask(0117); /* the socket is born 0660 */
 		int port = grpc_server_add_http2_port(srv->gs, addr, creds);
@@ -448,8 +449,11 @@ static int add_listener(struct server *srv, const char *addr, grpc_server_creden
 			log_error("cannot listen on %s (directory missing or not writable?)", addr);
 			return SFTCA_ERR_IO;
 		}
-		if (chmod(path, 0660) != 0) {
-			log_error("%s: chmod 0660: %s", path, strerror(errno));
+		/* Born 0660 under the umask: no chmod by name, which as root in a
+		 * directory others may write could follow a symlink planted there. */
+		if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || (st.st_mode & 0777) != 0660) {
+			log_error("%s: not a socket of mode 0660 after binding: refusing to serve",
+				  path);
 			return SFTCA_ERR_IO;
 		}
 		log_info("listening on %s (mode 0660, role %s)", addr,
