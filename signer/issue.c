@@ -86,6 +86,44 @@ static void prepare_item(struct item *it, X509 *ca, const char *requester, unsig
 	it->row.requested_at = now;
 }
 
+struct refuse_ctx {
+	struct item *items;
+	const struct caller *who;
+};
+
+static int refuse_compromised(void *arg, size_t i, const struct ledger_cert *row)
+{
+	struct refuse_ctx *c = arg;
+	struct item *it = &c->items[i];
+
+	log_warn("refused a certificate for peer %s to %s (%s): its key was revoked for "
+		 "keyCompromise (SPKI SHA-256 %s, serial %s, CA %s)",
+		 it->row.peer_uuid, c->who->identity, c->who->peer, row->spki_sha256, row->serial,
+		 row->ca_id);
+	item_fail(it, GRPC_STATUS_FAILED_PRECONDITION,
+		  "key revoked for keyCompromise: SPKI SHA-256 %s (serial %s, CA %s); make a new key",
+		  row->spki_sha256, row->serial, row->ca_id);
+	return 0;
+}
+
+/* A key once revoked for keyCompromise is never certified again, under any
+ * CA: the client cannot be trusted to re-key, so the signer refuses. */
+static int refuse_compromised_keys(struct signer *s, const struct caller *who,
+				   struct item *items, size_t n)
+{
+	const char **spki = calloc(n ? n : 1, sizeof(*spki));
+	struct refuse_ctx c = { items, who };
+	int r;
+
+	if (spki == NULL)
+		return SFTCA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		spki[i] = items[i].ok ? items[i].row.spki_sha256 : NULL;
+	r = ledger_compromised_keys(s->ledger, spki, n, refuse_compromised, &c);
+	free(spki);
+	return r;
+}
+
 /* On a pool thread, holding a token session only inside X509_sign. */
 static void sign_item(void *ctx, size_t i)
 {
@@ -203,6 +241,18 @@ static void audit_batch(struct signer *s, const struct caller *who, const char *
 			    "serials", serials, "refused", refused, "error", error));
 }
 
+/* The ledger failed before anything was signed: every item still on its
+ * way is failed, and the batch too. */
+static int unsigned_batch(struct item *items, size_t n, const char *what, int r, char *errmsg,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].ok)
+			item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "not signed: %s", what);
+	snprintf(errmsg, errlen, "%s (%s): nothing was signed", what, sftca_strerror(r));
+	return SFTCA_ERR_UNAVAILABLE;
+}
+
 int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, unsigned days,
 		const struct issue_in *in, size_t n, struct issue_out *out, unsigned *generation,
 		char *errmsg, size_t errlen)
@@ -244,15 +294,13 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 	}
 	for (size_t i = 0; i < n; i++)
 		prepare_item(&items[i], ca_gen_cert(g), who->identity, days, s->cfg->max_csr, now);
+	if ((r = refuse_compromised_keys(s, who, items, n)) != 0) {
+		r = unsigned_batch(items, n, "ledger read failed", r, errmsg, errlen);
+		goto out;
+	}
 	/* Write-ahead: nothing is signed unless its serial is on record. */
 	if ((r = reserve(s, items, n, ca_id, *generation, &nres)) != 0) {
-		for (size_t i = 0; i < n; i++)
-			if (items[i].ok)
-				item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "not signed: %s",
-					  "ledger write failed");
-		snprintf(errmsg, errlen, "ledger write failed (%s): nothing was signed",
-			 sftca_strerror(r));
-		r = SFTCA_ERR_UNAVAILABLE;
+		r = unsigned_batch(items, n, "ledger write failed", r, errmsg, errlen);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)

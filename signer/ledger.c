@@ -46,6 +46,9 @@ static const char *const schema[] = {
 	"CREATE INDEX IF NOT EXISTS certificates_ca ON certificates(ca_id, generation, state)",
 	"CREATE INDEX IF NOT EXISTS certificates_peer ON certificates(peer_uuid)",
 	"CREATE INDEX IF NOT EXISTS certificates_state ON certificates(state)",
+	/* Keys revoked for keyCompromise are refused at issuance (issue 10). */
+	"CREATE INDEX IF NOT EXISTS certificates_compromised ON certificates(spki_sha256)"
+	" WHERE state = 'revoked' AND revocation_reason = 'keyCompromise'",
 	"CREATE TABLE IF NOT EXISTS crl_numbers (ca_id TEXT PRIMARY KEY, last INTEGER NOT NULL)",
 };
 
@@ -609,6 +612,41 @@ int ledger_revoked_by_key(struct ledger *l, const char *ca_id, const char *key_l
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = db_err(l->rdb, "reading revoked serials");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->rmu);
+	return r;
+}
+
+int ledger_compromised_keys(struct ledger *l, const char *const *spki, size_t n,
+			    ledger_hit_fn fn, void *arg)
+{
+	char sql[1024];
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT %s FROM certificates c WHERE c.spki_sha256 = ? AND c.state = 'revoked'"
+		 " AND c.revocation_reason = 'keyCompromise' ORDER BY c.rowid DESC LIMIT 1",
+		 row_columns);
+	pthread_mutex_lock(&l->rmu);
+	if (sqlite3_prepare_v2(l->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
+		r = db_err(l->rdb, "preparing");
+		goto out;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (spki[i] == NULL)
+			continue;
+		sqlite3_reset(st);
+		bind_text(st, 1, spki[i]);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct ledger_cert c;
+			row_from_stmt(st, &c, 0);
+			r = fn(arg, i, &c);
+		} else if (rc != SQLITE_DONE) {
+			r = db_err(l->rdb, "looking up compromised keys");
+		}
+	}
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->rmu);

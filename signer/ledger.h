@@ -95,6 +95,12 @@ typedef int (*ledger_row_fn)(void *arg, const struct ledger_cert *row);
 int ledger_revoked_by_key(struct ledger *l, const char *ca_id, const char *key_label,
 			  ledger_row_fn fn, void *arg) __attribute__((warn_unused_result));
 
+typedef int (*ledger_hit_fn)(void *arg, size_t i, const struct ledger_cert *row);
+/* For each spki[i] (SHA-256 hex, NULL = skip) some certificate with that key
+ * has been revoked for keyCompromise, under any CA: fn(arg, i, newest such row). */
+int ledger_compromised_keys(struct ledger *l, const char *const *spki, size_t n,
+			    ledger_hit_fn fn, void *arg) __attribute__((warn_unused_result));
+
 struct ledger_filter {
 	const char *ca_id, *peer_uuid, *state; /* NULL or "" = any */
 	int64_t after_rowid;                   /* paging cursor */
