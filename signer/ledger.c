@@ -665,7 +665,9 @@ int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn f
 	snprintf(sql, sizeof(sql),
 		 "SELECT %s FROM certificates c WHERE c.rowid > ?1"
 		 " AND (?2 IS NULL OR c.ca_id = ?2) AND (?3 IS NULL OR c.peer_uuid = ?3)"
-		 " AND (?4 IS NULL OR c.state = ?4) ORDER BY c.rowid LIMIT ?5",
+		 " AND (?4 IS NULL OR c.state = ?4)"
+		 " AND (?6 IS NULL OR instr(?6, ',' || c.ca_id || ',') > 0)"
+		 " ORDER BY c.rowid LIMIT ?5",
 		 row_columns);
 	pthread_mutex_lock(&l->rmu);
 	if (sqlite3_prepare_v2(l->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -680,6 +682,8 @@ int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn f
 	if (f->state && f->state[0])
 		bind_text(st, 4, f->state);
 	sqlite3_bind_int(st, 5, (int)f->limit);
+	if (f->ca_scope)
+		bind_text(st, 6, f->ca_scope);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ledger_cert c;
 		row_from_stmt(st, &c, f->with_der);

@@ -103,6 +103,7 @@ int ledger_compromised_keys(struct ledger *l, const char *const *spki, size_t n,
 
 struct ledger_filter {
 	const char *ca_id, *peer_uuid, *state; /* NULL or "" = any */
+	const char *ca_scope;                  /* NULL = any, else ",id1,id2,": only those */
 	int64_t after_rowid;                   /* paging cursor */
 	unsigned limit;
 	int with_der;
