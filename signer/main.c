@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"usage: sftca-signer --config FILE [--check-config] [--allow-root] [-v] [--syslog]\n"
 		"       sftca-signer --config FILE import-ca --ca ID --cert CACERT.pem --key CAKEY.pem\n"
 		"       sftca-signer --config FILE check-ledger\n"
-		"       sftca-signer verify-audit FILE [--head FILE]\n"
+		"       sftca-signer verify-audit FILE... [--head FILE]\n"
 		"       sftca-signer init-token --module SO --label LABEL --so-pin-file F --pin-file F\n"
 		"\n"
 		"Runs in the foreground until SIGTERM or SIGINT. The InternalCA keys stay in the\n"
@@ -424,6 +424,7 @@ static int open_core(const struct signer_config *cfg, struct signer *s, int reco
 			 abandoned);
 	if ((r = audit_open(cfg->state_dir, &s->audit)) != 0)
 		return r;
+	audit_set_limits(s->audit, cfg->audit_rotate_bytes, cfg->audit_coalesce_seconds);
 	if (abandoned > 0)
 		audit_log(s->audit, "ledger.abandon", "signer", NULL, "ok",
 			  json_pack("{s:i}", "abandoned", abandoned));
@@ -645,24 +646,50 @@ static int init_token(int argc, char **argv)
 	return 0;
 }
 
+/* verify-audit FILE... [--head FILE]: the files oldest first; one FILE
+ * named audit.log brings its rotated siblings audit.log.1... along. */
 static int verify_audit(int argc, char **argv)
 {
-	const char *head = NULL;
+	const char *head = NULL, **files = calloc((size_t)argc + 1, sizeof(*files));
+	char **own = NULL;
+	size_t n = 0, nown = 0;
 	unsigned long lines = 0;
 	char why[512];
+	int r = 2;
 
-	if (argc == 4 && strcmp(argv[2], "--head") == 0)
-		head = argv[3];
-	else if (argc != 2) {
-		fprintf(stderr, "usage: sftca-signer verify-audit FILE [--head FILE]\n");
-		return 2;
+	for (int i = 1; files && i < argc; i++) {
+		if (strcmp(argv[i], "--head") == 0 && i + 1 < argc)
+			head = argv[++i];
+		else
+			files[n++] = argv[i];
 	}
-	if (audit_verify_file(argv[1], head, &lines, why, sizeof(why)) != 0) {
-		printf("%s: BROKEN: %s\n", argv[1], why);
-		return 1;
+	if (n == 0) {
+		fprintf(stderr, "usage: sftca-signer verify-audit FILE... [--head FILE]\n");
+		goto out;
 	}
-	printf("%s: intact, %lu records\n", argv[1], lines);
-	return 0;
+	if (n == 1 && (own = audit_rotated_set(files[0], &nown)) != NULL && nown > 0) {
+		free(files);
+		files = (const char **)own;
+		n = nown;
+	}
+	if (audit_verify_set(files, n, head, &lines, why, sizeof(why)) != 0) {
+		printf("%s: BROKEN: %s\n", files[n - 1], why);
+		r = 1;
+		goto out;
+	}
+	if (n == 1)
+		printf("%s: intact, %lu records\n", files[0], lines);
+	else
+		printf("%s: intact, %lu records in %zu files (%s first)\n", files[n - 1], lines, n,
+		       files[0]);
+	r = 0;
+out:
+	if (own == NULL)
+		free(files);
+	for (size_t i = 0; own && i < nown; i++)
+		free(own[i]);
+	free(own);
+	return r;
 }
 
 int main(int argc, char **argv)
