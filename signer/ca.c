@@ -858,7 +858,8 @@ int ca_reason_valid(const char *reason)
 }
 
 int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, const char *reason,
-	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen)
+	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen,
+	      int (*before_commit)(void *arg, unsigned gen), void *arg)
 {
 	int rc;
 
@@ -869,7 +870,8 @@ int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, cons
 	*at = time(NULL);
 	pthread_mutex_lock(&r->admin);
 	rc = ledger_revoke(r->ledger, ca_id, canonical,
-			   reason && reason[0] ? reason : "unspecified", *at, generation);
+			   reason && reason[0] ? reason : "unspecified", *at, generation,
+			   before_commit, arg);
 	if (rc == 0)
 		atomic_fetch_add(&r->crl_epoch, 1);
 	pthread_mutex_unlock(&r->admin);

@@ -73,7 +73,8 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 
 /* Revoke serial (issued by any generation of ca_id). */
 int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, const char *reason,
-	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen)
+	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen,
+	      int (*before_commit)(void *arg, unsigned gen), void *arg)
 	__attribute__((warn_unused_result));
 /* 1 when reason is a revocation reason this CA accepts. */
 int ca_reason_valid(const char *reason);

@@ -345,12 +345,35 @@ int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessag
 	return 0;
 }
 
+struct revoke_audit {
+	struct signer *s;
+	const struct caller *who;
+	const Sftca__V1__RevokeRequest *q;
+	const char *serial;
+	int failed;
+};
+
+/* The revocation's audit record is on disk before the ledger commits it:
+ * a revocation the audit log cannot hold is not applied. */
+static int revoke_audit_first(void *arg, unsigned gen)
+{
+	struct revoke_audit *ra = arg;
+	int rc = audit_log(ra->s->audit, "revoke", ra->who->identity, ra->q->ca_id, "ok",
+			   json_pack("{s:o, s:o, s:i}", "serial", audit_text(ra->serial), "reason",
+				     audit_text(ra->q->reason[0] ? ra->q->reason : "unspecified"),
+				     "generation", (int)gen));
+
+	ra->failed = rc != 0;
+	return rc;
+}
+
 int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
 	       struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	const Sftca__V1__RevokeRequest *q = (const void *)req;
 	Sftca__V1__RevokeResponse *r = arena_alloc(a, sizeof(*r));
 	char serial[80] = "";
+	struct revoke_audit ra = { s, who, q, serial, 0 };
 	unsigned gen = 0;
 	int64_t at = 0;
 	int rc;
@@ -359,7 +382,8 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 		return SFTCA_ERR_NOMEM;
 	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
 		return rc;
-	rc = ca_revoke(s->cas, q->ca_id, q->serial, q->reason, &gen, &at, serial, sizeof(serial));
+	rc = ca_revoke(s->cas, q->ca_id, q->serial, q->reason, &gen, &at, serial, sizeof(serial),
+		       revoke_audit_first, &ra);
 	switch (rc) {
 	case 0:
 		break;
@@ -379,14 +403,21 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 		snprintf(err, errlen, "serial %s is not in state issued (already revoked?)", serial);
 		break;
 	default:
-		snprintf(err, errlen, "revocation failed: %s", sftca_strerror(rc));
+		snprintf(err, errlen, ra.failed ? "audit log write failed: serial %s was not revoked"
+						: "revocation failed: %s",
+			 ra.failed ? serial : sftca_strerror(rc));
+		if (ra.failed)
+			rc = SFTCA_ERR_UNAVAILABLE;
 	}
-	audit_log(s->audit, "revoke", who->identity, q->ca_id, rc == 0 ? "ok" : "refused",
-		  json_pack("{s:o, s:o, s:o}", "serial", audit_text(serial[0] ? serial : q->serial),
-			    "reason", audit_text(q->reason[0] ? q->reason : "unspecified"), "message",
-			    audit_text(rc ? err : "")));
-	if (rc != 0)
+	if (rc != 0) {
+		audit_log(s->audit, "revoke", who->identity, q->ca_id,
+			  rc == SFTCA_ERR_UNAVAILABLE || rc == SFTCA_ERR_LEDGER ? "error" : "refused",
+			  json_pack("{s:o, s:o, s:o}", "serial",
+				    audit_text(serial[0] ? serial : q->serial), "reason",
+				    audit_text(q->reason[0] ? q->reason : "unspecified"), "message",
+				    audit_text(err)));
 		return rc;
+	}
 	log_info("serial %s of CA %s revoked by %s (%s)", serial, q->ca_id, who->identity,
 		 q->reason[0] ? q->reason : "unspecified");
 	sftca__v1__revoke_response__init(r);

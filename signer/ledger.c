@@ -500,7 +500,8 @@ out:
 }
 
 int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const char *reason,
-		  int64_t at, unsigned *generation)
+		  int64_t at, unsigned *generation, int (*before_commit)(void *arg, unsigned gen),
+		  void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	char state[16] = "";
@@ -548,6 +549,8 @@ int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const
 	bind_text(st, 3, serial);
 	r = step_done(l->db, st, "revoking");
 	sqlite3_finalize(st);
+	if (r == 0 && before_commit != NULL)
+		r = before_commit(arg, *generation);
 	if (r == 0 && (r = exec(l->db, "COMMIT")) == 0)
 		goto out;
 rollback:
