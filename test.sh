@@ -24,11 +24,15 @@ build_tree() {
 		exit 1
 	fi
 }
-build_tree build-asan "" -DCMAKE_BUILD_TYPE=Debug -DSFTCA_SANITIZE=ON
-build_tree build-tsan "sftca-signer p11shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_TSAN=ON
-build_tree build-fuzz fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_FUZZ=ON
-cmake -S . -B build -DSFTCA_ASAN_BUILD_DIR="$PWD/build-asan" -DSFTCA_TSAN_BUILD_DIR="$PWD/build-tsan" \
-	-DSFTCA_FUZZ_BUILD_DIR="$PWD/build-fuzz" >/dev/null
+# Every test tree carries fault injection (SFTCA_FAILPOINTS); release builds
+# (build_sftca, quickstart) do not.
+build_tree build-asan "" -DCMAKE_BUILD_TYPE=Debug -DSFTCA_SANITIZE=ON -DSFTCA_TEST_HOOKS=ON
+build_tree build-tsan "sftca-signer p11shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_TSAN=ON \
+	-DSFTCA_TEST_HOOKS=ON
+build_tree build-fuzz fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_FUZZ=ON \
+	-DSFTCA_TEST_HOOKS=ON
+build_tree build "" -DSFTCA_TEST_HOOKS=ON -DSFTCA_ASAN_BUILD_DIR="$PWD/build-asan" \
+	-DSFTCA_TSAN_BUILD_DIR="$PWD/build-tsan" -DSFTCA_FUZZ_BUILD_DIR="$PWD/build-fuzz"
 
 cd build
 # The benchmarks (label perf) are run by hand: see tests/perf/README.md.

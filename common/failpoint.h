@@ -2,8 +2,9 @@
  * environment variable SFTCA_FAILPOINTS, a comma-separated list of
  * NAME=ACTION[@N]: ACTION "kill" sends SIGKILL to this process, "error"
  * makes failpoint() return SFTCA_ERR_IO; @N fires on the Nth hit only
- * (default: the first). Unset in production: failpoint() then costs one
- * branch. */
+ * (default: the first). Compiled in only with -DSFTCA_TEST_HOOKS=ON (test
+ * builds); otherwise failpoint() always returns 0 and the variable is
+ * ignored. */
 #ifndef SFTCA_FAILPOINT_H
 #define SFTCA_FAILPOINT_H
 

@@ -1,11 +1,13 @@
 #include "audit.h"
 
 #include "atomicfile.h"
+#include "clock.h"
 #include "errors.h"
 #include "failpoint.h"
 #include "fileio.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -18,6 +20,18 @@
 #include <unistd.h>
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define DENY_SLOTS 256
+/* Start-up reads the log backwards from its end, at most this far. */
+#define TAIL_MAX (1u << 20)
+
+/* Denials of one method to one identity within the current interval: the
+ * first is written, the rest only counted (issue 10: a flood of denied
+ * calls must not stall the audit writes that matter). */
+struct deny {
+	char identity[160], method[128], peer[128], reason[160];
+	int64_t since_ms; /* 0: free */
+	unsigned long long held;
+};
 
 struct audit {
 	pthread_mutex_t mu;
@@ -25,7 +39,15 @@ struct audit {
 	char dir[4096];
 	unsigned long long seq;
 	char prev[65];
+	off_t size;                /* of audit.log */
+	unsigned long rotations;   /* highest N of audit.log.N */
+	size_t rotate_bytes;
+	unsigned coalesce_s;
+	struct deny deny[DENY_SLOTS];
 };
+
+static int write_record(struct audit *a, const char *event, const char *identity,
+			const char *ca, const char *result, json_t *detail);
 
 static void sha256_hex(const char *data, size_t len, char out[65])
 {
@@ -36,46 +58,122 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Find the last complete line of the existing log to continue its chain. */
+/* The highest N of DIR/audit.log.N (0 when the log never rotated). */
+static unsigned long last_rotation(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned long n = 0;
+
+	while (d && (e = readdir(d)) != NULL) {
+		char *end;
+		unsigned long v;
+		if (strncmp(e->d_name, "audit.log.", 10) != 0 || e->d_name[10] < '1' ||
+		    e->d_name[10] > '9')
+			continue;
+		v = strtoul(e->d_name + 10, &end, 10);
+		if (*end == '\0' && v > n)
+			n = v;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+char **audit_rotated_set(const char *log_path, size_t *n)
+{
+	const char *slash = strrchr(log_path, '/'), *base = slash ? slash + 1 : log_path;
+	char dir[4096], **v;
+	unsigned long last;
+	size_t k = 0;
+
+	*n = 0;
+	if (strcmp(base, "audit.log") != 0)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - log_path) : 1,
+		 slash ? log_path : ".");
+	if ((last = last_rotation(dir)) == 0 || (v = calloc(last + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (unsigned long i = 1; i <= last; i++) {
+		char p[4300];
+		snprintf(p, sizeof(p), "%s.%lu", log_path, i);
+		if (access(p, F_OK) == 0 && (v[k] = strdup(p)) != NULL)
+			k++;
+	}
+	if ((v[k] = strdup(log_path)) != NULL)
+		k++;
+	*n = k;
+	return v;
+}
+
+/* Continue the chain from the last line of path, reading only its end. */
+static int load_tail_of(struct audit *a, const char *path, off_t *size)
+{
+	struct stat st;
+	char *buf = NULL, *start;
+	size_t n;
+	json_t *j = NULL;
+	int fd, r = SFTCA_ERR_VERIFY;
+
+	*size = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : SFTCA_ERR_IO;
+	if (fstat(fd, &st) != 0 || (*size = st.st_size) == 0) {
+		r = st.st_size == 0 ? 0 : SFTCA_ERR_IO;
+		goto out;
+	}
+	n = st.st_size > (off_t)TAIL_MAX ? TAIL_MAX : (size_t)st.st_size;
+	if ((buf = malloc(n + 1)) == NULL) {
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	if (pread(fd, buf, n, st.st_size - (off_t)n) != (ssize_t)n) {
+		log_error("%s: %s", path, strerror(errno));
+		r = SFTCA_ERR_IO;
+		goto out;
+	}
+	if (buf[n - 1] != '\n') {
+		log_error("%s ends in a partial line: the audit log was damaged; check it with "
+			  "sftca-signer verify-audit",
+			  path);
+		goto out;
+	}
+	buf[n - 1] = '\0';
+	start = memrchr(buf, '\n', n - 1);
+	if (start == NULL && n < (size_t)st.st_size) {
+		log_error("%s: the last line is longer than %u bytes", path, TAIL_MAX);
+		goto out;
+	}
+	start = start ? start + 1 : buf;
+	if ((j = json_loads(start, 0, NULL)) == NULL || !json_is_integer(json_object_get(j, "seq"))) {
+		log_error("%s: the last line is not an audit record", path);
+		goto out;
+	}
+	a->seq = (unsigned long long)json_integer_value(json_object_get(j, "seq"));
+	sha256_hex(start, strlen(start), a->prev);
+	r = 0;
+out:
+	json_decref(j);
+	free(buf);
+	close(fd);
+	return r;
+}
+
+/* Where the chain goes on: the end of audit.log or, when it is empty or
+ * missing (a stop right after a rotation), of the last rotated file. */
 static int load_tail(struct audit *a, const char *path)
 {
-	char *buf = NULL, *start, *end;
-	size_t len;
-	json_t *j;
+	char rotated[4300];
+	off_t ignored;
 	int r;
 
 	snprintf(a->prev, sizeof(a->prev), ZERO_HASH);
 	a->seq = 0;
-	if (access(path, F_OK) != 0)
-		return 0; /* a new log */
-	if ((r = file_read_all(path, 1ul << 30, &buf, &len)) != 0)
+	a->rotations = last_rotation(a->dir);
+	if ((r = load_tail_of(a, path, &a->size)) != 0 || a->size > 0 || a->rotations == 0)
 		return r;
-	if (len == 0) {
-		free(buf);
-		return 0;
-	}
-	if (buf[len - 1] != '\n') {
-		log_error("%s ends in a partial line: the audit log was damaged; check it with "
-			  "sftca-signer verify-audit",
-			  path);
-		free(buf);
-		return SFTCA_ERR_VERIFY;
-	}
-	end = buf + len - 1;
-	*end = '\0';
-	start = strrchr(buf, '\n');
-	start = start ? start + 1 : buf;
-	if ((j = json_loads(start, 0, NULL)) == NULL || !json_is_integer(json_object_get(j, "seq"))) {
-		log_error("%s: the last line is not an audit record", path);
-		json_decref(j);
-		free(buf);
-		return SFTCA_ERR_VERIFY;
-	}
-	a->seq = (unsigned long long)json_integer_value(json_object_get(j, "seq"));
-	sha256_hex(start, strlen(start), a->prev);
-	json_decref(j);
-	free(buf);
-	return 0;
+	snprintf(rotated, sizeof(rotated), "%s.%lu", path, a->rotations);
+	return load_tail_of(a, rotated, &ignored);
 }
 
 int audit_open(const char *dir, struct audit **out)
@@ -89,6 +187,8 @@ int audit_open(const char *dir, struct audit **out)
 		return SFTCA_ERR_NOMEM;
 	snprintf(a->dir, sizeof(a->dir), "%s", dir);
 	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	a->rotate_bytes = AUDIT_ROTATE_DEFAULT;
+	a->coalesce_s = AUDIT_COALESCE_DEFAULT;
 	pthread_mutex_init(&a->mu, NULL);
 	if ((r = load_tail(a, path)) != 0) {
 		free(a);
@@ -103,10 +203,40 @@ int audit_open(const char *dir, struct audit **out)
 	return 0;
 }
 
+void audit_set_limits(struct audit *a, size_t rotate_bytes, unsigned coalesce_seconds)
+{
+	a->rotate_bytes = rotate_bytes;
+	a->coalesce_s = coalesce_seconds;
+}
+
+/* Write the count of denials held back in slot d, and free it. */
+static void deny_flush(struct audit *a, struct deny *d, int64_t now_ms)
+{
+	if (d->held > 0) {
+		write_record(a, "refused.repeat", d->identity, NULL, "refused",
+			     json_pack("{s:o, s:I, s:I, s:o, s:o}", "method", audit_text(d->method),
+				       "count", (json_int_t)d->held, "seconds",
+				       (json_int_t)((now_ms - d->since_ms) / 1000), "last_peer",
+				       audit_text(d->peer), "last_reason", audit_text(d->reason)));
+	}
+	memset(d, 0, sizeof(*d));
+}
+
+static void deny_flush_expired(struct audit *a, int64_t now_ms, int all)
+{
+	for (size_t i = 0; i < DENY_SLOTS; i++)
+		if (a->deny[i].since_ms &&
+		    (all || now_ms - a->deny[i].since_ms >= (int64_t)a->coalesce_s * 1000))
+			deny_flush(a, &a->deny[i], now_ms);
+}
+
 void audit_close(struct audit *a)
 {
 	if (a == NULL)
 		return;
+	pthread_mutex_lock(&a->mu);
+	deny_flush_expired(a, clock_monotonic_ms(), 1);
+	pthread_mutex_unlock(&a->mu);
 	close(a->fd);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
@@ -147,17 +277,54 @@ json_t *audit_text(const char *s)
  * the line reached the file (a fragment would break the chain, and a whole
  * line not known to be on disk would be a record the chain goes on
  * without), so the next record continues from the last good one. */
+/* audit.log becomes audit.log.N+1 and a new audit.log is started; the
+ * chain simply goes on in it (verify-audit checks the set). */
+static int rotate(struct audit *a)
+{
+	char path[4200], to[4300];
+	int fd, dfd;
+
+	snprintf(path, sizeof(path), "%s/audit.log", a->dir);
+	snprintf(to, sizeof(to), "%s.%lu", path, a->rotations + 1);
+	if (access(to, F_OK) == 0 || rename(path, to) != 0) {
+		log_error("audit log: cannot rotate %s to %s: %s", path, to,
+			  errno ? strerror(errno) : "it exists");
+		return SFTCA_ERR_IO;
+	}
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		log_error("audit log %s: %s", path, strerror(errno));
+		return SFTCA_ERR_IO;
+	}
+	if ((dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	close(a->fd);
+	a->fd = fd;
+	a->size = 0;
+	a->rotations++;
+	log_info("audit log rotated: %s (records up to %llu), a new %s goes on with the chain", to,
+		 a->seq, path);
+	return 0;
+}
+
 static int append_line(struct audit *a, const char *line, size_t len)
 {
-	off_t end = lseek(a->fd, 0, SEEK_END);
+	off_t end;
 	int e;
+
+	if (a->size > 0 && (size_t)a->size + len + 1 > a->rotate_bytes && rotate(a) != 0)
+		return SFTCA_ERR_IO;
+	end = lseek(a->fd, 0, SEEK_END);
 
 	errno = 0;
 	/* The failpoint stands for a disk that fills up in mid-line. */
 	if (end >= 0 && write_all(a->fd, line, len / 2) == 0 && failpoint("audit.write") == 0 &&
 	    write_all(a->fd, line + len / 2, len - len / 2) == 0 && write_all(a->fd, "\n", 1) == 0 &&
-	    fdatasync(a->fd) == 0)
+	    fdatasync(a->fd) == 0) {
+		a->size = end + (off_t)len + 1;
 		return 0;
+	}
 	e = errno ? errno : EIO;
 	if (end >= 0 && (ftruncate(a->fd, end) != 0 || fdatasync(a->fd) != 0))
 		log_error("audit log: taking back a failed record: %s; check it with sftca-signer "
@@ -170,22 +337,84 @@ static int append_line(struct audit *a, const char *line, size_t len)
 int audit_log(struct audit *a, const char *event, const char *identity, const char *ca,
 	      const char *result, json_t *detail)
 {
+	int r;
+
+	if (a == NULL) {
+		json_decref(detail);
+		return 0;
+	}
+	pthread_mutex_lock(&a->mu);
+	deny_flush_expired(a, clock_monotonic_ms(), 0);
+	r = write_record(a, event, identity, ca, result, detail);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+int audit_denied(struct audit *a, const char *identity, const char *method, const char *peer,
+		 const char *reason)
+{
+	int64_t now = clock_monotonic_ms();
+	struct deny *d = NULL, *oldest = NULL;
+	int first = 1;
+
+	if (a == NULL)
+		return 1;
+	pthread_mutex_lock(&a->mu);
+	deny_flush_expired(a, now, 0);
+	for (size_t i = 0; a->coalesce_s && i < DENY_SLOTS; i++) {
+		struct deny *x = &a->deny[i];
+		if (x->since_ms == 0) {
+			if (d == NULL)
+				d = x;
+			continue;
+		}
+		if (strcmp(x->identity, identity) == 0 && strcmp(x->method, method) == 0) {
+			d = x;
+			first = 0;
+			break;
+		}
+		if (oldest == NULL || x->since_ms < oldest->since_ms)
+			oldest = x;
+	}
+	if (a->coalesce_s && d == NULL) {
+		/* Every slot busy: the oldest interval ends early. */
+		deny_flush(a, oldest, now);
+		d = oldest;
+	}
+	if (d && first) {
+		snprintf(d->identity, sizeof(d->identity), "%s", identity);
+		snprintf(d->method, sizeof(d->method), "%s", method);
+		d->since_ms = now;
+	}
+	if (d) {
+		snprintf(d->peer, sizeof(d->peer), "%s", peer);
+		snprintf(d->reason, sizeof(d->reason), "%s", reason);
+		if (!first)
+			d->held++;
+	}
+	if (first)
+		write_record(a, "refused", identity, NULL, "refused",
+			     json_pack("{s:o, s:o, s:o}", "method", audit_text(method), "peer",
+				       audit_text(peer), "reason", audit_text(reason)));
+	pthread_mutex_unlock(&a->mu);
+	return first;
+}
+
+/* One record, under a->mu. */
+static int write_record(struct audit *a, const char *event, const char *identity,
+			const char *ca, const char *result, json_t *detail)
+{
 	struct timespec ts;
 	struct tm tm;
 	char stamp[40], *line = NULL;
 	json_t *j;
 	int r = SFTCA_ERR_NOMEM;
 
-	if (a == NULL) {
-		json_decref(detail);
-		return 0;
-	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
 		 ts.tv_nsec / 1000000);
-	pthread_mutex_lock(&a->mu);
 	j = json_pack("{s:I, s:s, s:s, s:o, s:o?, s:s, s:o?, s:s}", "seq",
 		      (json_int_t)(a->seq + 1), "ts", stamp, "event", event, "identity",
 		      audit_text(identity ? identity : "-"), "ca", audit_text(ca), "result", result,
@@ -200,7 +429,6 @@ int audit_log(struct audit *a, const char *event, const char *identity, const ch
 	sha256_hex(line, strlen(line), a->prev);
 	r = write_head(a);
 out:
-	pthread_mutex_unlock(&a->mu);
 	free(line);
 	json_decref(j);
 	return r;
@@ -242,26 +470,26 @@ static int check_head(const char *head_path, unsigned long long seq, const char 
 	return r;
 }
 
-int audit_verify_file(const char *log_path, const char *head_path, unsigned long *lines,
+/* Records of one file, continuing the chain in *seq and prev. */
+static int verify_one(const char *path, int many, unsigned long long *seq, char prev[65],
 		      char *why, size_t whylen)
 {
-	char prev[65] = ZERO_HASH, head_default[4200], *buf = NULL, *p, *nl;
-	unsigned long long seq = 0;
+	char *buf = NULL, *p, *nl, where[4300] = "";
 	size_t len;
 	int r;
 
-	*lines = 0;
-	why[0] = '\0';
-	if ((r = file_read_all(log_path, 1ul << 30, &buf, &len)) != 0) {
-		snprintf(why, whylen, "%s cannot be read", log_path);
+	if ((r = file_read_all(path, 1ul << 30, &buf, &len)) != 0) {
+		snprintf(why, whylen, "%s cannot be read", path);
 		return r;
 	}
+	if (many)
+		snprintf(where, sizeof(where), " (in %s)", path);
 	for (p = buf; *p; p = nl + 1) {
 		json_t *j;
 		const char *jprev;
 
 		if ((nl = strchr(p, '\n')) == NULL) {
-			snprintf(why, whylen, "line %llu: partial line at the end", seq + 1);
+			snprintf(why, whylen, "line %llu%s: partial line at the end", *seq + 1, where);
 			r = SFTCA_ERR_VERIFY;
 			goto out;
 		}
@@ -269,34 +497,56 @@ int audit_verify_file(const char *log_path, const char *head_path, unsigned long
 		j = json_loads(p, 0, NULL);
 		jprev = j ? json_string_value(json_object_get(j, "prev")) : NULL;
 		if (j == NULL || jprev == NULL ||
-		    json_integer_value(json_object_get(j, "seq")) != (json_int_t)(seq + 1)) {
-			snprintf(why, whylen, "line %llu: not a record in sequence", seq + 1);
+		    json_integer_value(json_object_get(j, "seq")) != (json_int_t)(*seq + 1)) {
+			snprintf(why, whylen, "line %llu%s: not a record in sequence", *seq + 1,
+				 where);
 			json_decref(j);
 			r = SFTCA_ERR_VERIFY;
 			goto out;
 		}
 		if (strcmp(jprev, prev) != 0) {
 			snprintf(why, whylen,
-				 "line %llu: chain broken (a line before it was edited, removed or "
-				 "reordered)",
-				 seq + 1);
+				 "line %llu%s: chain broken (a line before it was edited, removed or "
+				 "reordered%s)",
+				 *seq + 1, where, many ? ", or a file of the set is missing" : "");
 			json_decref(j);
 			r = SFTCA_ERR_VERIFY;
 			goto out;
 		}
 		json_decref(j);
 		sha256_hex(p, strlen(p), prev);
-		seq++;
+		(*seq)++;
 	}
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+int audit_verify_set(const char *const *paths, size_t n, const char *head_path,
+		     unsigned long *lines, char *why, size_t whylen)
+{
+	char prev[65] = ZERO_HASH, head_default[4200];
+	const char *log_path = paths[n - 1], *slash = strrchr(log_path, '/');
+	unsigned long long seq = 0;
+	int r;
+
+	*lines = 0;
+	why[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((r = verify_one(paths[i], n > 1, &seq, prev, why, whylen)) != 0)
+			return r;
 	*lines = (unsigned long)seq;
 	if (head_path == NULL) {
-		const char *slash = strrchr(log_path, '/');
 		snprintf(head_default, sizeof(head_default), "%.*s%saudit.head",
 			 slash ? (int)(slash - log_path) : 0, log_path, slash ? "/" : "");
 		head_path = head_default;
 	}
-	r = check_head(head_path, seq, prev, why, whylen);
-out:
-	free(buf);
-	return r;
+	return check_head(head_path, seq, prev, why, whylen);
+}
+
+int audit_verify_file(const char *log_path, const char *head_path, unsigned long *lines,
+		      char *why, size_t whylen)
+{
+	return audit_verify_set(&log_path, 1, head_path, lines, why, whylen);
 }

@@ -32,9 +32,20 @@ struct ca {
 	size_t n;
 };
 
+/* The signer's own CRL of one CA, served to non-admins while fresh. */
+struct crl_cache {
+	char ca_id[40];
+	struct ca_crl_result crl;
+	uint64_t epoch;         /* crl_epoch when it was signed */
+};
+
 struct ca_registry {
 	pthread_rwlock_t lock;  /* the lists and generation states */
 	pthread_mutex_t admin;  /* one CA-changing operation at a time */
+	pthread_mutex_t crl_mu; /* crls, and one scheduled CRL signing at a time */
+	struct crl_cache *crls;
+	size_t ncrls;
+	atomic_uint_fast64_t crl_epoch; /* bumped by every revocation and CA change */
 	struct token *token;
 	struct ledger *ledger;
 	struct ca *cas;
@@ -190,6 +201,7 @@ int ca_registry_load(struct token *t, struct ledger *l, struct ca_registry **out
 		return SFTCA_ERR_NOMEM;
 	pthread_rwlock_init(&r->lock, NULL);
 	pthread_mutex_init(&r->admin, NULL);
+	pthread_mutex_init(&r->crl_mu, NULL);
 	r->token = t;
 	r->ledger = l;
 	if ((rc = ledger_gens_load(l, NULL, &gens, &n)) != 0)
@@ -223,8 +235,12 @@ void ca_registry_free(struct ca_registry *r)
 		free(r->cas[i].gens);
 	}
 	free(r->cas);
+	for (size_t i = 0; i < r->ncrls; i++)
+		free(r->crls[i].crl.pem);
+	free(r->crls);
 	pthread_rwlock_destroy(&r->lock);
 	pthread_mutex_destroy(&r->admin);
+	pthread_mutex_destroy(&r->crl_mu);
 	free(r);
 }
 
@@ -452,6 +468,7 @@ static int commit_generation(struct ca_registry *r, const char *ca_id, unsigned 
 	}
 	rc = ca_append(r, ca_id, g);
 	pthread_rwlock_unlock(&r->lock);
+	atomic_fetch_add(&r->crl_epoch, 1); /* the bundle, so the CRL set, changed */
 	if (rc != 0) {
 		/* Recorded but not in memory: a restart reloads it. */
 		log_error("CA %s generation %u recorded, but memory ran out: restart the signer",
@@ -741,6 +758,7 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 					 "retired");
 	}
 	pthread_rwlock_unlock(&r->lock);
+	atomic_fetch_add(&r->crl_epoch, 1);
 	res->retired = (unsigned)changed;
 	log_info("CA %s: %d retiring generation%s finalized by %s", ca_id, changed,
 		 changed == 1 ? "" : "s", requester);
@@ -845,7 +863,8 @@ int ca_reason_valid(const char *reason)
 }
 
 int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, const char *reason,
-	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen)
+	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen,
+	      int (*before_commit)(void *arg, unsigned gen), void *arg)
 {
 	int rc;
 
@@ -856,7 +875,10 @@ int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, cons
 	*at = time(NULL);
 	pthread_mutex_lock(&r->admin);
 	rc = ledger_revoke(r->ledger, ca_id, canonical,
-			   reason && reason[0] ? reason : "unspecified", *at, generation);
+			   reason && reason[0] ? reason : "unspecified", *at, generation,
+			   before_commit, arg);
+	if (rc == 0)
+		atomic_fetch_add(&r->crl_epoch, 1);
 	pthread_mutex_unlock(&r->admin);
 	return rc;
 }
@@ -951,7 +973,8 @@ out:
 	return rc;
 }
 
-int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_crl_result *out)
+static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
+		    struct ca_crl_result *out)
 {
 	struct ca_gen *gens[16];
 	size_t ng = 0;
@@ -1014,4 +1037,64 @@ int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_cr
 	}
 	out->pem = all;
 	return 0;
+}
+
+int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_crl_result *out)
+{
+	int rc = crl_sign(r, ca_id, days, out);
+
+	out->signed_now = rc == 0;
+	return rc;
+}
+
+static struct crl_cache *crl_cached(struct ca_registry *r, const char *ca_id)
+{
+	struct crl_cache *grown;
+
+	for (size_t i = 0; i < r->ncrls; i++)
+		if (strcmp(r->crls[i].ca_id, ca_id) == 0)
+			return &r->crls[i];
+	if ((grown = realloc(r->crls, (r->ncrls + 1) * sizeof(*grown))) == NULL)
+		return NULL;
+	r->crls = grown;
+	memset(&grown[r->ncrls], 0, sizeof(*grown));
+	snprintf(grown[r->ncrls].ca_id, sizeof(grown[r->ncrls].ca_id), "%s", ca_id);
+	return &grown[r->ncrls++];
+}
+
+int ca_crl_current(struct ca_registry *r, const char *ca_id, struct ca_crl_result *out)
+{
+	int64_t now = time(NULL);
+	uint64_t epoch;
+	struct crl_cache *c;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&r->crl_mu);
+	if ((c = crl_cached(r, ca_id)) == NULL) {
+		rc = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	/* Fresh: nothing revoked or changed since, and more than half of its
+	 * validity left (what `sftca issue` writes to an FMC must last). */
+	epoch = atomic_load(&r->crl_epoch);
+	if (c->crl.pem == NULL || c->epoch != epoch ||
+	    c->crl.next_update - now < (int64_t)CA_SIGNER_CRL_DAYS * 86400 / 2) {
+		struct ca_crl_result fresh;
+		if ((rc = crl_sign(r, ca_id, CA_SIGNER_CRL_DAYS, &fresh)) != 0)
+			goto out;
+		free(c->crl.pem);
+		c->crl = fresh;
+		c->epoch = epoch;
+		out->signed_now = 1;
+	}
+	out->number = c->crl.number;
+	out->this_update = c->crl.this_update;
+	out->next_update = c->crl.next_update;
+	out->revoked = c->crl.revoked;
+	if ((out->pem = strdup(c->crl.pem)) == NULL)
+		rc = SFTCA_ERR_NOMEM;
+out:
+	pthread_mutex_unlock(&r->crl_mu);
+	return rc;
 }

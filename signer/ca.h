@@ -73,7 +73,8 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 
 /* Revoke serial (issued by any generation of ca_id). */
 int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, const char *reason,
-	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen)
+	      unsigned *generation, int64_t *at, char *canonical, size_t canonlen,
+	      int (*before_commit)(void *arg, unsigned gen), void *arg)
 	__attribute__((warn_unused_result));
 /* 1 when reason is a revocation reason this CA accepts. */
 int ca_reason_valid(const char *reason);
@@ -83,8 +84,17 @@ struct ca_crl_result {
 	uint64_t number;
 	int64_t this_update, next_update;
 	unsigned revoked;
+	int signed_now;        /* signed in the token by this call (else served from memory) */
 };
+/* A new CRL set for ca_id valid for days (0 = 7), signed now: the admin's call. */
 int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_crl_result *out)
+	__attribute__((warn_unused_result));
+/* Validity of the signer's own CRLs (what `sftca issue` writes to an FMC). */
+#define CA_SIGNER_CRL_DAYS 365
+/* The signer's own CRL set for ca_id: the last one it signed while fresh
+ * (no revocation or CA change since, more than half its validity left),
+ * else a new one valid CA_SIGNER_CRL_DAYS, signed now. For everyone but admins. */
+int ca_crl_current(struct ca_registry *r, const char *ca_id, struct ca_crl_result *out)
 	__attribute__((warn_unused_result));
 
 #endif

@@ -201,6 +201,22 @@ static int handle_limits(struct parse_ctx *c, const char *name, const char *v)
 	return 0;
 }
 
+static int handle_audit(struct parse_ctx *c, const char *name, const char *v)
+{
+	struct signer_config *cfg = c->cfg;
+	unsigned long n;
+
+	if (strcmp(name, "rotate_bytes") == 0 && parse_ulong(c, name, v, 4096, 1ul << 30, &n))
+		return cfg->audit_rotate_bytes = n, 1;
+	if (strcmp(name, "coalesce_seconds") == 0 && parse_ulong(c, name, v, 0, 86400, &n)) {
+		cfg->audit_coalesce_set = 1;
+		return cfg->audit_coalesce_seconds = (unsigned)n, 1;
+	}
+	if (c->error[0] == '\0')
+		snprintf(c->error, sizeof(c->error), "unknown key \"%s\" in [audit]", name);
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *c = user;
@@ -224,6 +240,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return handle_limits(c, name, value);
 	if (strcmp(section, "authz") == 0)
 		return parse_authz(c, name, value);
+	if (strcmp(section, "audit") == 0)
+		return handle_audit(c, name, value);
 	snprintf(c->error, sizeof(c->error), "unknown section [%s]", section);
 	return 0;
 }
@@ -285,6 +303,10 @@ int config_parse_string(const char *name, const char *text, size_t len, struct s
 		cfg->issue_burst = 10;
 	if (cfg->leaf_days == 0)
 		cfg->leaf_days = 3650;
+	if (cfg->audit_rotate_bytes == 0)
+		cfg->audit_rotate_bytes = 64u << 20;
+	if (!cfg->audit_coalesce_set)
+		cfg->audit_coalesce_seconds = 60;
 	return 0;
 }
 

@@ -38,6 +38,10 @@ struct signer_config {
 	double issue_rate;       /* IssueBatch calls per second per client, 0 = unlimited */
 	unsigned issue_burst;    /* token-bucket depth for issue_rate */
 	unsigned leaf_days;      /* default leaf validity (3650) */
+	/* [audit] */
+	size_t audit_rotate_bytes;      /* rotate audit.log past this size (64 MiB) */
+	unsigned audit_coalesce_seconds; /* denials per identity+method: one record per interval (60; 0 = each) */
+	int audit_coalesce_set;
 	/* [authz] */
 	struct authz_entry authz[CONFIG_MAX_AUTHZ];
 	size_t nauthz;

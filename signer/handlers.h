@@ -15,6 +15,11 @@ extern const size_t signer_nmethods;
 struct arena;
 Sftca__V1__CAInfo *handlers_ca_info(struct signer *s, struct arena *a, const char *ca_id);
 int handlers_check_ca_id(const char *ca_id, char *err, size_t errlen);
+/* An issuer may be limited to some CAs by its [authz] line: it issues for
+ * them and sees only them (GetStatus, GetCRL, ListIssued). 1 = allowed. */
+int handlers_ca_allowed(const struct caller *who, const char *ca_id);
+/* NULL when who sees every CA, else ",id1,id2," (struct ledger_filter's ca_scope). */
+const char *handlers_ca_scope(const struct caller *who, struct arena *a);
 
 /* handlers_ca.c */
 int rpc_get_status(struct signer *, const struct caller *, const ProtobufCMessage *,

@@ -49,6 +49,39 @@ int handlers_check_ca_id(const char *ca_id, char *err, size_t errlen)
 	return 0;
 }
 
+int handlers_ca_allowed(const struct caller *who, const char *ca_id)
+{
+	if (who->authz == NULL || who->authz->role != ROLE_ISSUER || who->authz->ncas == 0)
+		return 1;
+	for (size_t i = 0; i < who->authz->ncas; i++)
+		if (strcmp(who->authz->cas[i], ca_id) == 0)
+			return 1;
+	return 0;
+}
+
+const char *handlers_ca_scope(const struct caller *who, struct arena *a)
+{
+	size_t len = 2;
+	char *scope, *p;
+
+	if (who->authz == NULL || who->authz->role != ROLE_ISSUER || who->authz->ncas == 0)
+		return NULL;
+	for (size_t i = 0; i < who->authz->ncas; i++)
+		len += strlen(who->authz->cas[i]) + 1;
+	/* Out of memory: an empty scope (",") shows nothing rather than everything. */
+	if ((scope = p = arena_alloc(a, len)) == NULL)
+		return ",";
+	*p++ = ',';
+	for (size_t i = 0; i < who->authz->ncas; i++) {
+		size_t n = strlen(who->authz->cas[i]);
+		memcpy(p, who->authz->cas[i], n);
+		p += n;
+		*p++ = ',';
+	}
+	*p = '\0';
+	return scope;
+}
+
 static Sftca__V1__GenerationState gen_state(const char *s)
 {
 	if (strcmp(s, "active") == 0)
@@ -65,15 +98,18 @@ struct info_acc {
 	Sftca__V1__CAInfo **v;
 	size_t n, cap;
 	int64_t now;
+	const struct caller *who; /* NULL: every CA; else those it may see */
 };
 
 static int info_visit(void *arg, const char *ca_id, const char *subject,
 		      const struct ledger_gen *const *gens, size_t n, unsigned active)
 {
 	struct info_acc *acc = arg;
-	Sftca__V1__CAInfo *ci = arena_alloc(acc->a, sizeof(*ci));
+	Sftca__V1__CAInfo *ci;
 
-	if (ci == NULL || acc->n == acc->cap)
+	if (acc->who && !handlers_ca_allowed(acc->who, ca_id))
+		return 0;
+	if ((ci = arena_alloc(acc->a, sizeof(*ci))) == NULL || acc->n == acc->cap)
 		return SFTCA_ERR_NOMEM;
 	sftca__v1__cainfo__init(ci);
 	ci->ca_id = arena_strdup(acc->a, ca_id);
@@ -110,7 +146,7 @@ static int info_visit(void *arg, const char *ca_id, const char *subject,
 Sftca__V1__CAInfo *handlers_ca_info(struct signer *s, struct arena *a, const char *ca_id)
 {
 	Sftca__V1__CAInfo *one[1];
-	struct info_acc acc = { a, one, 0, 1, time(NULL) };
+	struct info_acc acc = { a, one, 0, 1, time(NULL), NULL };
 
 	if (ca_foreach(s->cas, ca_id, info_visit, &acc) != 0 || acc.n != 1)
 		return NULL;
@@ -131,7 +167,7 @@ int rpc_get_status(struct signer *s, const struct caller *who, const ProtobufCMe
 	Sftca__V1__GetStatusResponse *r = arena_alloc(a, sizeof(*r));
 	char msg[256];
 	size_t count = 0;
-	struct info_acc acc = { a, NULL, 0, 0, time(NULL) };
+	struct info_acc acc = { a, NULL, 0, 0, time(NULL), who };
 	int rc;
 
 	(void)req, (void)err, (void)errlen;
@@ -309,12 +345,35 @@ int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessag
 	return 0;
 }
 
+struct revoke_audit {
+	struct signer *s;
+	const struct caller *who;
+	const Sftca__V1__RevokeRequest *q;
+	const char *serial;
+	int failed;
+};
+
+/* The revocation's audit record is on disk before the ledger commits it:
+ * a revocation the audit log cannot hold is not applied. */
+static int revoke_audit_first(void *arg, unsigned gen)
+{
+	struct revoke_audit *ra = arg;
+	int rc = audit_log(ra->s->audit, "revoke", ra->who->identity, ra->q->ca_id, "ok",
+			   json_pack("{s:o, s:o, s:i}", "serial", audit_text(ra->serial), "reason",
+				     audit_text(ra->q->reason[0] ? ra->q->reason : "unspecified"),
+				     "generation", (int)gen));
+
+	ra->failed = rc != 0;
+	return rc;
+}
+
 int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
 	       struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	const Sftca__V1__RevokeRequest *q = (const void *)req;
 	Sftca__V1__RevokeResponse *r = arena_alloc(a, sizeof(*r));
 	char serial[80] = "";
+	struct revoke_audit ra = { s, who, q, serial, 0 };
 	unsigned gen = 0;
 	int64_t at = 0;
 	int rc;
@@ -323,7 +382,8 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 		return SFTCA_ERR_NOMEM;
 	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
 		return rc;
-	rc = ca_revoke(s->cas, q->ca_id, q->serial, q->reason, &gen, &at, serial, sizeof(serial));
+	rc = ca_revoke(s->cas, q->ca_id, q->serial, q->reason, &gen, &at, serial, sizeof(serial),
+		       revoke_audit_first, &ra);
 	switch (rc) {
 	case 0:
 		break;
@@ -343,14 +403,21 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 		snprintf(err, errlen, "serial %s is not in state issued (already revoked?)", serial);
 		break;
 	default:
-		snprintf(err, errlen, "revocation failed: %s", sftca_strerror(rc));
+		snprintf(err, errlen, ra.failed ? "audit log write failed: serial %s was not revoked"
+						: "revocation failed: %s",
+			 ra.failed ? serial : sftca_strerror(rc));
+		if (ra.failed)
+			rc = SFTCA_ERR_UNAVAILABLE;
 	}
-	audit_log(s->audit, "revoke", who->identity, q->ca_id, rc == 0 ? "ok" : "refused",
-		  json_pack("{s:o, s:o, s:o}", "serial", audit_text(serial[0] ? serial : q->serial),
-			    "reason", audit_text(q->reason[0] ? q->reason : "unspecified"), "message",
-			    audit_text(rc ? err : "")));
-	if (rc != 0)
+	if (rc != 0) {
+		audit_log(s->audit, "revoke", who->identity, q->ca_id,
+			  rc == SFTCA_ERR_UNAVAILABLE || rc == SFTCA_ERR_LEDGER ? "error" : "refused",
+			  json_pack("{s:o, s:o, s:o}", "serial",
+				    audit_text(serial[0] ? serial : q->serial), "reason",
+				    audit_text(q->reason[0] ? q->reason : "unspecified"), "message",
+				    audit_text(err)));
 		return rc;
+	}
 	log_info("serial %s of CA %s revoked by %s (%s)", serial, q->ca_id, who->identity,
 		 q->reason[0] ? q->reason : "unspecified");
 	sftca__v1__revoke_response__init(r);
@@ -362,25 +429,48 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 	return 0;
 }
 
+/* GetCRL: an admin signs a new CRL set (its --days); everyone else gets
+ * the signer's own, re-signed only when stale. Every signing is audited. */
 int rpc_get_crl(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
 		struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	const Sftca__V1__GetCRLRequest *q = (const void *)req;
 	Sftca__V1__GetCRLResponse *r = arena_alloc(a, sizeof(*r));
 	struct ca_crl_result crl;
-	int rc;
+	int admin = who->role == ROLE_ADMIN, rc;
 
-	(void)who;
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
 	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
 		return rc;
-	if ((rc = ca_crl(s->cas, q->ca_id, q->days, &crl)) != 0) {
+	if (!handlers_ca_allowed(who, q->ca_id)) {
+		snprintf(err, errlen, "%s may not see CA %s", who->identity, q->ca_id);
+		return SFTCA_ERR_DENIED;
+	}
+	rc = admin ? ca_crl(s->cas, q->ca_id, q->days, &crl) : ca_crl_current(s->cas, q->ca_id, &crl);
+	if (rc != 0) {
 		snprintf(err, errlen, "CRL for CA %s: %s", q->ca_id,
-			 rc == SFTCA_ERR_NOT_FOUND ? "no such CA" : sftca_strerror(rc));
+			 rc == SFTCA_ERR_NOT_FOUND ? "no such CA"
+			 : rc == SFTCA_ERR_INVALID ? "days must be 1 to 3650"
+						   : sftca_strerror(rc));
+		if (rc != SFTCA_ERR_NOT_FOUND && rc != SFTCA_ERR_INVALID)
+			audit_log(s->audit, "crl.sign", admin ? who->identity : "signer", q->ca_id,
+				  "error",
+				  json_pack("{s:o, s:o}", "for", audit_text(who->identity), "message",
+					    audit_text(err)));
 		return rc;
 	}
 	arena_adopt(a, crl.pem, free);
+	if (crl.signed_now) {
+		audit_log(s->audit, "crl.sign", admin ? who->identity : "signer", q->ca_id, "ok",
+			  json_pack("{s:o, s:I, s:I, s:i}", "for", audit_text(who->identity), "number",
+				    (json_int_t)crl.number, "next_update", (json_int_t)crl.next_update,
+				    "revoked", (int)crl.revoked));
+		log_info("CRL %llu of CA %s signed for %s (%s, %u revoked, valid %lld days)",
+			 (unsigned long long)crl.number, q->ca_id, who->identity,
+			 admin ? "admin" : "the signer's own, the last one was stale",
+			 crl.revoked, (long long)((crl.next_update - crl.this_update) / 86400));
+	}
 	sftca__v1__get_crlresponse__init(r);
 	r->crl_pem = crl.pem;
 	r->crl_number = crl.number;

@@ -16,17 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An issuer may be limited to some CAs by its [authz] line. */
-static int issuer_may_use(const struct caller *who, const char *ca_id)
-{
-	if (who->authz == NULL || who->authz->role != ROLE_ISSUER || who->authz->ncas == 0)
-		return 1;
-	for (size_t i = 0; i < who->authz->ncas; i++)
-		if (strcmp(who->authz->cas[i], ca_id) == 0)
-			return 1;
-	return 0;
-}
-
 /* A batch refused as a whole: audited with the caller's identity (the
  * server logs every failed call). */
 static int refuse_batch(struct signer *s, const struct caller *who, const char *ca_id, int rc,
@@ -88,7 +77,7 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 	sftca__v1__issue_batch_response__init(r);
 	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
 		return refuse_batch(s, who, NULL, rc, err);
-	if (!issuer_may_use(who, q->ca_id)) {
+	if (!handlers_ca_allowed(who, q->ca_id)) {
 		/* PERMISSION_DENIED: the server logs and audits it. */
 		snprintf(err, errlen, "%s may not issue for CA %s", who->identity, q->ca_id);
 		return SFTCA_ERR_DENIED;
@@ -213,7 +202,6 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 	int64_t last = 0;
 	int rc;
 
-	(void)who;
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
 	sftca__v1__list_issued_response__init(r);
@@ -234,7 +222,12 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 			return SFTCA_ERR_INVALID;
 		}
 	}
+	if (q->ca_id[0] && !handlers_ca_allowed(who, q->ca_id)) {
+		snprintf(err, errlen, "%s may not see CA %s", who->identity, q->ca_id);
+		return SFTCA_ERR_DENIED;
+	}
 	f.ca_id = q->ca_id;
+	f.ca_scope = handlers_ca_scope(who, a);
 	f.peer_uuid = q->peer_uuid;
 	f.state = q->state;
 	f.limit = q->page_size == 0 ? 500 : q->page_size > 1000 ? 1000 : q->page_size;

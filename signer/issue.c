@@ -86,6 +86,44 @@ static void prepare_item(struct item *it, X509 *ca, const char *requester, unsig
 	it->row.requested_at = now;
 }
 
+struct refuse_ctx {
+	struct item *items;
+	const struct caller *who;
+};
+
+static int refuse_compromised(void *arg, size_t i, const struct ledger_cert *row)
+{
+	struct refuse_ctx *c = arg;
+	struct item *it = &c->items[i];
+
+	log_warn("refused a certificate for peer %s to %s (%s): its key was revoked for "
+		 "keyCompromise (SPKI SHA-256 %s, serial %s, CA %s)",
+		 it->row.peer_uuid, c->who->identity, c->who->peer, row->spki_sha256, row->serial,
+		 row->ca_id);
+	item_fail(it, GRPC_STATUS_FAILED_PRECONDITION,
+		  "key revoked for keyCompromise: SPKI SHA-256 %s (serial %s, CA %s); make a new key",
+		  row->spki_sha256, row->serial, row->ca_id);
+	return 0;
+}
+
+/* A key once revoked for keyCompromise is never certified again, under any
+ * CA: the client cannot be trusted to re-key, so the signer refuses. */
+static int refuse_compromised_keys(struct signer *s, const struct caller *who,
+				   struct item *items, size_t n)
+{
+	const char **spki = calloc(n ? n : 1, sizeof(*spki));
+	struct refuse_ctx c = { items, who };
+	int r;
+
+	if (spki == NULL)
+		return SFTCA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		spki[i] = items[i].ok ? items[i].row.spki_sha256 : NULL;
+	r = ledger_compromised_keys(s->ledger, spki, n, refuse_compromised, &c);
+	free(spki);
+	return r;
+}
+
 /* On a pool thread, holding a token session only inside X509_sign. */
 static void sign_item(void *ctx, size_t i)
 {
@@ -180,9 +218,9 @@ static int record(struct signer *s, struct item *items, size_t n, const int *res
 	return r;
 }
 
-static void audit_batch(struct signer *s, const struct caller *who, const char *ca_id,
-			unsigned gen, struct item *items, size_t n, const char *result,
-			const char *error)
+static int audit_batch(struct signer *s, const struct caller *who, const char *ca_id,
+		       unsigned gen, struct item *items, size_t n, const char *result,
+		       const char *error)
 {
 	json_t *serials = json_array(), *refused = json_array();
 
@@ -198,9 +236,34 @@ static void audit_batch(struct signer *s, const struct caller *who, const char *
 							"code", items[i].out->code, "message",
 							audit_text(items[i].out->message)));
 	}
-	audit_log(s->audit, "issue", who->identity, ca_id, result,
-		  json_pack("{s:i, s:i, s:o, s:o, s:s?}", "generation", (int)gen, "items", (int)n,
-			    "serials", serials, "refused", refused, "error", error));
+	return audit_log(s->audit, "issue", who->identity, ca_id, result,
+			 json_pack("{s:i, s:i, s:o, s:o, s:s?}", "generation", (int)gen, "items",
+				   (int)n, "serials", serials, "refused", refused, "error", error));
+}
+
+/* Signed certificates that must not leave: each item fails with why. */
+static void withhold(struct item *items, size_t n, struct issue_out *out, const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (out[i].der != NULL)
+			item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "%s", why);
+		OPENSSL_free(out[i].der);
+		out[i].der = NULL;
+		out[i].der_len = 0;
+		out[i].serial[0] = '\0';
+	}
+}
+
+/* The ledger failed before anything was signed: every item still on its
+ * way is failed, and the batch too. */
+static int unsigned_batch(struct item *items, size_t n, const char *what, int r, char *errmsg,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].ok)
+			item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "not signed: %s", what);
+	snprintf(errmsg, errlen, "%s (%s): nothing was signed", what, sftca_strerror(r));
+	return SFTCA_ERR_UNAVAILABLE;
 }
 
 int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, unsigned days,
@@ -212,6 +275,7 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 	struct ca_gen *g = NULL;
 	struct batch b;
 	size_t nres = 0, issued = 0;
+	int audited = 0;
 
 	int64_t now = time(NULL);
 	int r;
@@ -244,15 +308,13 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 	}
 	for (size_t i = 0; i < n; i++)
 		prepare_item(&items[i], ca_gen_cert(g), who->identity, days, s->cfg->max_csr, now);
+	if ((r = refuse_compromised_keys(s, who, items, n)) != 0) {
+		r = unsigned_batch(items, n, "ledger read failed", r, errmsg, errlen);
+		goto out;
+	}
 	/* Write-ahead: nothing is signed unless its serial is on record. */
 	if ((r = reserve(s, items, n, ca_id, *generation, &nres)) != 0) {
-		for (size_t i = 0; i < n; i++)
-			if (items[i].ok)
-				item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "not signed: %s",
-					  "ledger write failed");
-		snprintf(errmsg, errlen, "ledger write failed (%s): nothing was signed",
-			 sftca_strerror(r));
-		r = SFTCA_ERR_UNAVAILABLE;
+		r = unsigned_batch(items, n, "ledger write failed", r, errmsg, errlen);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -261,18 +323,23 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 	signpool_run(s->pool, sign_item, &b, n, who->deadline_ms);
 	for (size_t i = 0; i < n; i++)
 		finish_item(&items[i], X509_get0_pubkey(ca_gen_cert(g)), now);
+	/* The audit record is on disk before anything is released: a batch the
+	 * audit log cannot hold releases nothing, and its rows are abandoned. */
+	if (audit_batch(s, who, ca_id, *generation, items, n, "ok", NULL) != 0) {
+		withhold(items, n, out, "signed but not audited: withheld");
+		if (record(s, items, n, reserved) != 0)
+			log_error("ledger: the rows of a withheld batch stay pending until the "
+				  "next start");
+		snprintf(errmsg, errlen, "audit log write failed: no certificate was released");
+		r = SFTCA_ERR_UNAVAILABLE;
+		goto out;
+	}
+	audited = 1;
 	if ((r = record(s, items, n, reserved)) != 0) {
 		/* Signed but not on record: nothing is released; the rows stay
 		 * pending and become abandoned at the next start. */
-		for (size_t i = 0; i < n; i++) {
-			if (out[i].der != NULL)
-				item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "%s",
-					  "signed but not recorded: withheld");
-			OPENSSL_free(out[i].der);
-			out[i].der = NULL;
-			out[i].der_len = 0;
-			out[i].serial[0] = '\0';
-		}
+		withhold(items, n, out, "signed but not recorded: withheld");
+		audited = 0;
 		snprintf(errmsg, errlen,
 			 "ledger write failed (%s) after signing: no certificate was released",
 			 sftca_strerror(r));
@@ -285,9 +352,8 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 		 who->identity);
 	r = 0;
 out:
-	if (items && n)
-		audit_batch(s, who, ca_id, *generation, items, n, r == 0 ? "ok" : "error",
-			    r == 0 ? NULL : errmsg);
+	if (items && n && !audited)
+		audit_batch(s, who, ca_id, *generation, items, n, "error", errmsg);
 	for (size_t i = 0; items && i < n; i++) {
 		X509_PUBKEY_free(items[i].spki);
 		ASN1_INTEGER_free(items[i].serial);

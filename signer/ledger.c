@@ -46,6 +46,9 @@ static const char *const schema[] = {
 	"CREATE INDEX IF NOT EXISTS certificates_ca ON certificates(ca_id, generation, state)",
 	"CREATE INDEX IF NOT EXISTS certificates_peer ON certificates(peer_uuid)",
 	"CREATE INDEX IF NOT EXISTS certificates_state ON certificates(state)",
+	/* Keys revoked for keyCompromise are refused at issuance (issue 10). */
+	"CREATE INDEX IF NOT EXISTS certificates_compromised ON certificates(spki_sha256)"
+	" WHERE state = 'revoked' AND revocation_reason = 'keyCompromise'",
 	"CREATE TABLE IF NOT EXISTS crl_numbers (ca_id TEXT PRIMARY KEY, last INTEGER NOT NULL)",
 };
 
@@ -497,7 +500,8 @@ out:
 }
 
 int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const char *reason,
-		  int64_t at, unsigned *generation)
+		  int64_t at, unsigned *generation, int (*before_commit)(void *arg, unsigned gen),
+		  void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	char state[16] = "";
@@ -545,6 +549,8 @@ int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const
 	bind_text(st, 3, serial);
 	r = step_done(l->db, st, "revoking");
 	sqlite3_finalize(st);
+	if (r == 0 && before_commit != NULL)
+		r = before_commit(arg, *generation);
 	if (r == 0 && (r = exec(l->db, "COMMIT")) == 0)
 		goto out;
 rollback:
@@ -615,6 +621,41 @@ out:
 	return r;
 }
 
+int ledger_compromised_keys(struct ledger *l, const char *const *spki, size_t n,
+			    ledger_hit_fn fn, void *arg)
+{
+	char sql[1024];
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT %s FROM certificates c WHERE c.spki_sha256 = ? AND c.state = 'revoked'"
+		 " AND c.revocation_reason = 'keyCompromise' ORDER BY c.rowid DESC LIMIT 1",
+		 row_columns);
+	pthread_mutex_lock(&l->rmu);
+	if (sqlite3_prepare_v2(l->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
+		r = db_err(l->rdb, "preparing");
+		goto out;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (spki[i] == NULL)
+			continue;
+		sqlite3_reset(st);
+		bind_text(st, 1, spki[i]);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct ledger_cert c;
+			row_from_stmt(st, &c, 0);
+			r = fn(arg, i, &c);
+		} else if (rc != SQLITE_DONE) {
+			r = db_err(l->rdb, "looking up compromised keys");
+		}
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->rmu);
+	return r;
+}
+
 int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn fn, void *arg,
 		int64_t *last_rowid, unsigned *count)
 {
@@ -627,7 +668,9 @@ int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn f
 	snprintf(sql, sizeof(sql),
 		 "SELECT %s FROM certificates c WHERE c.rowid > ?1"
 		 " AND (?2 IS NULL OR c.ca_id = ?2) AND (?3 IS NULL OR c.peer_uuid = ?3)"
-		 " AND (?4 IS NULL OR c.state = ?4) ORDER BY c.rowid LIMIT ?5",
+		 " AND (?4 IS NULL OR c.state = ?4)"
+		 " AND (?6 IS NULL OR instr(?6, ',' || c.ca_id || ',') > 0)"
+		 " ORDER BY c.rowid LIMIT ?5",
 		 row_columns);
 	pthread_mutex_lock(&l->rmu);
 	if (sqlite3_prepare_v2(l->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -642,6 +685,8 @@ int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn f
 	if (f->state && f->state[0])
 		bind_text(st, 4, f->state);
 	sqlite3_bind_int(st, 5, (int)f->limit);
+	if (f->ca_scope)
+		bind_text(st, 6, f->ca_scope);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ledger_cert c;
 		row_from_stmt(st, &c, f->with_der);

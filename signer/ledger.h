@@ -86,17 +86,27 @@ int ledger_reserve(struct ledger *l, const struct ledger_cert *rows, size_t n)
 int ledger_complete(struct ledger *l, const struct ledger_cert *rows, size_t n)
 	__attribute__((warn_unused_result));
 /* Revoke an issued serial of ca_id. SFTCA_ERR_NOT_FOUND when the CA never
- * issued it; SFTCA_ERR_PRECONDITION when it is not in state 'issued'. */
+ * issued it; SFTCA_ERR_PRECONDITION when it is not in state 'issued'.
+ * before_commit (may be NULL) runs once the change is made but not
+ * committed; when it fails nothing is revoked and its code is returned. */
 int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const char *reason,
-		  int64_t at, unsigned *generation) __attribute__((warn_unused_result));
+		  int64_t at, unsigned *generation, int (*before_commit)(void *arg, unsigned gen),
+		  void *arg) __attribute__((warn_unused_result));
 
 typedef int (*ledger_row_fn)(void *arg, const struct ledger_cert *row);
 /* Revoked leaves signed by key_label (any generation of ca_id using it). */
 int ledger_revoked_by_key(struct ledger *l, const char *ca_id, const char *key_label,
 			  ledger_row_fn fn, void *arg) __attribute__((warn_unused_result));
 
+typedef int (*ledger_hit_fn)(void *arg, size_t i, const struct ledger_cert *row);
+/* For each spki[i] (SHA-256 hex, NULL = skip) some certificate with that key
+ * has been revoked for keyCompromise, under any CA: fn(arg, i, newest such row). */
+int ledger_compromised_keys(struct ledger *l, const char *const *spki, size_t n,
+			    ledger_hit_fn fn, void *arg) __attribute__((warn_unused_result));
+
 struct ledger_filter {
 	const char *ca_id, *peer_uuid, *state; /* NULL or "" = any */
+	const char *ca_scope;                  /* NULL = any, else ",id1,id2,": only those */
 	int64_t after_rowid;                   /* paging cursor */
 	unsigned limit;
 	int with_der;

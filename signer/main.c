@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"usage: sftca-signer --config FILE [--check-config] [--allow-root] [-v] [--syslog]\n"
 		"       sftca-signer --config FILE import-ca --ca ID --cert CACERT.pem --key CAKEY.pem\n"
 		"       sftca-signer --config FILE check-ledger\n"
-		"       sftca-signer verify-audit FILE [--head FILE]\n"
+		"       sftca-signer verify-audit FILE... [--head FILE]\n"
 		"       sftca-signer init-token --module SO --label LABEL --so-pin-file F --pin-file F\n"
 		"\n"
 		"Runs in the foreground until SIGTERM or SIGINT. The InternalCA keys stay in the\n"
@@ -89,21 +89,24 @@ static int state_owner(const struct signer_config *cfg, struct owner *o)
 /* Every file in the state directory must belong to the user the signer
  * runs as: one left behind by a root run would fail later, mid-way, as a
  * ledger or audit write error. */
-static int check_state_files(const char *dir, const struct owner *o)
+static int check_state_files(int dfd, const char *dir, const struct owner *o)
 {
-	DIR *d = opendir(dir);
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	struct stat st;
 	int r = 0;
 
 	if (d == NULL) {
 		log_error("state_dir %s cannot be read: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return SFTCA_ERR_CONFIG;
 	}
 	while (r == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid == o->uid)
+		if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid == o->uid)
 			continue;
 		log_error("%s/%s belongs to uid %u, but the signer runs as %s (uid %u): "
 			  "chown -R %u:%u %s",
@@ -115,66 +118,109 @@ static int check_state_files(const char *dir, const struct owner *o)
 	return r;
 }
 
+/* The state directory belongs to the user we drop to, who may put anything
+ * in it, even before we start: every change root makes there goes through a
+ * descriptor, never through a name that could be a symlink by now. (The
+ * path to the directory itself is the administrator's.) */
+static int open_state_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		log_error("state_dir %s cannot be opened: %s", dir, strerror(errno));
+	return dfd;
+}
+
 static int prepare_state_dir(const char *dir, const struct owner *o)
 {
 	struct stat st;
+	int dfd, made, r = SFTCA_ERR_CONFIG;
 
-	if (mkdir(dir, 0700) == 0) {
-		if (o->uid != geteuid() && chown(dir, o->uid, o->gid) != 0) {
-			log_error("state_dir %s cannot be given to %s: %s", dir, o->name,
-				  strerror(errno));
-			return SFTCA_ERR_CONFIG;
-		}
-	} else if (errno != EEXIST) {
+	if (!(made = mkdir(dir, 0700) == 0) && errno != EEXIST) {
 		log_error("state_dir %s cannot be created: %s", dir, strerror(errno));
 		return SFTCA_ERR_CONFIG;
 	}
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		log_error("state_dir %s is not a directory", dir);
+	if ((dfd = open_state_dir(dir)) < 0)
 		return SFTCA_ERR_CONFIG;
+	if (fstat(dfd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		log_error("state_dir %s is not a directory", dir);
+		goto out;
+	}
+	/* Only the directory we just made (root's, empty) is given away. */
+	if (made && st.st_uid == geteuid() && o->uid != geteuid()) {
+		if (fchown(dfd, o->uid, o->gid) != 0) {
+			log_error("state_dir %s cannot be given to %s: %s", dir, o->name,
+				  strerror(errno));
+			goto out;
+		}
+		st.st_uid = o->uid;
 	}
 	if (st.st_uid != o->uid) {
 		log_error("state_dir %s belongs to uid %u, but the signer runs as %s (uid %u): "
 			  "chown -R %u:%u %s",
 			  dir, (unsigned)st.st_uid, o->name ? o->name : "this user", (unsigned)o->uid,
 			  (unsigned)o->uid, (unsigned)o->gid, dir);
-		return SFTCA_ERR_CONFIG;
+		goto out;
 	}
-	if ((st.st_mode & 077) && chmod(dir, 0700) != 0) {
+	if ((st.st_mode & 077) && fchmod(dfd, 0700) != 0) {
 		log_error("state_dir %s has mode %04o and cannot be made 0700", dir,
 			  (unsigned)(st.st_mode & 07777));
-		return SFTCA_ERR_CONFIG;
+		goto out;
 	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		log_error("state_dir %s is not writable: %s", dir, strerror(errno));
-		return SFTCA_ERR_CONFIG;
+		goto out;
 	}
-	return check_state_files(dir, o);
+	r = check_state_files(dfd, dir, o);
+out:
+	close(dfd);
+	return r;
 }
 
-/* One signer (or maintenance command) per state directory at a time. */
+/* One signer (or maintenance command) per state directory at a time. The
+ * lock is opened as root inside a directory its user owns: a symlink or a
+ * hard link planted there must not make root open, let alone chown, a file
+ * elsewhere (O_NOFOLLOW, a regular file with one link, owned by us or it). */
 static int lock_state_dir(const char *dir, const char *who, const struct owner *o)
 {
-	char path[4200];
-	int fd;
+	struct stat st;
+	int dfd, fd = -1;
 
-	snprintf(path, sizeof(path), "%s/signer.lock", dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		log_error("%s: %s", path, strerror(errno));
+	if ((dfd = open_state_dir(dir)) < 0)
+		return -1;
+	fd = openat(dfd, "signer.lock",
+		    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+	close(dfd);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			log_error("%s: %s/signer.lock is a symbolic link: refusing to follow it; "
+				  "remove it (rm %s/signer.lock)",
+				  who, dir, dir);
+		else
+			log_error("%s: %s/signer.lock: %s", who, dir, strerror(errno));
 		return -1;
 	}
-	if (o->uid != geteuid() && fchown(fd, o->uid, o->gid) != 0) {
-		log_error("%s: cannot be given to %s: %s", path, o->name, strerror(errno));
-		close(fd);
-		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_uid != o->uid && st.st_uid != geteuid())) {
+		log_error("%s: %s/signer.lock is not a regular file with one link owned by %s "
+			  "(uid %u): refusing to use it; remove it",
+			  who, dir, o->name ? o->name : "this user", (unsigned)o->uid);
+		goto fail;
+	}
+	if (st.st_uid != o->uid && fchown(fd, o->uid, o->gid) != 0) {
+		log_error("%s/signer.lock: cannot be given to %s: %s", dir, o->name,
+			  strerror(errno));
+		goto fail;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		log_error("%s: the state directory %s is in use by a running signer; stop it first",
 			  who, dir);
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	return fd;
+fail:
+	close(fd);
+	return -1;
 }
 
 /* Validate what --check-config can without logging in to the token. */
@@ -279,19 +325,78 @@ static int drop_privileges(const struct owner *o)
 	return 0;
 }
 
-/* Unix sockets bound as root go to the user too, so that its group
- * decides who may connect. */
-static int give_sockets(const struct signer_config *cfg, const struct owner *o)
+/* Can a user other than root rename or replace entries in directory st? */
+static int others_can_swap(const struct stat *st)
 {
-	for (size_t i = 0; o->name && i < cfg->nlisten; i++) {
-		const char *path = cfg->listen[i] + 5;
-		if (strncmp(cfg->listen[i], "unix:", 5) != 0)
-			continue;
-		if (chown(path, o->uid, o->gid) != 0) {
-			log_error("%s: cannot be given to %s: %s", path, o->name, strerror(errno));
-			return -1;
+	return st->st_uid != 0 || ((st->st_mode & 022) && !(st->st_mode & S_ISVTX));
+}
+
+/* A unix socket bound as root goes to the user too, so that its group
+ * decides who may connect. A socket cannot be opened, so there is no
+ * descriptor to fchown: we check the name with fstatat (a socket, ours,
+ * one link) and change it with fchownat(AT_SYMLINK_NOFOLLOW) in a directory
+ * held open. If others may write that directory (the signer's own run
+ * directory, typically), its writers can swap the name between the two
+ * calls, but only for a symlink (NOFOLLOW then changes the link itself) or
+ * a hard link to a file they do not own, which the kernel refuses them
+ * while fs.protected_hardlinks = 1: without that we refuse to start. */
+static int give_socket(const char *path, const struct owner *o)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char dir[4096], prot = 0;
+	struct stat dst, st, st2;
+	int dfd, r = -1;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+		 slash ? path : ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(dfd, &dst) != 0) {
+		log_error("%s: directory %s: %s", path, dir, strerror(errno));
+		goto out;
+	}
+	if (others_can_swap(&dst)) {
+		if ((f = fopen("/proc/sys/fs/protected_hardlinks", "re")) != NULL) {
+			prot = (char)fgetc(f);
+			fclose(f);
+		}
+		if (prot != '1') {
+			log_error("%s: directory %s can be written by uid %u and "
+				  "fs.protected_hardlinks is off: the socket cannot be given to %s "
+				  "safely; set sysctl fs.protected_hardlinks=1 or use a directory "
+				  "only root can write",
+				  path, dir, (unsigned)dst.st_uid, o->name);
+			goto out;
 		}
 	}
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != geteuid() || st.st_nlink != 1) {
+		log_error("%s: not the socket just bound (replaced by another file?): refusing to "
+			  "chown it",
+			  path);
+		goto out;
+	}
+	if (fchownat(dfd, base, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+		log_error("%s: cannot be given to %s: %s", path, o->name, strerror(errno));
+		goto out;
+	}
+	if (fstatat(dfd, base, &st2, AT_SYMLINK_NOFOLLOW) != 0 || st2.st_ino != st.st_ino ||
+	    st2.st_dev != st.st_dev) {
+		log_error("%s: replaced while being given to %s: refusing to run", path, o->name);
+		goto out;
+	}
+	r = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+static int give_sockets(const struct signer_config *cfg, const struct owner *o)
+{
+	for (size_t i = 0; o->name && i < cfg->nlisten; i++)
+		if (strncmp(cfg->listen[i], "unix:", 5) == 0 && give_socket(cfg->listen[i] + 5, o))
+			return -1;
 	return 0;
 }
 
@@ -319,6 +424,7 @@ static int open_core(const struct signer_config *cfg, struct signer *s, int reco
 			 abandoned);
 	if ((r = audit_open(cfg->state_dir, &s->audit)) != 0)
 		return r;
+	audit_set_limits(s->audit, cfg->audit_rotate_bytes, cfg->audit_coalesce_seconds);
 	if (abandoned > 0)
 		audit_log(s->audit, "ledger.abandon", "signer", NULL, "ok",
 			  json_pack("{s:i}", "abandoned", abandoned));
@@ -540,24 +646,50 @@ static int init_token(int argc, char **argv)
 	return 0;
 }
 
+/* verify-audit FILE... [--head FILE]: the files oldest first; one FILE
+ * named audit.log brings its rotated siblings audit.log.1... along. */
 static int verify_audit(int argc, char **argv)
 {
-	const char *head = NULL;
+	const char *head = NULL, **files = calloc((size_t)argc + 1, sizeof(*files));
+	char **own = NULL;
+	size_t n = 0, nown = 0;
 	unsigned long lines = 0;
 	char why[512];
+	int r = 2;
 
-	if (argc == 4 && strcmp(argv[2], "--head") == 0)
-		head = argv[3];
-	else if (argc != 2) {
-		fprintf(stderr, "usage: sftca-signer verify-audit FILE [--head FILE]\n");
-		return 2;
+	for (int i = 1; files && i < argc; i++) {
+		if (strcmp(argv[i], "--head") == 0 && i + 1 < argc)
+			head = argv[++i];
+		else
+			files[n++] = argv[i];
 	}
-	if (audit_verify_file(argv[1], head, &lines, why, sizeof(why)) != 0) {
-		printf("%s: BROKEN: %s\n", argv[1], why);
-		return 1;
+	if (n == 0) {
+		fprintf(stderr, "usage: sftca-signer verify-audit FILE... [--head FILE]\n");
+		goto out;
 	}
-	printf("%s: intact, %lu records\n", argv[1], lines);
-	return 0;
+	if (n == 1 && (own = audit_rotated_set(files[0], &nown)) != NULL && nown > 0) {
+		free(files);
+		files = (const char **)own;
+		n = nown;
+	}
+	if (audit_verify_set(files, n, head, &lines, why, sizeof(why)) != 0) {
+		printf("%s: BROKEN: %s\n", files[n - 1], why);
+		r = 1;
+		goto out;
+	}
+	if (n == 1)
+		printf("%s: intact, %lu records\n", files[0], lines);
+	else
+		printf("%s: intact, %lu records in %zu files (%s first)\n", files[n - 1], lines, n,
+		       files[0]);
+	r = 0;
+out:
+	if (own == NULL)
+		free(files);
+	for (size_t i = 0; own && i < nown; i++)
+		free(own[i]);
+	free(own);
+	return r;
 }
 
 int main(int argc, char **argv)

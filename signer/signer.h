@@ -41,7 +41,7 @@ struct issue_in {
 
 struct issue_out {
 	int code;             /* grpc status code; 0 = issued */
-	char message[200];
+	char message[256];
 	unsigned char *der;   /* OPENSSL_malloc'd; free with OPENSSL_free */
 	size_t der_len;
 	char serial[80];

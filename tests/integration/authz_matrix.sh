@@ -10,7 +10,9 @@ make_token
 make_pki
 make_pki "$T/other" ops-admin          # same CN, another CA
 make_expired_cert expired ops-admin    # right CA, CN of an admin, expired
-write_conf "$T/signer.conf"
+# Every refusal its own audit record here (coalescing is audit_flood.sh's).
+write_conf "$T/signer.conf" "[audit]
+coalesce_seconds = 0"
 start_signer "$T/signer.conf"
 
 CA_X=$CA_ID                                  # fmc-east may issue for this one only
@@ -194,7 +196,9 @@ call unix GetStatus
 assert_contains "$OUT" "identity=unix" "unix caller identity"
 assert_contains "$OUT" "role=admin" "default unix_role is admin"
 stop_signer
-write_conf "$T/signer-unix.conf" "unix_role = auditor"
+write_conf "$T/signer-unix.conf" "unix_role = auditor
+[audit]
+coalesce_seconds = 0"
 start_signer "$T/signer-unix.conf"
 call unix GetStatus
 assert_contains "$OUT" "role=auditor" "unix_role = auditor applied"

@@ -179,7 +179,7 @@ expect_rc 2 openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$T/renewed.
 assert_contains "$OUT" "certificate revoked" "revoked leaf rejected"
 assert_eq "$(openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$T/renewed.pem" "$N" 2>&1)" "$N: OK" "neighbour accepted"
 n1=$(openssl crl -in "$T/crl.pem" -noout -crlnumber | cut -d= -f2)
-as auditor-1 crl --ca "$CA_ID" --out "$T/crl2.pem" >/dev/null
+as ops-admin crl --ca "$CA_ID" --out "$T/crl2.pem" >/dev/null
 n2=$(openssl crl -in "$T/crl2.pem" -noout -crlnumber | cut -d= -f2)
 [ $((16#$n2)) -gt $((16#$n1)) ] || fail "CRL number did not increase ($n1 -> $n2)"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
