@@ -7,9 +7,11 @@
 #include "rpc.h"
 #include "tlsfiles.h"
 #include "token.h"
+#include "wirecheck.h"
 
 #include <errno.h>
 #include <grpc/grpc.h>
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
@@ -216,6 +218,57 @@ static void refuse(struct server *srv, const struct caller *who, const char *pat
 			    audit_text(who->peer), "reason", audit_text(why)));
 }
 
+/* Only a request carrying a list (IssueBatch's items) needs megabytes;
+ * the others are a few ids and numbers. */
+static int carries_list(const ProtobufCMessageDescriptor *d)
+{
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
+			return 1;
+	return 0;
+}
+
+/* The request, checked before protobuf-c sees it: its size against the
+ * method's cap, then a walk over the bytes (unknown fields, repeated
+ * elements), so that what unpacking allocates stays proportional to what
+ * the method needs, whoever asks. */
+static int read_request(struct server *srv, struct call *c, const struct server_method *m,
+			const char *path, ProtobufCMessage **req, char *err, size_t errlen)
+{
+	const struct signer_config *cfg = srv->o->cfg;
+	int bulk = carries_list(m->request);
+	size_t cap = bulk ? cfg->max_batch_request : cfg->max_request;
+	size_t len = c->recv ? grpc_byte_buffer_length(c->recv) : 0;
+	grpc_byte_buffer_reader reader;
+	grpc_slice slice = grpc_empty_slice();
+	int r;
+
+	*req = NULL;
+	if (len > cap) {
+		snprintf(err, errlen, "request of %zu bytes; %s takes at most %zu (%s)", len, path, cap,
+			 bulk ? "max_batch_request_bytes" : "max_request_bytes");
+		return SFTCA_ERR_LIMIT;
+	}
+	if (c->recv != NULL) {
+		if (!grpc_byte_buffer_reader_init(&reader, c->recv)) {
+			snprintf(err, errlen, "request is not a valid %s", m->request->name);
+			return SFTCA_ERR_INVALID;
+		}
+		slice = grpc_byte_buffer_reader_readall(&reader);
+		grpc_byte_buffer_reader_destroy(&reader);
+	}
+	/* Twice max_batch: past max_batch the handler refuses with the count. */
+	r = wire_check(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), m->request,
+		       2 * (size_t)cfg->max_batch, err, errlen);
+	if (r == 0 && rpc_unpack_bytes(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice),
+				       m->request, req) != 0) {
+		snprintf(err, errlen, "request is not a valid %s", m->request->name);
+		r = SFTCA_ERR_INVALID;
+	}
+	grpc_slice_unref(slice);
+	return r;
+}
+
 /* Run on a worker thread: authorize, decode, handle, encode. */
 static void call_handle(struct server *srv, struct call *c)
 {
@@ -252,9 +305,8 @@ static void call_handle(struct server *srv, struct call *c)
 		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, err);
 		goto done;
 	}
-	if ((r = rpc_unpack(c->recv, m->request, srv->o->cfg->max_message, &req)) != 0) {
-		st = GRPC_STATUS_INVALID_ARGUMENT;
-		snprintf(err, sizeof(err), "request is not a valid %s", m->request->name);
+	if ((r = read_request(srv, c, m, path, &req, err, sizeof(err))) != 0) {
+		st = rpc_status_from_err(r);
 		refuse(srv, &who, path, err);
 		goto done;
 	}

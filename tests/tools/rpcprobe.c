@@ -6,7 +6,7 @@
  *
  *   health
  *       grpc.health.v1.Health/Check; prints SERVING / NOT_SERVING
- *   call METHOD [HEXBYTES]
+ *   call METHOD [HEXBYTES | @FILE]
  *       METHOD ("/pkg.Service/Method") with the given request bytes
  *   issue CA_ID OUTDIR UUID=CSR.der...
  *       one IssueBatch; prints "ITEM i STATUS serial message" per item and
@@ -525,7 +525,9 @@ int main(int argc, char **argv)
 	/* Build the request once, before connecting. */
 	if (strcmp(cmd, "health") == 0 && nargs == 0) {
 	} else if (strcmp(cmd, "call") == 0 && (nargs == 1 || nargs == 2)) {
-		if (nargs == 2)
+		if (nargs == 2 && argv[optind + 2][0] == '@')
+			raw = (unsigned char *)slurp(argv[optind + 2] + 1, &rawlen);
+		else if (nargs == 2)
 			raw = unhex(argv[optind + 2], &rawlen);
 	} else if (strcmp(cmd, "issue") == 0 && nargs >= 2) {
 		issuereq = issue_request(argv[optind + 1], nargs - 2, argv + optind + 3);
