@@ -6,6 +6,11 @@
 # allocates anything, so a 16 MiB Health body of two-byte unknown fields
 # from a CN not in [authz] leaves the signer's peak RSS bounded, and each
 # refusal is logged with who asked.
+# Call slots: identity and role are checked when a call's headers arrive
+# (before its body is read), a call's body must arrive within
+# request_timeout, one identity holds at most max_calls_per_client slots and
+# the last admin_reserved_calls are kept for admins: 100 header-only streams
+# from an unlisted CN and 100 from an issuer leave the admin served.
 . "$(dirname "$0")/lib.sh"
 need python3
 
@@ -76,5 +81,65 @@ assert_contains "$OUT" "^INVALID_ARGUMENT more than 8 fields unknown to this sig
 peak_ok "IssueBatch of 512 Ki items / unknown fields"
 assert_eq "$(probe auditor-1 health)" SERVING "health after the floods"
 ok "request bytes: per-method caps and the wire walk refuse before unpacking; signer SERVING"
+stop_signer
 
+# --- call slots -------------------------------------------------------------------------
+# hold WHO N OUT: N header-only IssueBatch streams from WHO in the
+# background; sets HOLDER (its pid).
+hold() {
+	probe "$1" --timeout 60 hold /sftca.v1.Signer/IssueBatch "$2" >"$3" 2>&1 &
+	HOLDER=$!
+	echo "$HOLDER" >"$T/pids/holder.$HOLDER"
+}
+# held OUT...: wait (up to 30 s) until each holder says its streams are at the signer.
+held() {
+	for f in "$@"; do
+		for _ in $(seq 300); do grep -q '^HELD ' "$f" && break; sleep 0.1; done
+		grep -q '^HELD ' "$f" || fail "holder $f: $(head -3 "$f")"
+	done
+}
+write_conf "$T/signer.conf" "[limits]
+request_timeout = 600"
+start_signer "$T/signer.conf"
+l0=$(wc -l <"$LOG")
+holders=()
+for i in 1 2 3 4; do
+	hold stranger 25 "$T/stranger.$i"; holders+=("$HOLDER")
+	hold fmc-east 25 "$T/issuer.$i"; holders+=("$HOLDER")
+done
+held "$T"/stranger.* "$T"/issuer.*
+t0=$(date +%s%N)
+expect_rc 0 probe ops-admin --timeout 20 rpc GetStatus
+assert_contains "$OUT" "^OK " "the admin's call beside 200 held streams"
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 0 probe auditor-1 --timeout 20 rpc GetStatus
+ok "admin's GetStatus answered OK in $ms ms beside 100 held streams from an unlisted CN and 100 from an issuer; an auditor's too"
+# The unlisted CN's streams were refused from their headers alone (each
+# logged and audited); the issuer holds max_calls_per_client slots, the
+# rest of its streams were refused as busy.
+for f in "$T"/stranger.*; do
+	for _ in $(seq 300); do [ "$(grep -c '^PERMISSION_DENIED' "$f")" -eq 25 ] && break; sleep 0.1; done
+	assert_eq "$(grep -c '^PERMISSION_DENIED cn=stranger is not authorized for any role$' "$f")" 25 "unlisted CN's streams refused at their headers"
+done
+assert_eq "$(cat "$T"/issuer.* | grep -c '^RESOURCE_EXHAUSTED signer busy')" 84 "issuer's streams over max_calls_per_client"
+newlog=$(log_since "$l0" "max_calls_per_client")
+assert_eq "$(grep -cE "refused /sftca.v1.Signer/IssueBatch for cn=stranger \(ipv4:127\.0\.0\.1:[0-9]+\): cn=stranger is not authorized for any role" <<<"$newlog")" 100 "unlisted CN's refusals logged"
+assert_eq "$(grep -cE "refused /sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\): 16 calls from cn=fmc-east in flight \(max_calls_per_client 16\)" <<<"$newlog")" 84 "per-client refusals logged"
+ok "unlisted CN refused at its headers (100, logged); issuer held 16 slots (max_calls_per_client), 84 refused busy"
+for p in "${holders[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; rm -f "$T/pids/holder.$p"; done
+stop_signer
+
+# A body that never comes: the call ends at request_timeout, not at the
+# client's deadline (or never, without one).
+write_conf "$T/signer.conf" "[limits]
+request_timeout = 2"
+start_signer "$T/signer.conf"
+l0=$(wc -l <"$LOG")
+t0=$(date +%s)
+expect_rc 1 probe fmc-east --timeout 60 hold /sftca.v1.Signer/IssueBatch 1
+assert_eq "$(tail -1 <<<"$OUT")" "DEADLINE_EXCEEDED request not received within request_timeout" "header-only stream"
+[ $(($(date +%s) - t0)) -lt 30 ] || fail "the stream lasted $(($(date +%s) - t0)) s"
+assert_contains "$(log_since "$l0" "request_timeout")" "refused /sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\): request not received within request_timeout \(2 s\)" "logged"
+expect_rc 0 probe ops-admin rpc GetStatus
+ok "a header-only stream ends DEADLINE_EXCEEDED after request_timeout (2 s), logged with who asked"
 stop_signer
