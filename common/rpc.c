@@ -175,6 +175,11 @@ struct rpc_client *rpc_client_new(const struct rpc_client_opts *o)
 	return c;
 }
 
+grpc_channel *rpc_client_channel(struct rpc_client *c)
+{
+	return c->channel;
+}
+
 void rpc_client_free(struct rpc_client *c)
 {
 	if (c == NULL)

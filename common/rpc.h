@@ -40,6 +40,8 @@ struct rpc_client_opts {
  * share between threads. grpc_init() must have been called. */
 struct rpc_client *rpc_client_new(const struct rpc_client_opts *o);
 void rpc_client_free(struct rpc_client *c);
+/* Its channel, for callers that drive gRPC calls themselves (tests). */
+grpc_channel *rpc_client_channel(struct rpc_client *c);
 
 struct rpc_result {
 	grpc_status_code status;

@@ -19,6 +19,7 @@
 
 struct parse_ctx {
 	struct signer_config *cfg;
+	int admin_calls_set;      /* 0 is a value for admin_reserved_calls */
 	char error[512];
 };
 
@@ -177,8 +178,19 @@ static int handle_limits(struct parse_ctx *c, const char *name, const char *v)
 		return cfg->max_message = n, 1;
 	if (strcmp(name, "max_csr_bytes") == 0 && parse_ulong(c, name, v, 256, 1ul << 20, &n))
 		return cfg->max_csr = n, 1;
+	if (strcmp(name, "max_request_bytes") == 0 && parse_ulong(c, name, v, 256, 1ul << 20, &n))
+		return cfg->max_request = n, 1;
+	if (strcmp(name, "max_batch_request_bytes") == 0 &&
+	    parse_ulong(c, name, v, 4096, 256ul << 20, &n))
+		return cfg->max_batch_request = n, 1;
 	if (strcmp(name, "max_calls") == 0 && parse_ulong(c, name, v, 1, 100000, &n))
 		return cfg->max_calls = (unsigned)n, 1;
+	if (strcmp(name, "max_calls_per_client") == 0 && parse_ulong(c, name, v, 1, 100000, &n))
+		return cfg->max_calls_per_client = (unsigned)n, 1;
+	if (strcmp(name, "admin_reserved_calls") == 0 && parse_ulong(c, name, v, 0, 100000, &n))
+		return cfg->admin_calls = (unsigned)n, c->admin_calls_set = 1;
+	if (strcmp(name, "request_timeout") == 0 && parse_ulong(c, name, v, 1, 3600, &n))
+		return cfg->request_timeout = (unsigned)n, 1;
 	if (strcmp(name, "workers") == 0 && parse_ulong(c, name, v, 1, 1024, &n))
 		return cfg->workers = (unsigned)n, 1;
 	if (strcmp(name, "issue_rate") == 0) {
@@ -295,8 +307,19 @@ int config_parse_string(const char *name, const char *text, size_t len, struct s
 		cfg->max_message = 16u << 20;
 	if (cfg->max_csr == 0)
 		cfg->max_csr = 16u << 10;
+	if (cfg->max_request == 0)
+		cfg->max_request = 4u << 10;
+	/* More than max_message could never arrive. */
+	if (cfg->max_batch_request == 0 || cfg->max_batch_request > cfg->max_message)
+		cfg->max_batch_request = cfg->max_message;
 	if (cfg->max_calls == 0)
 		cfg->max_calls = 64;
+	if (cfg->max_calls_per_client == 0)
+		cfg->max_calls_per_client = 16;
+	if (!c.admin_calls_set)
+		cfg->admin_calls = 4;
+	if (cfg->request_timeout == 0)
+		cfg->request_timeout = 30;
 	if (cfg->workers == 0)
 		cfg->workers = (unsigned)cfg->sessions + 4;
 	if (cfg->issue_burst == 0)

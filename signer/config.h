@@ -33,7 +33,12 @@ struct signer_config {
 	unsigned max_batch;      /* items per IssueBatch (1000) */
 	size_t max_message;      /* bytes per gRPC message (16 MiB) */
 	size_t max_csr;          /* bytes per CSR (16 KiB) */
+	size_t max_request;      /* bytes per request, every method but IssueBatch (4 KiB) */
+	size_t max_batch_request; /* bytes per IssueBatch request (max_message) */
 	unsigned max_calls;      /* calls in flight before RESOURCE_EXHAUSTED (64) */
+	unsigned max_calls_per_client; /* of those, from one identity (16) */
+	unsigned admin_calls;    /* of those, kept for admins (4; never all) */
+	unsigned request_timeout; /* seconds from a call's headers to its whole body (30) */
 	unsigned workers;        /* handler threads (sessions + 4) */
 	double issue_rate;       /* IssueBatch calls per second per client, 0 = unlimited */
 	unsigned issue_burst;    /* token-bucket depth for issue_rate */

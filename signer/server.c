@@ -7,9 +7,11 @@
 #include "rpc.h"
 #include "tlsfiles.h"
 #include "token.h"
+#include "wirecheck.h"
 
 #include <errno.h>
 #include <grpc/grpc.h>
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
@@ -47,6 +49,17 @@ struct call {
 	 * on gRPC's completion queue alone, which tools like TSan cannot see. */
 	atomic_int handed;
 	char peer[128];           /* taken at accept: gRPC forgets it once a call fails */
+	char path[128];
+	/* Decided when the call arrives, before its body is read. */
+	struct caller who;
+	const struct server_method *m;
+	grpc_status_code refused;  /* not OK: a worker refuses it without a body */
+	char why[256];
+	int admitted;             /* holds one of max_calls slots */
+	/* Waiting for its body (event thread only). */
+	int64_t body_deadline_ms;
+	int timed_out;
+	struct call *wprev, *wnext;
 	struct call *qnext;
 	struct tag t_new, t_recv, t_done;
 };
@@ -63,10 +76,87 @@ struct server {
 	pthread_cond_t cv;        /* queue and shutdown progress */
 	struct call *qhead, *qtail;
 	unsigned in_flight;       /* accepted calls not yet done */
+	unsigned admitted;        /* of those, calls holding a slot */
+	struct id_slots *ids;     /* slots per identity; cfg->max_calls entries */
+	struct call *waiting;     /* admitted, body not yet received (event thread) */
+	int64_t next_sweep_ms;
 	int stopping, shutdown_done, workers_stop;
 	int started, event_started;
 	struct tag t_shutdown;
 };
+
+struct id_slots {
+	char identity[sizeof(((struct caller *)0)->identity)];
+	unsigned n;
+};
+
+/* --- slots -------------------------------------------------------------------- */
+
+/* Slots kept for admins: never all of them, so others are served at all. */
+static unsigned admin_reserve(const struct signer_config *cfg)
+{
+	return cfg->admin_calls < cfg->max_calls ? cfg->admin_calls : cfg->max_calls - 1;
+}
+
+static struct id_slots *id_slots_find(struct server *srv, const char *identity, int add)
+{
+	struct id_slots *free_entry = NULL;
+
+	for (unsigned i = 0; i < srv->o->cfg->max_calls; i++) {
+		struct id_slots *e = &srv->ids[i];
+		if (e->n > 0 && strcmp(e->identity, identity) == 0)
+			return e;
+		if (e->n == 0 && free_entry == NULL)
+			free_entry = e;
+	}
+	if (add && free_entry)
+		snprintf(free_entry->identity, sizeof(free_entry->identity), "%s", identity);
+	return add ? free_entry : NULL;
+}
+
+/* Take a slot for c, or say in why why not: max_calls in all, the last
+ * admin_reserved_calls of them for admins only, and at most
+ * max_calls_per_client for one identity, so that one caller (or many
+ * callers without the admin role) cannot starve the others. */
+static int slot_take(struct server *srv, struct call *c, char *why, size_t whylen)
+{
+	const struct signer_config *cfg = srv->o->cfg;
+	unsigned limit = cfg->max_calls;
+	struct id_slots *e;
+	int r = -1;
+
+	if (c->who.role != ROLE_ADMIN)
+		limit -= admin_reserve(cfg);
+	pthread_mutex_lock(&srv->mu);
+	e = id_slots_find(srv, c->who.identity, 0);
+	if (srv->admitted >= limit) {
+		snprintf(why, whylen, "%u other calls in flight (max_calls %u)%s", srv->admitted,
+			 cfg->max_calls, limit < cfg->max_calls ? "; the rest are kept for admins" : "");
+	} else if (e != NULL && e->n >= cfg->max_calls_per_client) {
+		snprintf(why, whylen, "%u calls from %s in flight (max_calls_per_client %u)", e->n,
+			 c->who.identity, cfg->max_calls_per_client);
+	} else if ((e = id_slots_find(srv, c->who.identity, 1)) != NULL) {
+		e->n++;
+		srv->admitted++;
+		c->admitted = 1;
+		r = 0;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return r;
+}
+
+/* Called with srv->mu held. */
+static void slot_release(struct server *srv, struct call *c)
+{
+	struct id_slots *e;
+
+	if (!c->admitted)
+		return;
+	if ((e = id_slots_find(srv, c->who.identity, 0)) != NULL)
+		e->n--;
+	srv->admitted--;
+	c->admitted = 0;
+}
 
 /* --- calls ------------------------------------------------------------------ */
 
@@ -137,6 +227,7 @@ static void call_finish(struct call *c, grpc_status_code status, const char *msg
 		/* Cannot happen with a well-formed batch; account for it anyway. */
 		log_error("cannot finish call (%d): %s", (int)rc, msg ? msg : "");
 		pthread_mutex_lock(&c->srv->mu);
+		slot_release(c->srv, c);
 		c->srv->in_flight--;
 		pthread_cond_broadcast(&c->srv->cv);
 		pthread_mutex_unlock(&c->srv->mu);
@@ -216,33 +307,87 @@ static void refuse(struct server *srv, const struct caller *who, const char *pat
 	audit_denied(srv->o->signer->audit, who->identity, path, who->peer, why);
 }
 
+/* Whether who may call m; if not, why says so for the caller. */
+static int authorized(const struct caller *who, const struct server_method *m, const char *path,
+		      char *why, size_t whylen)
+{
+	if (who->role >= m->min_role && (m->min_role == ROLE_NONE || who->role != ROLE_NONE) &&
+	    (m->min_role != ROLE_NONE || strcmp(who->identity, "unauthenticated") != 0))
+		return 1;
+	if (who->role == ROLE_NONE)
+		snprintf(why, whylen, "%s is not authorized for any role", who->identity);
+	else
+		snprintf(why, whylen, "%s needs the %s role; %s has %s", path,
+			 role_name(m->min_role), who->identity, role_name(who->role));
+	return 0;
+}
+
+/* Only a request carrying a list (IssueBatch's items) needs megabytes;
+ * the others are a few ids and numbers. */
+static int carries_list(const ProtobufCMessageDescriptor *d)
+{
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
+			return 1;
+	return 0;
+}
+
+/* The request, checked before protobuf-c sees it: its size against the
+ * method's cap, then a walk over the bytes (unknown fields, repeated
+ * elements), so that what unpacking allocates stays proportional to what
+ * the method needs, whoever asks. */
+static int read_request(struct server *srv, struct call *c, const struct server_method *m,
+			const char *path, ProtobufCMessage **req, char *err, size_t errlen)
+{
+	const struct signer_config *cfg = srv->o->cfg;
+	int bulk = carries_list(m->request);
+	size_t cap = bulk ? cfg->max_batch_request : cfg->max_request;
+	size_t len = c->recv ? grpc_byte_buffer_length(c->recv) : 0;
+	grpc_byte_buffer_reader reader;
+	grpc_slice slice = grpc_empty_slice();
+	int r;
+
+	*req = NULL;
+	if (len > cap) {
+		snprintf(err, errlen, "request of %zu bytes; %s takes at most %zu (%s)", len, path, cap,
+			 bulk ? "max_batch_request_bytes" : "max_request_bytes");
+		return SFTCA_ERR_LIMIT;
+	}
+	if (c->recv != NULL) {
+		if (!grpc_byte_buffer_reader_init(&reader, c->recv)) {
+			snprintf(err, errlen, "request is not a valid %s", m->request->name);
+			return SFTCA_ERR_INVALID;
+		}
+		slice = grpc_byte_buffer_reader_readall(&reader);
+		grpc_byte_buffer_reader_destroy(&reader);
+	}
+	/* Twice max_batch: past max_batch the handler refuses with the count. */
+	r = wire_check(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), m->request,
+		       2 * (size_t)cfg->max_batch, err, errlen);
+	if (r == 0 && rpc_unpack_bytes(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice),
+				       m->request, req) != 0) {
+		snprintf(err, errlen, "request is not a valid %s", m->request->name);
+		r = SFTCA_ERR_INVALID;
+	}
+	grpc_slice_unref(slice);
+	return r;
+}
+
 /* Run on a worker thread: authorize, decode, handle, encode. */
 static void call_handle(struct server *srv, struct call *c)
 {
-	char path[128], err[512] = "";
-	const struct server_method *m;
+	char err[512] = "";
+	const char *path = c->path;
+	const struct server_method *m = c->m;
 	ProtobufCMessage *req = NULL, *resp = NULL;
 	struct arena *a = NULL;
-	struct caller who;
+	struct caller who = c->who;
 	grpc_status_code st = GRPC_STATUS_OK;
 	int r;
 
-	method_path(c, path, sizeof(path));
-	identify(srv, c, &who);
-	if ((m = find_method(srv, path)) == NULL) {
-		st = GRPC_STATUS_UNIMPLEMENTED;
-		snprintf(err, sizeof(err), "unknown method %s", path);
-		log_warn("refused %s for %s (%s): %s", path, who.identity, who.peer, err);
-		goto done;
-	}
-	if (who.role < m->min_role || (m->min_role != ROLE_NONE && who.role == ROLE_NONE) ||
-	    (m->min_role == ROLE_NONE && strcmp(who.identity, "unauthenticated") == 0)) {
-		st = GRPC_STATUS_PERMISSION_DENIED;
-		if (who.role == ROLE_NONE)
-			snprintf(err, sizeof(err), "%s is not authorized for any role", who.identity);
-		else
-			snprintf(err, sizeof(err), "%s needs the %s role; %s has %s", path,
-				 role_name(m->min_role), who.identity, role_name(who.role));
+	if (c->refused != GRPC_STATUS_OK) {
+		st = c->refused;
+		snprintf(err, sizeof(err), "%s", c->why);
 		refuse(srv, &who, path, err);
 		goto done;
 	}
@@ -252,9 +397,8 @@ static void call_handle(struct server *srv, struct call *c)
 		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, err);
 		goto done;
 	}
-	if ((r = rpc_unpack(c->recv, m->request, srv->o->cfg->max_message, &req)) != 0) {
-		st = GRPC_STATUS_INVALID_ARGUMENT;
-		snprintf(err, sizeof(err), "request is not a valid %s", m->request->name);
+	if ((r = read_request(srv, c, m, path, &req, err, sizeof(err))) != 0) {
+		st = rpc_status_from_err(r);
 		refuse(srv, &who, path, err);
 		goto done;
 	}
@@ -298,6 +442,18 @@ done:
 	call_finish(c, st, err);
 }
 
+static void enqueue(struct server *srv, struct call *c)
+{
+	pthread_mutex_lock(&srv->mu);
+	if (srv->qtail)
+		srv->qtail->qnext = c;
+	else
+		srv->qhead = c;
+	srv->qtail = c;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct server *srv = arg;
@@ -323,6 +479,50 @@ static void *worker_main(void *arg)
 
 /* --- the completion queue ----------------------------------------------------- */
 
+static void waiting_add(struct server *srv, struct call *c)
+{
+	c->wprev = NULL;
+	c->wnext = srv->waiting;
+	if (srv->waiting)
+		srv->waiting->wprev = c;
+	srv->waiting = c;
+}
+
+static void waiting_remove(struct server *srv, struct call *c)
+{
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else if (srv->waiting == c)
+		srv->waiting = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	c->wprev = c->wnext = NULL;
+}
+
+/* Cancel admitted calls whose body has not arrived within request_timeout:
+ * a stream that sends headers and nothing more would hold its slot for as
+ * long as its own deadline says, or for ever. */
+static void sweep_waiting(struct server *srv)
+{
+	int64_t now = token_monotonic_ms();
+	struct call *c, *next;
+
+	if (now < srv->next_sweep_ms)
+		return;
+	srv->next_sweep_ms = now + 200;
+	for (c = srv->waiting; c != NULL; c = next) {
+		next = c->wnext;
+		if (now < c->body_deadline_ms)
+			continue;
+		waiting_remove(srv, c);
+		c->timed_out = 1;
+		log_warn("refused %s for %s (%s): request not received within request_timeout (%u s)",
+			 c->path, c->who.identity, c->who.peer, srv->o->cfg->request_timeout);
+		grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+					     "request not received within request_timeout", NULL);
+	}
+}
+
 static void on_new(struct server *srv, struct call *c, int ok)
 {
 	char *peer;
@@ -344,53 +544,60 @@ static void on_new(struct server *srv, struct call *c, int ok)
 	pthread_mutex_lock(&srv->mu);
 	srv->in_flight++;
 	pthread_mutex_unlock(&srv->mu);
+	/* Who asks for what is known from the headers: decide before the body
+	 * is read, so that a caller without the role holds nothing. */
+	method_path(c, c->path, sizeof(c->path));
+	identify(srv, c, &c->who);
+	if ((c->m = find_method(srv, c->path)) == NULL) {
+		snprintf(c->why, sizeof(c->why), "unknown method %s", c->path);
+		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer, c->why);
+		call_finish(c, GRPC_STATUS_UNIMPLEMENTED, c->why);
+		return;
+	}
+	if (!authorized(&c->who, c->m, c->path, c->why, sizeof(c->why))) {
+		/* A worker logs and audits it: an audit write here would let a
+		 * flood of refusals stall the event thread. */
+		c->refused = GRPC_STATUS_PERMISSION_DENIED;
+		enqueue(srv, c);
+		return;
+	}
+	if (slot_take(srv, c, c->why, sizeof(c->why)) != 0) {
+		/* Logged, not audited: this runs on the event thread, and an
+		 * audit write (fdatasync) per refused call would let a flood
+		 * stall every other call. */
+		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer, c->why);
+		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
+		return;
+	}
+	c->body_deadline_ms = token_monotonic_ms() + 1000 * (int64_t)srv->o->cfg->request_timeout;
+	waiting_add(srv, c);
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &c->recv;
-	if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK)
+	if (grpc_call_start_batch(c->call, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK) {
+		waiting_remove(srv, c);
 		call_finish(c, GRPC_STATUS_INTERNAL, "cannot read the request");
+	}
 }
 
 static void on_recv(struct server *srv, struct call *c, int ok)
 {
-	unsigned limit = srv->o->cfg->max_calls, in_flight;
-	struct caller who;
-	char path[128];
-	int overload;
-
+	waiting_remove(srv, c);
+	if (c->timed_out) {
+		call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
+			    "request not received within request_timeout");
+		return;
+	}
 	if (!ok) {
 		/* gRPC has already failed the call: too large, reset under the
 		 * memory quota, or given up by the client. */
-		method_path(c, path, sizeof(path));
-		identify(srv, c, &who);
 		log_warn("request for %s from %s (%s) not received: larger than max_message_bytes "
 			 "(%zu), reset under memory pressure, or cancelled by the client",
-			 path, who.identity, who.peer, srv->o->cfg->max_message);
+			 c->path, c->who.identity, c->who.peer, srv->o->cfg->max_message);
 		call_finish(c, GRPC_STATUS_CANCELLED, "request not received");
 		return;
 	}
-	pthread_mutex_lock(&srv->mu);
-	in_flight = srv->in_flight;
-	overload = in_flight > limit;
-	if (!overload) {
-		if (srv->qtail)
-			srv->qtail->qnext = c;
-		else
-			srv->qhead = c;
-		srv->qtail = c;
-		pthread_cond_broadcast(&srv->cv);
-	}
-	pthread_mutex_unlock(&srv->mu);
-	if (overload) {
-		/* Logged, not audited: this runs on the event thread, and an
-		 * audit write (fdatasync) per refused call would let a flood
-		 * stall every other call. */
-		method_path(c, path, sizeof(path));
-		identify(srv, c, &who);
-		log_warn("refused %s for %s (%s): %u other calls in flight (max_calls %u)", path,
-			 who.identity, who.peer, in_flight - 1, limit);
-		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
-	}
+	enqueue(srv, c);
 }
 
 static void *event_main(void *arg)
@@ -398,12 +605,14 @@ static void *event_main(void *arg)
 	struct server *srv = arg;
 
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		grpc_event ev = grpc_completion_queue_next(
+			srv->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(250, GPR_TIMESPAN)),
+			NULL);
 		struct tag *t;
 
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			return NULL;
+		sweep_waiting(srv);
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
 		t = ev.tag;
@@ -416,6 +625,9 @@ static void *event_main(void *arg)
 			break;
 		case TAG_DONE:
 			(void)atomic_load_explicit(&t->c->handed, memory_order_acquire);
+			pthread_mutex_lock(&srv->mu);
+			slot_release(srv, t->c);
+			pthread_mutex_unlock(&srv->mu);
 			call_free(t->c);
 			pthread_mutex_lock(&srv->mu);
 			srv->in_flight--;
@@ -503,6 +715,10 @@ int server_bind(const struct server_opts *o, struct server **out)
 		return SFTCA_ERR_NOMEM;
 	srv->o = o;
 	srv->t_shutdown = (struct tag){ TAG_SHUTDOWN, NULL };
+	if ((srv->ids = calloc(cfg->max_calls, sizeof(*srv->ids))) == NULL) {
+		free(srv);
+		return SFTCA_ERR_NOMEM;
+	}
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	args[0] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
@@ -636,5 +852,6 @@ void server_stop(struct server *srv, int grace_ms)
 	pthread_mutex_destroy(&srv->mu);
 	pthread_cond_destroy(&srv->cv);
 	free(srv->workers);
+	free(srv->ids);
 	free(srv);
 }

@@ -81,6 +81,18 @@ expect_rc() {
 	[ "$got" -eq "$want" ] || fail "exit $got (wanted $want) from: $* :: $OUT"
 }
 
+# log_since N PATTERN: lines of $LOG after line N, once PATTERN shows up
+# among them (or after 5 s).
+log_since() {
+	local from=$1 pattern=$2 out
+	for _ in $(seq 50); do
+		out=$(tail -n +"$((from + 1))" "$LOG")
+		grep -qE -- "$pattern" <<<"$out" && break
+		sleep 0.1
+	done
+	echo "$out"
+}
+
 # make_token [LABEL]: token under $T/hsm, PIN files 0600; exports SOFTHSM2_CONF.
 make_token() {
 	SFTCA_SIGNER_BIN=$SIGNER SOFTHSM_MODULE=$MODULE "$SRC/hsm-config/init-token.sh" "$T/hsm" "${1:-sftca}" >/dev/null

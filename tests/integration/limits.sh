@@ -30,16 +30,6 @@ rpc() {
 items() {
 	for i in $(seq "$1"); do printf 'items=peer_uuid=%08x-2222-4333-8444-555555555555,csr_der=@%s\n' "$i" "$2"; done
 }
-# log_since N PATTERN: signer log lines after line N, waiting up to 3 s for PATTERN.
-log_since() {
-	local from=$1 pattern=$2 out
-	for _ in $(seq 30); do
-		out=$(tail -n +"$((from + 1))" "$LOG")
-		grep -qE -- "$pattern" <<<"$out" && break
-		sleep 0.1
-	done
-	echo "$out"
-}
 # memory_ok WHAT: the signer is alive, its peak RSS is under the limit, and it
 # answers its health check.
 memory_ok() {

@@ -6,11 +6,17 @@
  *
  *   health
  *       grpc.health.v1.Health/Check; prints SERVING / NOT_SERVING
- *   call METHOD [HEXBYTES]
+ *   call METHOD [HEXBYTES | @FILE]
  *       METHOD ("/pkg.Service/Method") with the given request bytes
  *   issue CA_ID OUTDIR UUID=CSR.der...
  *       one IssueBatch; prints "ITEM i STATUS serial message" per item and
  *       writes each certificate to OUTDIR/i.pem
+ *   hold METHOD N
+ *       N calls of METHOD that send their headers and never a message (a
+ *       client holding call slots). Once every call's headers are out and a
+ *       health check on the same channel has come back (so the signer has
+ *       seen them), prints "HELD N"; then one "STATUS_NAME details" line per
+ *       call as each ends (--timeout is their deadline).
  *   rpc METHOD [FIELD=VALUE]...
  *       a well-formed request built from the generated descriptors. METHOD
  *       is a sftca.v1.Signer method (GetStatus, IssueBatch, ...), or
@@ -39,6 +45,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <stdint.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -205,6 +214,82 @@ static int probe_issue(struct rpc_client *c, const Sftca__V1__IssueBatchRequest 
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	return r;
+}
+
+static int probe_hold(struct rpc_client *rc, const char *method, long long n, int timeout)
+{
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_slice mslice = grpc_slice_from_copied_string(method);
+	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+					     gpr_time_from_millis(timeout, GPR_TIMESPAN));
+	struct held {
+		grpc_call *call;
+		grpc_metadata_array initial, trailers;
+		grpc_status_code status;
+		grpc_slice details;
+	} *h = calloc((size_t)n, sizeof(*h));
+	long long sent = 0, ended = 0;
+	int failed = 0;
+
+	if (h == NULL)
+		die("%s", "out of memory");
+	for (long long i = 0; i < n; i++) {
+		grpc_op ops[1], st[2];
+		h[i].call = grpc_channel_create_call(rpc_client_channel(rc), NULL, GRPC_PROPAGATE_DEFAULTS,
+						     cq, mslice, NULL, deadline, NULL);
+		grpc_metadata_array_init(&h[i].initial);
+		grpc_metadata_array_init(&h[i].trailers);
+		memset(ops, 0, sizeof(ops));
+		memset(st, 0, sizeof(st));
+		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+		st[0].op = GRPC_OP_RECV_INITIAL_METADATA;
+		st[0].data.recv_initial_metadata.recv_initial_metadata = &h[i].initial;
+		st[1].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+		st[1].data.recv_status_on_client.trailing_metadata = &h[i].trailers;
+		st[1].data.recv_status_on_client.status = &h[i].status;
+		st[1].data.recv_status_on_client.status_details = &h[i].details;
+		/* Tags: 2i = headers sent, 2i+1 = status. */
+		if (grpc_call_start_batch(h[i].call, ops, 1, (void *)(intptr_t)(2 * i), NULL) != GRPC_CALL_OK ||
+		    grpc_call_start_batch(h[i].call, st, 2, (void *)(intptr_t)(2 * i + 1), NULL) != GRPC_CALL_OK)
+			die("%s", "cannot start a call");
+	}
+	while (ended < n) {
+		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		intptr_t tag = (intptr_t)ev.tag;
+
+		if (ev.type != GRPC_OP_COMPLETE)
+			die("%s", "completion queue failed");
+		if (tag % 2 == 0) {
+			if (++sent == n) {
+				/* Behind the headers on the same connection. */
+				probe_health(rc, timeout, 1);
+				printf("HELD %lld\n", n);
+				fflush(stdout);
+			}
+			continue;
+		}
+		struct held *e = &h[tag / 2];
+		char *d = grpc_slice_to_c_string(e->details);
+		printf("%s %s\n", rpc_status_name(e->status), d);
+		fflush(stdout);
+		gpr_free(d);
+		failed |= e->status != GRPC_STATUS_OK;
+		ended++;
+	}
+	for (long long i = 0; i < n; i++) {
+		grpc_metadata_array_destroy(&h[i].initial);
+		grpc_metadata_array_destroy(&h[i].trailers);
+		grpc_slice_unref(h[i].details);
+		grpc_call_unref(h[i].call);
+	}
+	free(h);
+	grpc_slice_unref(mslice);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return failed ? SFTCA_ERR_RPC : 0;
 }
 
 /* --- rpc: requests from FIELD=VALUE, replies as FIELD=VALUE ------------------- */
@@ -525,8 +610,13 @@ int main(int argc, char **argv)
 	/* Build the request once, before connecting. */
 	if (strcmp(cmd, "health") == 0 && nargs == 0) {
 	} else if (strcmp(cmd, "call") == 0 && (nargs == 1 || nargs == 2)) {
-		if (nargs == 2)
+		if (nargs == 2 && argv[optind + 2][0] == '@')
+			raw = (unsigned char *)slurp(argv[optind + 2] + 1, &rawlen);
+		else if (nargs == 2)
 			raw = unhex(argv[optind + 2], &rawlen);
+	} else if (strcmp(cmd, "hold") == 0 && nargs == 2) {
+		if (parse_int(argv[optind + 2], "N") < 1)
+			return 2;
 	} else if (strcmp(cmd, "issue") == 0 && nargs >= 2) {
 		issuereq = issue_request(argv[optind + 1], nargs - 2, argv + optind + 3);
 	} else if (strcmp(cmd, "rpc") == 0 && nargs >= 1) {
@@ -551,6 +641,8 @@ int main(int argc, char **argv)
 		int r;
 		if (strcmp(cmd, "health") == 0)
 			r = probe_health(c, timeout, 0);
+		else if (strcmp(cmd, "hold") == 0)
+			r = probe_hold(c, argv[optind + 1], parse_int(argv[optind + 2], "N"), timeout);
 		else if (strcmp(cmd, "call") == 0)
 			r = probe_raw(c, argv[optind + 1], raw ? raw : (const unsigned char *)"", rawlen,
 				      timeout);
