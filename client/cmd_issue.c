@@ -12,6 +12,7 @@
 #include "layout.h"
 #include "log.h"
 #include "parallel.h"
+#include "trust.h"
 #include "uuid.h"
 #include "x509util.h"
 
@@ -558,6 +559,7 @@ int cmd_issue(int argc, char **argv)
 	struct run r = { 0 };
 	size_t npeers = 0;
 	char *bundle = NULL;
+	struct trust *trust = NULL;
 	int ch, self = 0, rc = EXIT_FAIL;
 	long v;
 
@@ -628,6 +630,13 @@ int cmd_issue(int argc, char **argv)
 			  r.root);
 		goto out;
 	}
+	/* After write_ca_root: the CRL the signer just gave. */
+	{
+		struct sftca_msg m = { { 0 } };
+		if ((trust = trust_load(r.root, &m)) == NULL)
+			log_warn("%s; revoked keys cannot be recognised in this run", m.text);
+		r.ic.trust = trust;
+	}
 	run_chunks(&r);
 	progress_clear(&r);
 	if (g_opts.json) {
@@ -651,6 +660,7 @@ int cmd_issue(int argc, char **argv)
 	rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(r.json_peers);
+	trust_free(trust);
 	free(bundle);
 	free(r.targets);
 	X509_free(r.ic.ca_cert);

@@ -5,6 +5,7 @@
 #include "expiry.h"
 #include "fileio.h"
 #include "log.h"
+#include "trust.h"
 #include "x509util.h"
 
 #include <errno.h>
@@ -119,9 +120,21 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 		peer_fail(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
 		return;
 	}
-	/* --force replaces it whatever it holds: no need to read it. */
-	if (have_cert && !c->force && pem_load_cert(cpath, &cert) != 0)
+	if (have_cert && pem_load_cert(cpath, &cert) != 0)
 		cert = NULL; /* unreadable: it gets replaced */
+	/* A revoked certificate's key is not certified again, whatever the
+	 * reason (the signer refuses keyCompromise keys anyway): a new key. */
+	if (w->key && cert && c->trust && x509_key_matches(cert, w->key) &&
+	    trust_revoked(c->trust, cert)) {
+		char serial[80] = "?";
+		x509_serial_hex(cert, serial, sizeof(serial));
+		snprintf(w->message, sizeof(w->message),
+			 "certificate serial %s of the old key is revoked: new key", serial);
+		log_warn("%s: certificate serial %s in %s is revoked by the CRL: its key is replaced "
+			 "by a new one", w->t.uuid, serial, w->t.dir);
+		EVP_PKEY_free(w->key);
+		w->key = NULL;
+	}
 	if (w->key && cert && !c->force && is_current(c, w, cert, w->key)) {
 		w->act = PEER_CURRENT;
 		w->not_after = x509_not_after(cert);

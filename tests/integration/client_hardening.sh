@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 10, the client's part: attacks on the FMC tree and from devices.
+# A revoked pair is never pushed and its key is replaced by `sftca issue`.
+. "$(dirname "$0")/lib.sh"
+signer_with_ca
+FMC=$T/fmc
+"$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 2 >/dev/null
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self
+start_fmc_devices "$FMC" 2
+dev_uuid() { grep "^$1," "$CSV" | cut -d, -f5; }
+remote() { ctl "$1" run cat "/var/sf/peers/$CA_ID/$2"; }
+push() { "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-hosts "$KH" \
+	--failed-push "$T/FAILED_PUSH" "$@"; }
+spki() { openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64; }
+expect_rc 0 push
+assert_contains "$OUT" "0 failed" "first push"
+
+# --- item 4: revoked pairs ------------------------------------------------------------
+U1=$(dev_uuid ftd-01)
+P1=$FMC/var/sf/peers/$U1/certs_pushed
+# A new certificate for the same key, not pushed yet, then revoked for
+# keyCompromise and the CRL published into the tree.
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U1" --force
+serial=$(openssl x509 -in "$P1/sftunnel-cert.pem" -noout -serial | cut -d= -f2)
+spki0=$(spki "$P1/sftunnel-cert.pem")
+expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason keyCompromise
+expect_rc 0 as auditor-1 crl --ca "$CA_ID" --out "$FMC/etc/sf/ca_root/crl.pem"
+expect_rc 1 "$SFTCA" verify --ca "$CA_ID" --root "$FMC" --peer "$U1"
+assert_contains "$OUT" "revoked by the CRL" "verify reports the pair revoked"
+for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote ftd-01 "$f" > "$T/rev-before-$f"; done
+r0=$(ctl ftd-01 restarts)
+expect_rc 1 push
+assert_contains "$(grep " ftd-01 " <<<"$OUT")" "FAILED: local certificate $P1/sftunnel-cert.pem \(serial $serial\) is revoked by .*crl.pem: not pushed" "push refuses the revoked pair"
+assert_contains "$OUT" "0 updated, 1 unchanged, 1 failed" "the other device is not held up"
+for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
+	cmp -s <(remote ftd-01 "$f") "$T/rev-before-$f" || fail "ftd-01: $f changed though its pair is revoked"
+done
+[ -z "$(ctl ftd-01 run sh -c "ls -a /var/sf/peers/$CA_ID/ | grep -E 'sftca-tmp|backup'")" ] || fail "ftd-01: something was written"
+assert_eq "$(ctl ftd-01 restarts)" "$r0" "no restart of a refused device"
+ok "push refuses a pair the tree's CRL revokes (clear message), writes nothing to that device"
+
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U1"
+assert_contains "$OUT" "$U1  issued .*new key" "issue after revoke makes a new key"
+assert_contains "$OUT" "serial $serial .* is revoked" "and says why"
+spki1=$(spki "$P1/sftunnel-cert.pem")
+[ "$spki0" != "$spki1" ] || fail "the revoked key was certified again"
+assert_contains "$(openssl pkey -in "$P1/sftunnel-key.pem" -pubout | openssl pkey -pubin -outform DER | sha256sum)" "$spki1" "key file matches the new certificate"
+expect_rc 0 push
+assert_contains "$OUT" "1 updated, 1 unchanged, 0 failed" "push after the new key"
+ok "issue after revoke: a new key (SPKI differs), which push then sends"
