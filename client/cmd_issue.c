@@ -608,6 +608,7 @@ int cmd_issue(int argc, char **argv)
 			}
 		}
 	}
+	r.ic.root = r.root;
 	if (optind != argc || !r.ic.ca_id || !r.root) {
 		log_error("issue: --ca ID and --root DIR are required");
 		return EXIT_USAGE;

@@ -112,10 +112,16 @@ static int make_csr(struct peer_work *w)
 void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 {
 	char kpath[4200], cpath[4200];
+	struct sftca_msg m = { { 0 } };
 	X509 *cert = NULL;
-	int have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
-	int have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
+	int have_key, have_cert;
 
+	if (!w->t.self && layout_check_peer(c->root, w->t.uuid, &m) != 0) {
+		peer_fail(w, "%s", m.text);
+		return;
+	}
+	have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
+	have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
 	if (have_key && !c->rekey && pem_load_key(kpath, &w->key) != 0) {
 		peer_fail(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
 		return;

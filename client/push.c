@@ -75,6 +75,10 @@ static int local_load(const struct push_opts *o, const char *uuid, struct local_
 	EVP_PKEY *key = NULL;
 	int r = SFTCA_ERR_INVALID;
 
+	if (layout_check_peer(o->root, uuid, &m) != 0) {
+		fail(rep, "%s", m.text);
+		goto out;
+	}
 	layout_ca_root(o->root, dir, sizeof(dir));
 	snprintf(path[F_BUNDLE], sizeof(path[0]), "%s/" LAYOUT_BUNDLE, dir);
 	layout_peer_pair_dir(o->root, uuid, dir, sizeof(dir));

@@ -48,3 +48,46 @@ assert_contains "$(openssl pkey -in "$P1/sftunnel-key.pem" -pubout | openssl pke
 expect_rc 0 push
 assert_contains "$OUT" "1 updated, 1 unchanged, 0 failed" "push after the new key"
 ok "issue after revoke: a new key (SPKI differs), which push then sends"
+
+# --- item 8: symbolic links in the FMC tree ---------------------------------------------
+U2=$(dev_uuid ftd-02)
+P2=$FMC/var/sf/peers/$U2/certs_pushed
+VICTIM=$T/victim
+mkdir -p "$VICTIM"
+echo precious > "$VICTIM/precious"
+cp "$P2"/sftunnel-*.pem "$VICTIM/"
+victim_state() { (cd "$VICTIM" && stat -c "%n %a %s %Y" . * && sha256sum *); }
+victim0=$(victim_state)
+# certs_pushed is a link to a directory root must not write into.
+mv "$P2" "$T/real-certs_pushed"
+ln -s "$VICTIM" "$P2"
+expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --rekey
+assert_contains "$OUT" "$U2  FAILED   $P2 is a symbolic link: refused \(a certs_pushed must be a real directory" "issue refuses a symlinked certs_pushed"
+assert_eq "$(victim_state)" "$victim0" "the link's target is untouched by issue"
+for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote ftd-02 "$f" > "$T/l-before-$f"; done
+expect_rc 1 push
+assert_contains "$(grep " ftd-02 " <<<"$OUT")" "FAILED: $P2 is a symbolic link: refused" "push refuses a symlinked certs_pushed"
+for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
+	cmp -s <(remote ftd-02 "$f") "$T/l-before-$f" || fail "ftd-02: $f changed though its certs_pushed is a link"
+done
+rm "$P2"
+mv "$T/real-certs_pushed" "$P2"
+# The peer directory itself is a link.
+mv "$FMC/var/sf/peers/$U2" "$T/real-peer"
+ln -s "$T/real-peer" "$FMC/var/sf/peers/$U2"
+expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --rekey
+assert_contains "$OUT" "$FMC/var/sf/peers/$U2 is a symbolic link: refused \(a peer directory must be a real directory" "issue refuses a symlinked peer directory"
+rm "$FMC/var/sf/peers/$U2"
+mv "$T/real-peer" "$FMC/var/sf/peers/$U2"
+ok "a certs_pushed or peer directory that is a symbolic link: issue and push refuse it by name, its target and the device untouched"
+
+# The stage beside certs_pushed has a random name: a link planted at the
+# name older versions used is neither followed nor in the way.
+ln -s "$VICTIM" "$P2.sftca-stage"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --rekey
+assert_contains "$OUT" "$U2  issued .*new key" "a new key through the stage"
+assert_eq "$(victim_state)" "$victim0" "the planted link's target is untouched"
+[ -L "$P2.sftca-stage" ] || fail "the planted link was removed"
+[ -z "$(ls -d "$P2".sftca-stage.* 2>/dev/null)" ] || fail "a stage was left behind"
+rm "$P2.sftca-stage"
+ok "the stage directory's name is random (DIR.sftca-stage.PID.XXXXXX): a link at the predictable name changes nothing"
