@@ -12,6 +12,7 @@
 #include "layout.h"
 #include "log.h"
 #include "parallel.h"
+#include "treelock.h"
 #include "trust.h"
 #include "uuid.h"
 #include "x509util.h"
@@ -560,6 +561,7 @@ int cmd_issue(int argc, char **argv)
 	size_t npeers = 0;
 	char *bundle = NULL;
 	struct trust *trust = NULL;
+	struct treelock *lock = NULL;
 	int ch, self = 0, rc = EXIT_FAIL;
 	long v;
 
@@ -621,6 +623,13 @@ int cmd_issue(int argc, char **argv)
 	pthread_mutex_init(&r.mu, NULL);
 	if (g_opts.json)
 		r.json_peers = json_array();
+	if (!r.ic.dry_run) {
+		struct sftca_msg m = { { 0 } };
+		if ((lock = treelock_take(r.root, "issue", &m)) == NULL) {
+			log_error("%s", m.text);
+			goto out;
+		}
+	}
 	if ((r.rpc = client_connect()) == NULL || fetch_ca(&r, &bundle) != 0)
 		goto out;
 	if (build_targets(&r, peers, npeers, self) != 0)
@@ -661,6 +670,7 @@ int cmd_issue(int argc, char **argv)
 	rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(r.json_peers);
+	treelock_release(lock);
 	trust_free(trust);
 	free(bundle);
 	free(r.targets);

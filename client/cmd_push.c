@@ -9,6 +9,7 @@
 #include "log.h"
 #include "parallel.h"
 #include "push.h"
+#include "treelock.h"
 #include "uuid.h"
 
 #include <libssh/libssh.h>
@@ -209,6 +210,8 @@ int cmd_push(int argc, char **argv)
 	struct push_run r = { 0 };
 	struct device_list dl = { 0 };
 	struct failed_list retry = { 0 };
+	struct treelock *lock = NULL;
+	struct sftca_msg m = { { 0 } };
 	pthread_mutex_t kh_mu = PTHREAD_MUTEX_INITIALIZER;
 	const char *devices = NULL, *failed_path = "FAILED_PUSH", *retry_path = NULL;
 	char kh_default[4096];
@@ -276,11 +279,16 @@ int cmd_push(int argc, char **argv)
 	}
 	if (devices_load(devices, &dl) != 0)
 		return EXIT_FAIL;
+	pthread_mutex_init(&r.mu, NULL);
+	/* What issue writes and what push reads must not change under it. */
+	if ((lock = treelock_take(r.o.root, "push", &m)) == NULL) {
+		log_error("%s", m.text);
+		goto out;
+	}
 	if (retry_path && failedpush_load(retry_path, &retry) != 0)
 		goto out;
 	r.o.restart_unchanged = retry_path != NULL;
 	af_backup_stamp(r.o.stamp);
-	pthread_mutex_init(&r.mu, NULL);
 	if ((unresolved = plan(&r, &dl, retry_path ? &retry : NULL)) < 0)
 		goto out;
 	if ((r.fw = failedpush_open(failed_path)) == NULL)
@@ -325,6 +333,7 @@ out:
 	json_decref(r.json);
 	if (r.fw && failedpush_close(r.fw, 0, &written) != 0)
 		log_error("%s could not be written", failed_path);
+	treelock_release(lock);
 	free(r.jobs);
 	devices_free(&dl);
 	failedpush_free(&retry);

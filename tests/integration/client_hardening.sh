@@ -91,3 +91,48 @@ assert_eq "$(victim_state)" "$victim0" "the planted link's target is untouched"
 [ -z "$(ls -d "$P2".sftca-stage.* 2>/dev/null)" ] || fail "a stage was left behind"
 rm "$P2.sftca-stage"
 ok "the stage directory's name is random (DIR.sftca-stage.PID.XXXXXX): a link at the predictable name changes nothing"
+
+# --- item 10: two runs on one tree -------------------------------------------------------
+LOCK=$FMC/etc/sf/sftca.lock
+# wait_lock PID COMMAND: until that run holds the tree's lock.
+wait_lock() {
+	for _ in $(seq 300); do
+		grep -qx "pid $1 $2" "$LOCK" 2>/dev/null && return 0
+		kill -0 "$1" 2>/dev/null || fail "the first $2 ended before it held the lock"
+		sleep 0.1
+	done
+	fail "the first $2 did not take the lock within 30 s"
+}
+# A first issue, held up by a signer that stops answering (SIGSTOP).
+kill -STOP "$SIGNER_PID"
+on_exit kill -CONT "$SIGNER_PID"
+"$SFTCA" $(tls fmc-east) issue --ca "$CA_ID" --root "$FMC" --peer "$U1" --force >"$T/first-issue.out" 2>&1 &
+first=$!
+echo "$first" > "$T/pids/first-issue"
+wait_lock "$first" issue
+expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
+assert_contains "$OUT" "another sftca issue is running on $FMC \(pid $first\)" "a second issue is refused"
+expect_rc 1 push
+assert_contains "$OUT" "another sftca issue is running on $FMC \(pid $first\)" "a push during an issue is refused"
+[ -z "$(ls -d "$FMC"/var/sf/peers/*/certs_pushed.sftca-stage* 2>/dev/null)" ] || fail "a refused run left a stage"
+kill -CONT "$SIGNER_PID"
+wait "$first" || fail "the first issue failed: $(cat "$T/first-issue.out")"
+rm -f "$T/pids/first-issue"
+assert_contains "$(cat "$T/first-issue.out")" "1 issued" "the first issue finished its job"
+# A first push, held up by a device that stops answering.
+ctl ftd-01 freeze >/dev/null
+"$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-hosts "$KH" \
+	--failed-push "$T/FP-first" --ssh-timeout 60 >"$T/first-push.out" 2>&1 &
+first=$!
+echo "$first" > "$T/pids/first-push"
+wait_lock "$first" push
+expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
+assert_contains "$OUT" "another sftca push is running on $FMC \(pid $first\)" "an issue during a push is refused"
+expect_rc 1 push
+assert_contains "$OUT" "another sftca push is running on $FMC \(pid $first\)" "a second push is refused"
+ctl ftd-01 thaw >/dev/null
+wait "$first" || fail "the first push failed: $(cat "$T/first-push.out")"
+rm -f "$T/pids/first-push"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
+expect_rc 0 push
+ok "two runs on one tree: while an issue or a push runs, a second issue or push is refused naming it and its pid; both finish, and the next runs work"
