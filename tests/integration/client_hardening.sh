@@ -103,17 +103,22 @@ wait_lock() {
 	done
 	fail "the first $2 did not take the lock within 30 s"
 }
+# second_runs_refused PID COMMAND: while that run holds the tree, another
+# issue and another push are refused, naming it.
+second_runs_refused() {
+	wait_lock "$1" "$2"
+	expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
+	assert_contains "$OUT" "another sftca $2 is running on $FMC \(pid $1\)" "an issue during a $2 is refused"
+	expect_rc 1 push
+	assert_contains "$OUT" "another sftca $2 is running on $FMC \(pid $1\)" "a push during a $2 is refused"
+}
 # A first issue, held up by a signer that stops answering (SIGSTOP).
 kill -STOP "$SIGNER_PID"
 on_exit kill -CONT "$SIGNER_PID"
 "$SFTCA" $(tls fmc-east) issue --ca "$CA_ID" --root "$FMC" --peer "$U1" --force >"$T/first-issue.out" 2>&1 &
 first=$!
 echo "$first" > "$T/pids/first-issue"
-wait_lock "$first" issue
-expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
-assert_contains "$OUT" "another sftca issue is running on $FMC \(pid $first\)" "a second issue is refused"
-expect_rc 1 push
-assert_contains "$OUT" "another sftca issue is running on $FMC \(pid $first\)" "a push during an issue is refused"
+second_runs_refused "$first" issue
 [ -z "$(ls -d "$FMC"/var/sf/peers/*/certs_pushed.sftca-stage* 2>/dev/null)" ] || fail "a refused run left a stage"
 kill -CONT "$SIGNER_PID"
 wait "$first" || fail "the first issue failed: $(cat "$T/first-issue.out")"
@@ -125,11 +130,7 @@ ctl ftd-01 freeze >/dev/null
 	--failed-push "$T/FP-first" --ssh-timeout 60 >"$T/first-push.out" 2>&1 &
 first=$!
 echo "$first" > "$T/pids/first-push"
-wait_lock "$first" push
-expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
-assert_contains "$OUT" "another sftca push is running on $FMC \(pid $first\)" "an issue during a push is refused"
-expect_rc 1 push
-assert_contains "$OUT" "another sftca push is running on $FMC \(pid $first\)" "a second push is refused"
+second_runs_refused "$first" push
 ctl ftd-01 thaw >/dev/null
 wait "$first" || fail "the first push failed: $(cat "$T/first-push.out")"
 rm -f "$T/pids/first-push"
