@@ -4,6 +4,7 @@
 #include "fileio.h"
 #include "layout.h"
 #include "log.h"
+#include "textclean.h"
 #include "trust.h"
 #include "x509util.h"
 
@@ -36,10 +37,14 @@ static void fail(struct push_report *rep, const char *fmt, ...)
 {
 	va_list ap;
 
+	char raw[sizeof(rep->message)];
+
 	rep->result = PUSH_FAILED;
 	va_start(ap, fmt);
-	vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Device text (command output, server messages) is among it. */
+	text_escape(raw, rep->message, sizeof(rep->message));
 }
 
 static void sha_hex(const char *data, size_t len, char out[65])

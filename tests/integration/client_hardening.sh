@@ -137,3 +137,42 @@ rm -f "$T/pids/first-push"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
 expect_rc 0 push
 ok "two runs on one tree: while an issue or a push runs, a second issue or push is refused naming it and its pid; both finish, and the next runs work"
+
+# --- item 9: hostile devices --------------------------------------------------------------
+# ftd-02 (ftd shell) answers the first framed command with its end marker,
+# then drips a digit every 2 s for ever.
+head -1 "$CSV" > "$T/ftd02.csv" && grep "^ftd-02," "$CSV" >> "$T/ftd02.csv" && chmod 600 "$T/ftd02.csv"
+ctl ftd-02 hostile drip >/dev/null
+drip_push() {
+	local t0=$(date +%s)
+	expect_rc 1 timeout 60 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/ftd02.csv" \
+		--known-hosts "$KH" --failed-push "$T/FP-drip" "$@"
+	ELAPSED=$(($(date +%s) - t0))
+}
+drip_push --ssh-timeout 4
+assert_contains "$OUT" "ftd-02 .*FAILED: no complete answer from the device shell within 4 s" "a dripping device fails its step"
+[ "$ELAPSED" -lt 30 ] || fail "the push held by a dripping device took $ELAPSED s"
+assert_eq "$(grep -c 'hostile fired: drip' "$D/ftd-02/faults.log")" "1" "the drip fired"
+drip_push --ssh-timeout 60 --device-timeout 8
+assert_contains "$OUT" "ftd-02 .*FAILED: .*the device's deadline of 8 s passed \(--device-timeout\)" "the device's deadline"
+[ "$ELAPSED" -lt 30 ] || fail "the push past the device deadline took $ELAPSED s"
+assert_contains "$(cat "$T/FP-drip")" " ftd-02 " "the device is in FAILED_PUSH"
+ctl ftd-02 hostile off >/dev/null
+ok "a device that prints the end marker and then drips a byte every 2 s: FAILED within the step's timeout, and within --device-timeout when the step allows more"
+
+# Both devices answer the restart with terminal control sequences (OSC
+# window title and clipboard write, CSI, a C1 CSI byte, BEL).
+ctl ftd-01 hostile osc >/dev/null
+ctl ftd-02 hostile osc >/dev/null
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --force
+expect_rc 1 push
+assert_contains "$(grep " ftd-01 " <<<"$OUT")" "FAILED: files in place; 'pmtool restartbyid sftunnel' exited 1: pmtool: \\\\x1b\]0;PWNED-TITLE\\\\x07\\\\x1b\]52;c;cHduZWQ=\\\\x1b\\\\\\\\\\\\x1b\[2J\\\\x9b31m\\\\x07 failed" "direct device: every control character escaped"
+assert_contains "$(grep " ftd-02 " <<<"$OUT")" "FAILED: files in place; 'pmtool restartbyid sftunnel' exited 1: pmtool: \\\\x9b31m\\\\x07 failed" "ftd device: sequences dropped, the rest escaped"
+! LC_ALL=C grep -qP '[\x07\x1b\x9b]' <<<"$OUT" || fail "a control character reached the operator's terminal"
+expect_rc 1 push --json
+! LC_ALL=C grep -qP '[\x07\x1b\x9b]' <<<"$OUT" || fail "a control character in the JSON output"
+assert_contains "$OUT" 'PWNED-TITLE' "the JSON report carries the escaped text"
+ctl ftd-01 hostile off >/dev/null
+ctl ftd-02 hostile off >/dev/null
+expect_rc 0 push
+ok "device output with OSC/CSI/C1/BEL sequences: printed escaped (\\xNN), in text and JSON"
