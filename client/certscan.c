@@ -245,7 +245,8 @@ static int backup_name(const char *name)
 /* sftca's own files in the middle of an atomic replacement. */
 static int transient_name(const char *name)
 {
-	return strstr(name, ".sftca-tmp.") != NULL || has_suffix(name, ".sftca-stage");
+	return strstr(name, ".sftca-tmp.") != NULL || has_suffix(name, ".sftca-stage") ||
+	       strstr(name, ".sftca-stage.") != NULL;
 }
 
 static int has_cert_marker(const char *buf, size_t len)

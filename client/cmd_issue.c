@@ -12,6 +12,8 @@
 #include "layout.h"
 #include "log.h"
 #include "parallel.h"
+#include "treelock.h"
+#include "trust.h"
 #include "uuid.h"
 #include "x509util.h"
 
@@ -558,6 +560,8 @@ int cmd_issue(int argc, char **argv)
 	struct run r = { 0 };
 	size_t npeers = 0;
 	char *bundle = NULL;
+	struct trust *trust = NULL;
+	struct treelock *lock = NULL;
 	int ch, self = 0, rc = EXIT_FAIL;
 	long v;
 
@@ -606,6 +610,7 @@ int cmd_issue(int argc, char **argv)
 			}
 		}
 	}
+	r.ic.root = r.root;
 	if (optind != argc || !r.ic.ca_id || !r.root) {
 		log_error("issue: --ca ID and --root DIR are required");
 		return EXIT_USAGE;
@@ -618,6 +623,13 @@ int cmd_issue(int argc, char **argv)
 	pthread_mutex_init(&r.mu, NULL);
 	if (g_opts.json)
 		r.json_peers = json_array();
+	if (!r.ic.dry_run) {
+		struct sftca_msg m = { { 0 } };
+		if ((lock = treelock_take(r.root, "issue", &m)) == NULL) {
+			log_error("%s", m.text);
+			goto out;
+		}
+	}
 	if ((r.rpc = client_connect()) == NULL || fetch_ca(&r, &bundle) != 0)
 		goto out;
 	if (build_targets(&r, peers, npeers, self) != 0)
@@ -627,6 +639,13 @@ int cmd_issue(int argc, char **argv)
 		log_error("the trust bundle or CRL could not be written under %s/etc/sf/ca_root",
 			  r.root);
 		goto out;
+	}
+	/* After write_ca_root: the CRL the signer just gave. */
+	{
+		struct sftca_msg m = { { 0 } };
+		if ((trust = trust_load(r.root, &m)) == NULL)
+			log_warn("%s; revoked keys cannot be recognised in this run", m.text);
+		r.ic.trust = trust;
 	}
 	run_chunks(&r);
 	progress_clear(&r);
@@ -651,6 +670,8 @@ int cmd_issue(int argc, char **argv)
 	rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
 out:
 	json_decref(r.json_peers);
+	treelock_release(lock);
+	trust_free(trust);
 	free(bundle);
 	free(r.targets);
 	X509_free(r.ic.ca_cert);

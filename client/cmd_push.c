@@ -9,6 +9,7 @@
 #include "log.h"
 #include "parallel.h"
 #include "push.h"
+#include "treelock.h"
 #include "uuid.h"
 
 #include <libssh/libssh.h>
@@ -41,7 +42,7 @@ static void help(FILE *f)
 		"usage: sftca push --ca ID --root DIR --devices devices.csv [--failed-push FILE]\n"
 		"                  [--retry FILE] [--jobs N] [--known-hosts FILE] [--accept-new-host-keys]\n"
 		"                  [--identity FILE] [--restart-cmd CMD] [--no-restart] [--shell direct|ftd]\n"
-		"                  [--ssh-timeout S] [--device-dir DIR] [--json]\n"
+		"                  [--ssh-timeout S] [--device-timeout S] [--device-dir DIR] [--json]\n"
 		"\n"
 		"For every device of devices.csv (device_name,ip,admin_username,admin_password, optional\n"
 		"header and columns uuid,port,shell,tunnel_port): connect over SSH, verify its host key\n"
@@ -58,6 +59,8 @@ static void help(FILE *f)
 		"\n"
 		"  --shell      ftd (default): the FTD CLI, expert, sudo su; direct: SFTP and exec\n"
 		"  --jobs N     devices at once (default 8)\n"
+		"  --ssh-timeout S     each step with a device: connect, a command, an upload (default 30)\n"
+		"  --device-timeout S  everything with one device, from connect to close (default 300)\n"
 		"  --known-hosts FILE  default ~/.ssh/known_hosts\n"
 		"  --identity FILE     private key for public-key login (passwords still used for sudo)\n");
 	global_help(f);
@@ -203,12 +206,15 @@ int cmd_push(int argc, char **argv)
 		{ "no-restart", no_argument, NULL, 'n' },
 		{ "shell", required_argument, NULL, 's' },
 		{ "ssh-timeout", required_argument, NULL, 't' },
+		{ "device-timeout", required_argument, NULL, 'T' },
 		{ "device-dir", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct push_run r = { 0 };
 	struct device_list dl = { 0 };
 	struct failed_list retry = { 0 };
+	struct treelock *lock = NULL;
+	struct sftca_msg m = { { 0 } };
 	pthread_mutex_t kh_mu = PTHREAD_MUTEX_INITIALIZER;
 	const char *devices = NULL, *failed_path = "FAILED_PUSH", *retry_path = NULL;
 	char kh_default[4096];
@@ -220,6 +226,7 @@ int cmd_push(int argc, char **argv)
 	r.o.restart_cmd = PUSH_DEFAULT_RESTART;
 	r.o.default_shell = SHELL_FTD;
 	r.o.conn.timeout_s = 30;
+	r.o.conn.deadline_s = 300;
 	r.o.conn.known_hosts_mu = &kh_mu;
 	snprintf(kh_default, sizeof(kh_default), "%s/.ssh/known_hosts",
 		 getenv("HOME") ? getenv("HOME") : "/root");
@@ -249,12 +256,16 @@ int cmd_push(int argc, char **argv)
 			break;
 		case 'j':
 		case 't':
-			if ((v = parse_count(ch == 'j' ? "--jobs" : "--ssh-timeout", optarg, 1, 1000)) < 0)
+		case 'T':
+			if ((v = parse_count(ch == 'j' ? "--jobs" : ch == 't' ? "--ssh-timeout" : "--device-timeout",
+					     optarg, 1, ch == 'T' ? 86400 : 1000)) < 0)
 				return EXIT_USAGE;
 			if (ch == 'j')
 				jobs = (int)v;
-			else
+			else if (ch == 't')
 				r.o.conn.timeout_s = (int)v;
+			else
+				r.o.conn.deadline_s = (int)v;
 			break;
 		case 'h':
 			help(stdout);
@@ -276,11 +287,16 @@ int cmd_push(int argc, char **argv)
 	}
 	if (devices_load(devices, &dl) != 0)
 		return EXIT_FAIL;
+	pthread_mutex_init(&r.mu, NULL);
+	/* What issue writes and what push reads must not change under it. */
+	if ((lock = treelock_take(r.o.root, "push", &m)) == NULL) {
+		log_error("%s", m.text);
+		goto out;
+	}
 	if (retry_path && failedpush_load(retry_path, &retry) != 0)
 		goto out;
 	r.o.restart_unchanged = retry_path != NULL;
 	af_backup_stamp(r.o.stamp);
-	pthread_mutex_init(&r.mu, NULL);
 	if ((unresolved = plan(&r, &dl, retry_path ? &retry : NULL)) < 0)
 		goto out;
 	if ((r.fw = failedpush_open(failed_path)) == NULL)
@@ -325,6 +341,7 @@ out:
 	json_decref(r.json);
 	if (r.fw && failedpush_close(r.fw, 0, &written) != 0)
 		log_error("%s could not be written", failed_path);
+	treelock_release(lock);
 	free(r.jobs);
 	devices_free(&dl);
 	failedpush_free(&retry);

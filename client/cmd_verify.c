@@ -7,6 +7,7 @@
 #include "expiry.h"
 #include "layout.h"
 #include "log.h"
+#include "trust.h"
 #include "uuid.h"
 #include "verify_live.h"
 #include "x509util.h"
@@ -21,8 +22,7 @@
 
 struct verify_ctx {
 	const char *ca_id, *root;
-	STACK_OF(X509) *anchors;
-	STACK_OF(X509_CRL) *crls;
+	struct trust *trust;
 	int64_t now;
 };
 
@@ -50,25 +50,6 @@ static void help(FILE *f)
 		"  --jobs N             devices checked at once (default 8)\n"
 		"  --tls-timeout S      connect + handshake limit per device (default 10)\n");
 	global_help(f);
-}
-
-/* Revoked by a CRL that one of the anchors signed? */
-static int revoked(const struct verify_ctx *v, X509 *x)
-{
-	for (int i = 0; i < sk_X509_CRL_num(v->crls); i++) {
-		X509_CRL *crl = sk_X509_CRL_value(v->crls, i);
-		X509_REVOKED *rev = NULL;
-		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) != 0 ||
-		    X509_CRL_get0_by_serial(crl, &rev, (ASN1_INTEGER *)X509_get0_serialNumber(x)) != 1)
-			continue;
-		for (int j = 0; j < sk_X509_num(v->anchors); j++)
-			if (X509_CRL_verify(crl, X509_get0_pubkey(sk_X509_value(v->anchors, j))) == 1) {
-				ERR_clear_error();
-				return 1;
-			}
-		ERR_clear_error();
-	}
-	return 0;
 }
 
 /* Check one pair directory; problems into buf (empty = fine). */
@@ -105,11 +86,11 @@ static void check_target(const struct verify_ctx *v, const struct layout_target 
 		PROBLEM("the certificate has no CN");
 	else if (strcmp(cn, t->uuid) != 0)
 		PROBLEM("CN %s is not the %s %s", cn, t->self ? "CA id" : "directory's UUID", t->uuid);
-	if (x509_verify_chain(x, v->anchors, 0, why, sizeof(why)) != 0)
+	if (x509_verify_chain(x, trust_anchors(v->trust), 0, why, sizeof(why)) != 0)
 		PROBLEM("does not chain to the bundle: %s", why);
 	if (*not_after <= v->now)
 		PROBLEM("expired %lld days ago", (long long)-expiry_days(*not_after, v->now, NULL));
-	if (revoked(v, x))
+	if (trust_revoked(v->trust, x))
 		PROBLEM("revoked by the CRL");
 out:
 #undef PROBLEM
@@ -120,22 +101,18 @@ out:
 
 static int load_ca_root(struct verify_ctx *v)
 {
-	char dir[4200], path[4300], cn[64];
-	int r;
+	struct sftca_msg m = { { 0 } };
+	char cn[64];
 
-	layout_ca_root(v->root, dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/" LAYOUT_BUNDLE, dir);
-	if ((r = pem_load_certs(path, &v->anchors)) != 0) {
-		log_error("no trust bundle at %s (sftca issue writes it)", path);
-		return r;
+	if ((v->trust = trust_load(v->root, &m)) == NULL) {
+		log_error("%s", m.text);
+		return SFTCA_ERR_INVALID;
 	}
-	if (x509_name_cn(X509_get_subject_name(sk_X509_value(v->anchors, 0)), cn, sizeof(cn)) != 0 ||
+	if (x509_name_cn(X509_get_subject_name(sk_X509_value(trust_anchors(v->trust), 0)), cn,
+			 sizeof(cn)) != 0 ||
 	    strcmp(cn, v->ca_id) != 0)
-		log_warn("%s: the first CA is CN=%s, not %s: is --root the right FMC?", path, cn,
-			 v->ca_id);
-	snprintf(path, sizeof(path), "%s/" LAYOUT_CRL, dir);
-	if (access(path, F_OK) == 0 && (r = pem_load_crls(path, &v->crls)) != 0)
-		return r;
+		log_warn("%s/etc/sf/ca_root/" LAYOUT_BUNDLE ": the first CA is CN=%s, not %s: is --root the right FMC?",
+			 v->root, cn, v->ca_id);
 	return 0;
 }
 
@@ -271,7 +248,6 @@ out:
 	json_decref(jpeers);
 	json_decref(jlive);
 	free(all);
-	sk_X509_pop_free(v.anchors, X509_free);
-	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
+	trust_free(v.trust);
 	return rc;
 }

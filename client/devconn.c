@@ -19,18 +19,34 @@
 #include <time.h>
 
 #define OUT_MAX (64 * 1024)
+/* What the interactive shell may print for one command (the terminal's echo
+ * of a file sent as base64 included) before the device is given up. */
+#define FTD_BUF_MAX (1024 * 1024)
+/* Keyboard-interactive rounds answered before authentication is given up. */
+#define KBDINT_MAX_ROUNDS 4
+
+/* What the escape filter of the interactive shell is in the middle of. */
+enum esc_state { ESC_NONE, ESC_START, ESC_CSI, ESC_STRING, ESC_STRING_ESC };
+
+struct watchdog;
 
 struct devconn {
 	ssh_session s;
 	enum device_shell shell;
 	int timeout_ms;
+	long long deadline;   /* now_ms() when the device is given up; 0: none */
+	int deadline_s;
 	const struct device *dev;
 	/* direct */
 	sftp_session sftp;
+	struct watchdog *wd;  /* the device's deadline, for waits inside libssh */
 	/* ftd: the one interactive root shell, and what it printed */
 	ssh_channel sh;
 	char *buf;
 	size_t len, cap;
+	size_t scanned;       /* buf before this holds no marker: not searched again */
+	enum esc_state esc;
+	int overflow;         /* the device printed more than FTD_BUF_MAX */
 	char nonce[17];
 	unsigned seq;
 };
@@ -59,6 +75,28 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* When the current step must be over: its own timeout from now, or the
+ * device's deadline if that comes first. */
+static long long step_until(const struct devconn *c)
+{
+	long long until = now_ms() + c->timeout_ms;
+
+	return c->deadline && c->deadline < until ? c->deadline : until;
+}
+
+/* The error for a step that ran out of time, naming which limit passed:
+ * "WHAT within N sNOTE", or the device's deadline. */
+static int timed_out(const struct devconn *c, char *err, size_t errlen, const char *what,
+		     const char *note)
+{
+	if (c->deadline && now_ms() >= c->deadline - 50)
+		return seterr(err, errlen, SFTCA_ERR_TIMEOUT,
+			      "%s: the device's deadline of %d s passed (--device-timeout)", what,
+			      c->deadline_s);
+	return seterr(err, errlen, SFTCA_ERR_TIMEOUT, "%s within %d s%s", what, c->timeout_ms / 1000,
+		      note);
 }
 
 int sh_quote(const char *s, char *buf, size_t len)
@@ -171,9 +209,15 @@ static int authenticate(ssh_session s, const struct device *d, const struct devc
 	rc = ssh_userauth_password(s, NULL, d->password ? d->password : "");
 	if (rc == SSH_AUTH_SUCCESS)
 		return 0;
-	/* Servers that only offer keyboard-interactive ask for the same password. */
-	while ((rc = ssh_userauth_kbdint(s, NULL, NULL)) == SSH_AUTH_INFO) {
+	/* Servers that only offer keyboard-interactive ask for the same
+	 * password; a server that keeps asking is given up on. */
+	for (int round = 0; (rc = ssh_userauth_kbdint(s, NULL, NULL)) == SSH_AUTH_INFO; round++) {
 		int n = ssh_userauth_kbdint_getnprompts(s);
+		if (round == KBDINT_MAX_ROUNDS || n > 8)
+			return seterr(err, errlen, SFTCA_ERR_AUTH,
+				      "authentication refused for user %s: the server asked more than "
+				      "%d rounds of keyboard-interactive questions",
+				      d->user, KBDINT_MAX_ROUNDS);
 		for (int i = 0; i < n; i++)
 			if (ssh_userauth_kbdint_setanswer(s, (unsigned)i, d->password ? d->password : "") < 0)
 				break;
@@ -185,17 +229,62 @@ static int authenticate(ssh_session s, const struct device *d, const struct devc
 
 /* --- ftd: the interactive root shell ------------------------------------------- */
 
-/* Drop terminal escape sequences and carriage returns as they arrive. */
+/* Keep one byte of the shell's output, dropping carriage returns and
+ * terminal escape sequences (CSI, OSC and the other strings up to BEL or
+ * ST, two-byte escapes) as they arrive, in one pass: a sequence split
+ * across reads is followed by the state, not by searching the buffer again.
+ * Other control characters stay; whatever is printed is escaped then. */
+static void filter_byte(struct devconn *c, unsigned char b)
+{
+	switch (c->esc) {
+	case ESC_START:
+		c->esc = b == '[' ? ESC_CSI
+			 : b == ']' || b == 'P' || b == 'X' || b == '^' || b == '_' ? ESC_STRING
+										     : ESC_NONE;
+		return;
+	case ESC_CSI:
+		if (b >= 0x40 && b <= 0x7e)
+			c->esc = ESC_NONE;
+		return;
+	case ESC_STRING_ESC:
+		if (b == '\\') {
+			c->esc = ESC_NONE;
+			return;
+		}
+		c->esc = ESC_START;
+		filter_byte(c, b);
+		return;
+	case ESC_STRING:
+		if (b == 0x07)
+			c->esc = ESC_NONE;
+		else if (b == 0x1b)
+			c->esc = ESC_STRING_ESC;
+		return;
+	case ESC_NONE:
+		break;
+	}
+	if (b == 0x1b)
+		c->esc = ESC_START;
+	else if (b != '\r')
+		c->buf[c->len++] = (char)b;
+}
+
 static void append_clean(struct devconn *c, const char *data, size_t n)
 {
+	if (c->len + n + 1 > FTD_BUF_MAX) {
+		c->overflow = 1;
+		return;
+	}
 	if (c->len + n + 1 > c->cap) {
 		/* Not realloc: the terminal echoes what was sent (a key's
 		 * base64 among it), and the old block must be wiped, not freed
 		 * as it is. */
 		size_t cap = (c->len + n + 1) * 2;
 		char *nb = malloc(cap);
-		if (nb == NULL)
+		if (nb == NULL) {
+			c->overflow = 1;
 			return;
+		}
 		if (c->buf) {
 			memcpy(nb, c->buf, c->len + 1);
 			OPENSSL_cleanse(c->buf, c->cap);
@@ -204,46 +293,56 @@ static void append_clean(struct devconn *c, const char *data, size_t n)
 		c->buf = nb;
 		c->cap = cap;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (data[i] == '\r')
-			continue;
-		c->buf[c->len++] = data[i];
-	}
+	for (size_t i = 0; i < n; i++)
+		filter_byte(c, (unsigned char)data[i]);
 	c->buf[c->len] = '\0';
-	/* ESC [ ... final byte: remove in place. */
-	for (char *e; (e = strstr(c->buf, "\x1b[")) != NULL;) {
-		char *f = e + 2;
-		while (*f && !((*f >= '@' && *f <= '~') && *f != '['))
-			f++;
-		if (*f == '\0')
-			break; /* incomplete: wait for the rest */
-		memmove(e, f + 1, strlen(f + 1) + 1);
-		c->len = strlen(c->buf);
-	}
+}
+
+/* The marker in what arrived since the last search (a marker may straddle
+ * the old end), or NULL. */
+static char *find_marker(struct devconn *c, const char *marker)
+{
+	size_t ml = strlen(marker), from = c->scanned >= ml ? c->scanned - ml + 1 : 0;
+	char *m = c->buf ? strstr(c->buf + from, marker) : NULL;
+
+	if (m == NULL)
+		c->scanned = c->len;
+	return m;
 }
 
 /* Read until the buffer ends with one of the prompts (matched after trailing
- * spaces are trimmed) or contains 'marker'. Returns the index of the prompt
- * matched, -2 for the marker, or -1 on timeout/closed channel. */
-static int ftd_expect(struct devconn *c, const char *const *prompts, int n, const char *marker)
+ * spaces are trimmed) or holds the marker (done(c, marker position) says
+ * whether what follows it is complete, when given). Returns the index of
+ * the prompt matched, -2 for the marker, -1 when the channel closed, -3 when
+ * the step's time or the device's deadline ran out, -4 when the device
+ * printed more than FTD_BUF_MAX. */
+static int ftd_expect(struct devconn *c, const char *const *prompts, int n, const char *marker,
+		      int (*done)(const char *after))
 {
-	long long until = now_ms() + c->timeout_ms;
+	long long until = step_until(c);
 	char tmp[4096];
 
 	for (;;) {
 		size_t end = c->len;
+		char *m;
 		while (end > 0 && c->buf[end - 1] == ' ')
 			end--;
-		if (marker && c->buf && strstr(c->buf, marker))
-			return -2;
+		if (marker && (m = find_marker(c, marker)) != NULL) {
+			if (done == NULL || done(m + strlen(marker)))
+				return -2;
+			c->scanned = (size_t)(m - c->buf); /* found again after the next read */
+		}
 		for (int i = 0; i < n && c->buf; i++) {
 			size_t pl = strlen(prompts[i]);
 			if (end >= pl && strncmp(c->buf + end - pl, prompts[i], pl) == 0)
 				return i;
 		}
+		if (c->overflow)
+			return -4;
 		long long left = until - now_ms();
-		if (left <= 0 || ssh_channel_is_eof(c->sh) || !ssh_channel_is_open(c->sh) ||
-		    session_dead(c->s))
+		if (left <= 0)
+			return -3;
+		if (ssh_channel_is_eof(c->sh) || !ssh_channel_is_open(c->sh) || session_dead(c->s))
 			return -1;
 		int r = ssh_channel_read_timeout(c->sh, tmp, sizeof(tmp), 0, (int)(left > 500 ? 500 : left));
 		if (r < 0) {
@@ -271,6 +370,7 @@ static int ftd_send(struct devconn *c, const char *text)
 static void ftd_reset(struct devconn *c)
 {
 	c->len = 0;
+	c->scanned = 0;
 	if (c->buf)
 		c->buf[0] = '\0';
 }
@@ -285,20 +385,20 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 	char line[1200];
 	int r;
 
-	if (ftd_expect(c, cli, 1, NULL) != 0)
+	if (ftd_expect(c, cli, 1, NULL, NULL) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "no FTD CLI prompt (>) after login");
 	ftd_reset(c);
-	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL) != 0)
+	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL, NULL) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
 	ftd_reset(c);
-	if (ftd_send(c, "sudo su\n") != 0 || (r = ftd_expect(c, sudo, 2, NULL)) < 0)
+	if (ftd_send(c, "sudo su\n") != 0 || (r = ftd_expect(c, sudo, 2, NULL, NULL)) < 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "'sudo su' did not answer");
 	if (r == 0) {
 		ftd_reset(c);
 		snprintf(line, sizeof(line), "%s\n", c->dev->password ? c->dev->password : "");
 		r = ftd_send(c, line);
 		OPENSSL_cleanse(line, sizeof(line));
-		if (r != 0 || (r = ftd_expect(c, root, 3, NULL)) < 0)
+		if (r != 0 || (r = ftd_expect(c, root, 3, NULL, NULL)) < 0)
 			return seterr(err, errlen, SFTCA_ERR_SSH, "no answer to the sudo password");
 		if (r != 0)
 			return seterr(err, errlen, SFTCA_ERR_AUTH,
@@ -310,11 +410,17 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 	 * itself, not through ftd_run(), whose subshell would forget it. */
 	ftd_reset(c);
 	if (ftd_send(c, "unset HISTFILE; set +o history\n") != 0 ||
-	    ftd_expect(c, root, 1, NULL) != 0)
+	    ftd_expect(c, root, 1, NULL, NULL) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH,
 			      "the root shell did not come back after turning its history off");
 	ftd_reset(c);
 	return 0;
+}
+
+/* After the end marker: the exit status digits and "__". */
+static int status_complete(const char *after)
+{
+	return *after >= '0' && *after <= '9' && strstr(after, "__") != NULL;
 }
 
 static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
@@ -322,6 +428,7 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 {
 	char begin[64], end[64], head[96], tail[96];
 	char *b, *e;
+	int r;
 
 	/* The output is what lies between two marker lines. The line sent
 	 * spells each marker with '' inside, so the terminal's echo of it (and
@@ -335,24 +442,22 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 	ftd_reset(c);
 	if (ftd_send(c, head) != 0 || ftd_send(c, cmd) != 0 || ftd_send(c, tail) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
-	for (;;) {
-		if (ftd_expect(c, NULL, 0, end) != -2)
-			return seterr(err, errlen, SFTCA_ERR_TIMEOUT,
-				      "no answer from the device shell within %d s", c->timeout_ms / 1000);
-		e = strstr(c->buf, end) + strlen(end);
-		if (*e >= '0' && *e <= '9' && strstr(e, "__") != NULL)
-			break;
-		{ /* the status digits are still on their way */
-			char tmp[1024];
-			int r = ssh_channel_read_timeout(c->sh, tmp, sizeof(tmp), 0, c->timeout_ms);
-			if (r <= 0)
-				return seterr(err, errlen, SFTCA_ERR_TIMEOUT, "device shell stalled");
-			append_clean(c, tmp, (size_t)r);
-			OPENSSL_cleanse(tmp, (size_t)r);
-		}
+	/* One bound for the whole command, status digits included: a device
+	 * that drips bytes after the marker does not hold the push. */
+	switch ((r = ftd_expect(c, NULL, 0, end, status_complete))) {
+	case -2:
+		break;
+	case -3:
+		return timed_out(c, err, errlen, "no complete answer from the device shell", "");
+	case -4:
+		return seterr(err, errlen, SFTCA_ERR_LIMIT,
+			      "the device shell printed more than %d KiB for one command: given up",
+			      FTD_BUF_MAX / 1024);
+	default:
+		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
 	}
-	*status = (int)strtol(e, NULL, 10);
 	e = strstr(c->buf, end);
+	*status = (int)strtol(e + strlen(end), NULL, 10);
 	*e = '\0';
 	if ((b = strstr(c->buf, begin)) == NULL)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell mangled the command");
@@ -410,7 +515,7 @@ static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outl
 		      char *err, size_t errlen)
 {
 	ssh_channel ch = ssh_channel_new(c->s);
-	long long until = now_ms() + c->timeout_ms;
+	long long until = step_until(c);
 	size_t n = 0;
 	char tmp[4096];
 	int r = 0;
@@ -426,8 +531,7 @@ static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outl
 		long long left = until - now_ms();
 		int got;
 		if (left <= 0) {
-			r = seterr(err, errlen, SFTCA_ERR_TIMEOUT, "command did not finish within %d s",
-				   c->timeout_ms / 1000);
+			r = timed_out(c, err, errlen, "command did not finish", "");
 			goto out;
 		}
 		got = ssh_channel_read_timeout(ch, tmp, sizeof(tmp), 0, (int)(left > 500 ? 500 : left));
@@ -571,13 +675,12 @@ static int direct_put(struct devconn *c, const char *path, const void *data, siz
 		      unsigned mode, char *err, size_t errlen)
 {
 	struct watchdog w;
-	int armed = watchdog_arm(&w, ssh_get_fd(c->s), c->timeout_ms) == 0;
-	int r = sftp_put(c, path, data, len, mode, err, errlen);
+	long long left = step_until(c) - now_ms();
+	int armed = left > 0 && watchdog_arm(&w, ssh_get_fd(c->s), (int)left) == 0;
+	int r = left > 0 ? sftp_put(c, path, data, len, mode, err, errlen) : SFTCA_ERR_TIMEOUT;
 
-	if (armed && watchdog_disarm(&w))
-		r = seterr(err, errlen, SFTCA_ERR_TIMEOUT,
-			   "no answer from the SFTP server within %d s (connection dropped)",
-			   c->timeout_ms / 1000);
+	if (left <= 0 || (armed && watchdog_disarm(&w)))
+		r = timed_out(c, err, errlen, "no answer from the SFTP server", " (connection dropped)");
 	return r;
 }
 
@@ -599,6 +702,8 @@ int devconn_open(const struct device *d, enum device_shell shell, const struct d
 	c->dev = d;
 	c->shell = shell;
 	c->timeout_ms = o->timeout_s * 1000;
+	c->deadline_s = o->deadline_s;
+	c->deadline = o->deadline_s > 0 ? now_ms() + (long long)o->deadline_s * 1000 : 0;
 	RAND_bytes(rnd, sizeof(rnd));
 	for (int i = 0; i < 8; i++)
 		snprintf(c->nonce + 2 * i, 3, "%02x", rnd[i]);
@@ -618,6 +723,13 @@ int devconn_open(const struct device *d, enum device_shell shell, const struct d
 		r = seterr(err, errlen, SFTCA_ERR_SSH, "cannot connect to %s:%d: %s", d->ip, d->port,
 			   ssh_get_error(c->s));
 		goto fail;
+	}
+	/* A backstop for waits inside libssh no step bounds (a write to a
+	 * device that stops reading): the socket is shut down at the deadline. */
+	if (c->deadline && (c->wd = malloc(sizeof(*c->wd))) != NULL &&
+	    watchdog_arm(c->wd, ssh_get_fd(c->s), (int)(c->deadline - now_ms() + 1000)) != 0) {
+		free(c->wd);
+		c->wd = NULL;
 	}
 	if ((r = check_host_key(c->s, d, o, err, errlen)) != 0 ||
 	    (r = authenticate(c->s, d, o, err, errlen)) != 0)
@@ -652,6 +764,10 @@ void devconn_close(struct devconn *c)
 			ssh_channel_close(c->sh);
 		}
 		ssh_channel_free(c->sh);
+	}
+	if (c->wd) {
+		watchdog_disarm(c->wd);
+		free(c->wd);
 	}
 	if (c->sftp)
 		sftp_free(c->sftp);

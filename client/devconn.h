@@ -19,6 +19,7 @@ struct devconn_opts {
 	pthread_mutex_t *known_hosts_mu; /* serialises additions across threads */
 	const char *identity;      /* private key file for public-key auth, or NULL */
 	int timeout_s;             /* connect and per-step timeout */
+	int deadline_s;            /* the whole session with one device; 0: none */
 };
 
 /* Connect, verify the host key, authenticate, and (ftd) become root.

@@ -5,6 +5,7 @@
 #include "expiry.h"
 #include "fileio.h"
 #include "log.h"
+#include "trust.h"
 #include "x509util.h"
 
 #include <errno.h>
@@ -111,17 +112,35 @@ static int make_csr(struct peer_work *w)
 void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 {
 	char kpath[4200], cpath[4200];
+	struct sftca_msg m = { { 0 } };
 	X509 *cert = NULL;
-	int have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
-	int have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
+	int have_key, have_cert;
 
+	if (!w->t.self && layout_check_peer(c->root, w->t.uuid, &m) != 0) {
+		peer_fail(w, "%s", m.text);
+		return;
+	}
+	have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
+	have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
 	if (have_key && !c->rekey && pem_load_key(kpath, &w->key) != 0) {
 		peer_fail(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
 		return;
 	}
-	/* --force replaces it whatever it holds: no need to read it. */
-	if (have_cert && !c->force && pem_load_cert(cpath, &cert) != 0)
+	if (have_cert && pem_load_cert(cpath, &cert) != 0)
 		cert = NULL; /* unreadable: it gets replaced */
+	/* A revoked certificate's key is not certified again, whatever the
+	 * reason (the signer refuses keyCompromise keys anyway): a new key. */
+	if (w->key && cert && c->trust && x509_key_matches(cert, w->key) &&
+	    trust_revoked(c->trust, cert)) {
+		char serial[80] = "?";
+		x509_serial_hex(cert, serial, sizeof(serial));
+		snprintf(w->message, sizeof(w->message),
+			 "certificate serial %s of the old key is revoked: new key", serial);
+		log_warn("%s: certificate serial %s in %s is revoked by the CRL: its key is replaced "
+			 "by a new one", w->t.uuid, serial, w->t.dir);
+		EVP_PKEY_free(w->key);
+		w->key = NULL;
+	}
 	if (w->key && cert && !c->force && is_current(c, w, cert, w->key)) {
 		w->act = PEER_CURRENT;
 		w->not_after = x509_not_after(cert);

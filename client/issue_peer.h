@@ -9,9 +9,13 @@
 #include <openssl/x509.h>
 #include <stdint.h>
 
+struct trust;
+
 struct issue_ctx {
 	const char *ca_id;
+	const char *root;     /* the FMC tree */
 	X509 *ca_cert;        /* active generation */
+	const struct trust *trust; /* the tree's bundle and CRL; NULL: none readable */
 	int ec_family;        /* new keys: EC P-256 for an EC CA, else RSA-2048 */
 	int rekey, force, dry_run;
 	int renew_days;       /* reissue when fewer days are left */

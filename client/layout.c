@@ -32,6 +32,22 @@ void layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t 
 		snprintf(buf, len, "%s/var/sf/peers/%s", root, uuid);
 }
 
+int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
+{
+	char path[4200];
+	struct stat st;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/var/sf/peers/%s%s", root, uuid, i ? "/certs_pushed" : "");
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			return msg_fail(m, SFTCA_ERR_INVALID,
+					"%s is a symbolic link: refused (a %s must be a real directory; "
+					"replace the link with one)",
+					path, i ? "certs_pushed" : "peer directory");
+	}
+	return 0;
+}
+
 static int cmp_uuid(const void *a, const void *b)
 {
 	return strcmp(a, b);

@@ -3,6 +3,8 @@
 #ifndef SFTCA_LAYOUT_H
 #define SFTCA_LAYOUT_H
 
+#include "msg.h"
+
 #include <stddef.h>
 
 #define LAYOUT_CERT "sftunnel-cert.pem"
@@ -22,6 +24,11 @@ void layout_ca_root(const char *root, char *buf, size_t len);
  * peer directory itself when it already holds the pair there (older
  * layout). */
 void layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len);
+/* Neither root/var/sf/peers/UUID nor the certs_pushed in it is a symbolic
+ * link (a link would make root read or write keys wherever it points):
+ * 0, else SFTCA_ERR_INVALID with m saying which and what to do. */
+int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
+	__attribute__((warn_unused_result));
 /* root/etc/sf/keys */
 void layout_self_dir(const char *root, char *buf, size_t len);
 

@@ -4,6 +4,8 @@
 #include "fileio.h"
 #include "layout.h"
 #include "log.h"
+#include "textclean.h"
+#include "trust.h"
 #include "x509util.h"
 
 #include <openssl/crypto.h>
@@ -35,10 +37,14 @@ static void fail(struct push_report *rep, const char *fmt, ...)
 {
 	va_list ap;
 
+	char raw[sizeof(rep->message)];
+
 	rep->result = PUSH_FAILED;
 	va_start(ap, fmt);
-	vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Device text (command output, server messages) is among it. */
+	text_escape(raw, rep->message, sizeof(rep->message));
 }
 
 static void sha_hex(const char *data, size_t len, char out[65])
@@ -60,16 +66,24 @@ static void local_free(struct local_files *lf)
 }
 
 /* Read the three files for a peer and make sure they are worth pushing:
- * the pair matches, names the peer, and chains to the bundle. */
+ * the pair matches, names the peer, chains to the bundle, and the tree's
+ * CRL does not revoke it (what sftca verify reports revoked never leaves
+ * the FMC). */
 static int local_load(const struct push_opts *o, const char *uuid, struct local_files *lf,
 		      struct push_report *rep)
 {
-	char dir[4200], path[NFILES][4300], cn[64], why[200];
+	char dir[4200], path[NFILES][4300], cn[64], why[200], serial[80];
 	STACK_OF(X509) *anchors = NULL;
+	struct sftca_msg m = { { 0 } };
+	struct trust *trust = NULL;
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 	int r = SFTCA_ERR_INVALID;
 
+	if (layout_check_peer(o->root, uuid, &m) != 0) {
+		fail(rep, "%s", m.text);
+		goto out;
+	}
 	layout_ca_root(o->root, dir, sizeof(dir));
 	snprintf(path[F_BUNDLE], sizeof(path[0]), "%s/" LAYOUT_BUNDLE, dir);
 	layout_peer_pair_dir(o->root, uuid, dir, sizeof(dir));
@@ -101,8 +115,20 @@ static int local_load(const struct push_opts *o, const char *uuid, struct local_
 		     path[F_CERT], why);
 		goto out;
 	}
+	if ((trust = trust_load(o->root, &m)) == NULL) {
+		fail(rep, "%s", m.text);
+		goto out;
+	}
+	if (trust_revoked(trust, cert)) {
+		x509_serial_hex(cert, serial, sizeof(serial));
+		fail(rep, "local certificate %s (serial %s) is revoked by %s/etc/sf/ca_root/" LAYOUT_CRL
+		     ": not pushed (sftca issue gives the peer a new key and certificate)",
+		     path[F_CERT], serial, o->root);
+		goto out;
+	}
 	r = 0;
 out:
+	trust_free(trust);
 	sk_X509_pop_free(anchors, X509_free);
 	X509_free(cert);
 	EVP_PKEY_free(key);

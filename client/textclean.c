@@ -1,6 +1,8 @@
 #include "textclean.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 size_t text_utf8_seq(const unsigned char *s, size_t avail)
 {
@@ -71,4 +73,39 @@ char *text_clean(const char *s, size_t len, int flags)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+void text_escape(const char *s, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0, len = strlen(s);
+
+	if (outlen == 0)
+		return;
+	while (i < len) {
+		size_t n = text_utf8_seq(p + i, len - i);
+		char esc[5];
+		size_t elen = 0;
+
+		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f)))
+			elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
+		else if (n == 1 && p[i] == '\\')
+			elen = (size_t)snprintf(esc, sizeof(esc), "\\\\");
+		else if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) /* C1 as UTF-8 */
+			elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", p[i + 1]);
+		if (elen) {
+			if (o + elen >= outlen)
+				break;
+			memcpy(out + o, esc, elen);
+			o += elen;
+			i += n ? n : 1;
+			continue;
+		}
+		if (o + n >= outlen)
+			break;
+		memcpy(out + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
 }

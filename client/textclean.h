@@ -14,6 +14,13 @@
  * of memory. */
 char *text_clean(const char *s, size_t len, int flags);
 
+/* Copy s into out (always NUL-terminated, cut short rather than split a
+ * sequence) with every control character (C0, DEL, C1), every byte that is
+ * not part of valid UTF-8 written as \xNN and a backslash as \\: text a
+ * device sent can then neither act on the operator's terminal (OSC, CSI,
+ * BEL) nor pass for something else. */
+void text_escape(const char *s, char *out, size_t outlen);
+
 /* Length of the valid UTF-8 sequence starting at s (at most avail bytes),
  * or 0 when s does not start one. */
 size_t text_utf8_seq(const unsigned char *s, size_t avail);

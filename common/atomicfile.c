@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,161 +27,229 @@ void af_backup_stamp(char out[32])
 	strftime(out, 32, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
+/* Every operation below goes through directory descriptors, and the
+ * directory written into is opened without following a symbolic link in
+ * its last component: a link there (certs_pushed -> /etc) would make root
+ * write keys wherever it points. */
 
-	if (fd < 0)
-		return SFTCA_ERR_IO;
-	if (fsync(fd) != 0)
-		r = SFTCA_ERR_IO;
-	close(fd);
-	return r;
+/* dir without trailing slashes ("/" stays "/"). */
+static int trim_dir(const char *dir, char *buf, size_t len)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= len)
+		return SFTCA_ERR_INVALID;
+	memcpy(buf, dir, n);
+	buf[n] = '\0';
+	return 0;
 }
 
-/* Write data to a new file at path (must not exist), fsync it. */
-static int write_new_file(const char *path, const struct af_file *f)
+/* errno of a failed O_NOFOLLOW|O_DIRECTORY open of name in at (shown as
+ * path) into an error; a symbolic link is refused by name. */
+static int open_dir_error(int at, const char *name, const char *path)
+{
+	int e = errno;
+	struct stat st;
+
+	if ((e == ELOOP || e == ENOTDIR) && fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode)) {
+		log_error("%s is a symbolic link: refusing to write through it (it must be a real "
+			  "directory)", path);
+		return SFTCA_ERR_INVALID;
+	}
+	if (e == ENOENT)
+		return SFTCA_ERR_NOT_FOUND;
+	log_error("%s: %s", path, e == ENOTDIR ? "not a directory" : strerror(e));
+	return e == EACCES || e == EROFS ? SFTCA_ERR_DENIED : e == ENOTDIR ? SFTCA_ERR_INVALID
+									 : SFTCA_ERR_IO;
+}
+
+static int open_dir(const char *dir, int *fd)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = trim_dir(dir, path, sizeof(path))) != 0)
+		return r;
+	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+		return 0;
+	return open_dir_error(AT_FDCWD, path, path);
+}
+
+/* Write data to a new file name in dfd (must not exist), fsync it. */
+static int write_new_file(int dfd, const char *dir, const char *name, const struct af_file *f)
 {
 	int fd, r;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode & 0600);
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode & 0600);
 	if (fd < 0) {
-		log_error("%s: %s", path, strerror(errno));
+		log_error("%s/%s: %s", dir, name, strerror(errno));
 		return errno == EACCES || errno == EROFS ? SFTCA_ERR_DENIED : SFTCA_ERR_IO;
 	}
 	/* Explicit mode: the umask must not widen or narrow what was asked. */
 	if (fchmod(fd, f->mode) != 0 || (r = failpoint("atomic.write")) != 0 ||
 	    (r = write_all(fd, f->data, f->len)) != 0 || (r = failpoint("atomic.fsync")) != 0 ||
 	    fsync(fd) != 0) {
-		log_error("%s: write failed: %s", path, strerror(errno));
+		log_error("%s/%s: write failed: %s", dir, name, strerror(errno));
 		close(fd);
-		unlink(path);
+		unlinkat(dfd, name, 0);
 		return SFTCA_ERR_IO;
 	}
 	if (close(fd) != 0) {
-		unlink(path);
+		unlinkat(dfd, name, 0);
 		return SFTCA_ERR_IO;
 	}
 	return 0;
 }
 
-/* Hard-link src as "<dstdir>/<name>.backup.<stamp>[.N]". */
-static int link_backup(const char *src, const char *dstdir, const char *name, const char *stamp)
+/* Hard-link name of sfd as "<name>.backup.<stamp>[.N]" in dfd (shown as dir). */
+static int link_backup(int sfd, const char *name, int dfd, const char *dir, const char *stamp)
 {
-	char path[PATH_MAX];
+	char bname[NAME_MAX + 1];
 
 	for (int i = 0; i < 1000; i++) {
-		int n = i == 0 ? snprintf(path, sizeof(path), "%s/%s.backup.%s", dstdir, name, stamp)
-			       : snprintf(path, sizeof(path), "%s/%s.backup.%s.%d", dstdir, name,
-					  stamp, i);
-		if (n < 0 || (size_t)n >= sizeof(path))
+		int n = i == 0 ? snprintf(bname, sizeof(bname), "%s.backup.%s", name, stamp)
+			       : snprintf(bname, sizeof(bname), "%s.backup.%s.%d", name, stamp, i);
+		if (n < 0 || (size_t)n >= sizeof(bname))
 			return SFTCA_ERR_INVALID;
-		if (link(src, path) == 0)
+		if (linkat(sfd, name, dfd, bname, 0) == 0)
 			return 0;
 		if (errno != EEXIST) {
-			log_error("backup of %s as %s: %s", src, path, strerror(errno));
+			log_error("backup of %s as %s/%s: %s", name, dir, bname, strerror(errno));
 			return SFTCA_ERR_IO;
 		}
 	}
 	return SFTCA_ERR_EXISTS;
 }
 
-/* Temporary files of writers that died (kill -9, power loss): their pid is
- * gone, so nobody will rename them any more. */
-static void remove_stale_tmp(const char *dir, const char *name)
+/* A DIR of dfd's entries (the descriptor stays dfd's). */
+static DIR *dir_of(int dfd)
 {
-	char prefix[300];
-	size_t plen;
+	int fd = dup(dfd);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL)
+		close(fd);
+	else
+		rewinddir(d);
+	return d;
+}
+
+/* The pid in "<prefix><pid>" or "<prefix><pid>.<anything>" is gone: whoever
+ * made the entry died (kill -9, power loss) and will not finish it. */
+static int owner_gone(const char *name, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	char *end;
+	long pid;
+
+	if (strncmp(name, prefix, plen) != 0)
+		return 0;
+	pid = strtol(name + plen, &end, 10);
+	return end != name + plen && (*end == '\0' || *end == '.') && pid > 0 &&
+	       kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Temporary files of writers that died. */
+static void remove_stale_tmp(int dfd, const char *name)
+{
+	char prefix[NAME_MAX + 16];
 	struct dirent *e;
 	DIR *d;
 
-	plen = (size_t)snprintf(prefix, sizeof(prefix), ".%s.sftca-tmp.", name);
-	if (plen >= sizeof(prefix) || (d = opendir(dir)) == NULL)
+	if ((size_t)snprintf(prefix, sizeof(prefix), ".%s.sftca-tmp.", name) >= sizeof(prefix) ||
+	    (d = dir_of(dfd)) == NULL)
 		return;
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		long pid;
-
-		if (strncmp(e->d_name, prefix, plen) != 0)
-			continue;
-		pid = strtol(e->d_name + plen, &end, 10);
-		if (*end == '\0' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-			unlinkat(dirfd(d), e->d_name, 0);
-	}
+	while ((e = readdir(d)) != NULL)
+		if (owner_gone(e->d_name, prefix))
+			unlinkat(dfd, e->d_name, 0);
 	closedir(d);
 }
 
 int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char tmp[NAME_MAX + 1];
 	struct stat st;
-	int n, r;
+	int n, r, dfd;
 
-	n = snprintf(path, sizeof(path), "%s/%s", dir, f->name);
-	if (n < 0 || (size_t)n >= sizeof(path))
+	n = snprintf(tmp, sizeof(tmp), ".%s.sftca-tmp.%ld", f->name, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp) || strchr(f->name, '/') != NULL)
 		return SFTCA_ERR_INVALID;
-	n = snprintf(tmp, sizeof(tmp), "%s/.%s.sftca-tmp.%ld", dir, f->name, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return SFTCA_ERR_INVALID;
-	unlink(tmp); /* left over by a crashed run that had our pid */
-	remove_stale_tmp(dir, f->name);
-	if ((r = write_new_file(tmp, f)) != 0)
-		return r;
-	if (backup_stamp != NULL && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (r = link_backup(path, dir, f->name, backup_stamp)) != 0)
+	if ((r = open_dir(dir, &dfd)) != 0) {
+		if (r == SFTCA_ERR_NOT_FOUND)
+			log_error("%s: no such directory", dir);
+		return r == SFTCA_ERR_NOT_FOUND ? SFTCA_ERR_IO : r;
+	}
+	unlinkat(dfd, tmp, 0); /* left over by a crashed run that had our pid */
+	remove_stale_tmp(dfd, f->name);
+	if ((r = write_new_file(dfd, dir, tmp, f)) != 0)
+		goto out;
+	if (backup_stamp != NULL && fstatat(dfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && (r = link_backup(dfd, f->name, dfd, dir, backup_stamp)) != 0)
 		goto fail;
 	if ((r = failpoint("atomic.rename")) != 0)
 		goto fail;
-	if (rename(tmp, path) != 0) {
-		log_error("rename %s to %s: %s", tmp, path, strerror(errno));
+	if (renameat(dfd, tmp, dfd, f->name) != 0) {
+		log_error("rename %s/%s to %s: %s", dir, tmp, f->name, strerror(errno));
 		r = SFTCA_ERR_IO;
 		goto fail;
 	}
-	if ((r = failpoint("atomic.dirsync")) != 0 || (r = fsync_path(dir)) != 0) {
+	if ((r = failpoint("atomic.dirsync")) != 0 || (r = fsync(dfd) != 0 ? SFTCA_ERR_IO : 0) != 0)
 		log_error("fsync of directory %s failed", dir);
-		return r;
-	}
-	return 0;
+	goto out;
 fail:
-	unlink(tmp);
+	unlinkat(dfd, tmp, 0);
+out:
+	close(dfd);
 	return r;
 }
 
 int af_retire(const char *dir, const char *name, const char *backup_stamp, int *moved)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	int n, r;
+	int r, dfd;
 
 	*moved = 0;
-	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (strchr(name, '/') != NULL)
 		return SFTCA_ERR_INVALID;
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : SFTCA_ERR_IO;
+	if ((r = open_dir(dir, &dfd)) != 0)
+		return r == SFTCA_ERR_NOT_FOUND ? 0 : r;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		r = errno == ENOENT ? 0 : SFTCA_ERR_IO;
+		goto out;
+	}
 	if (!S_ISREG(st.st_mode)) {
-		log_error("%s is not a regular file; left as it is", path);
-		return SFTCA_ERR_INVALID;
+		log_error("%s/%s is not a regular file; left as it is", dir, name);
+		r = SFTCA_ERR_INVALID;
+		goto out;
 	}
-	if ((r = link_backup(path, dir, name, backup_stamp)) != 0)
-		return r;
-	if (unlink(path) != 0) {
-		log_error("removing %s (kept as a backup): %s", path, strerror(errno));
-		return SFTCA_ERR_IO;
+	if ((r = link_backup(dfd, name, dfd, dir, backup_stamp)) != 0)
+		goto out;
+	if (unlinkat(dfd, name, 0) != 0) {
+		log_error("removing %s/%s (kept as a backup): %s", dir, name, strerror(errno));
+		r = SFTCA_ERR_IO;
+		goto out;
 	}
-	if ((r = fsync_path(dir)) != 0)
-		return r;
+	if (fsync(dfd) != 0) {
+		r = SFTCA_ERR_IO;
+		goto out;
+	}
 	*moved = 1;
-	return 0;
+out:
+	close(dfd);
+	return r;
 }
 
-/* Remove the regular files in dir and dir itself (a stage we made). A
- * symbolic link in its place is not followed: that would empty whatever
- * directory it names. */
-static int remove_stage(const char *dir)
+/* Remove the regular files in pfd's entry name and the entry itself (a
+ * stage we made). A symbolic link in its place is not followed: that would
+ * empty whatever directory it names. */
+static int remove_stage(int pfd, const char *name, const char *shown)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	int r = 0;
@@ -191,7 +260,7 @@ static int remove_stage(const char *dir)
 			close(fd);
 		if (e0 == ENOENT)
 			return 0;
-		log_error("%s: %s; not a stage this program made, left alone", dir,
+		log_error("%s: %s; not a stage this program made, left alone", shown,
 			  e0 == ELOOP || e0 == ENOTDIR ? "not a directory" : strerror(e0));
 		return SFTCA_ERR_IO;
 	}
@@ -202,9 +271,56 @@ static int remove_stage(const char *dir)
 			r = SFTCA_ERR_IO;
 	}
 	closedir(d);
-	if (r == 0 && rmdir(dir) != 0)
+	if (r == 0 && unlinkat(pfd, name, AT_REMOVEDIR) != 0)
 		r = SFTCA_ERR_IO;
 	return r;
+}
+
+/* Stages of runs that died ("BASE.sftca-stage.PID.XXXXXX" whose PID is
+ * gone): they hold only links and new files (before the swap) or links to
+ * what the live directory also links (after it), so removing them loses
+ * nothing. A stage of a live run is left to it. */
+static void remove_stale_stages(int pfd, const char *base, const char *parent)
+{
+	char prefix[NAME_MAX + 32], shown[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if ((size_t)snprintf(prefix, sizeof(prefix), "%s.sftca-stage.", base) >= sizeof(prefix) ||
+	    (d = dir_of(pfd)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (!owner_gone(e->d_name, prefix))
+			continue;
+		snprintf(shown, sizeof(shown), "%s/%s", parent, e->d_name);
+		if (remove_stage(pfd, e->d_name, shown) != 0)
+			log_warn("%s: a stale stage directory could not be removed", shown);
+	}
+	closedir(d);
+}
+
+/* Make "BASE.sftca-stage.PID.XXXXXX" (random, mode 0700) in pfd: nobody can
+ * prepare something at a name known in advance. */
+static int make_stage(int pfd, const char *base, char *name, size_t len)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+	for (int tries = 0; tries < 100; tries++) {
+		unsigned char rnd[6];
+		char x[7];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return SFTCA_ERR_IO;
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			x[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		x[6] = '\0';
+		if ((size_t)snprintf(name, len, "%s.sftca-stage.%ld.%s", base, (long)getpid(), x) >= len)
+			return SFTCA_ERR_INVALID;
+		if (mkdirat(pfd, name, 0700) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return errno == EACCES || errno == EROFS ? SFTCA_ERR_DENIED : SFTCA_ERR_IO;
+	}
+	return SFTCA_ERR_EXISTS;
 }
 
 static int is_target(const struct af_file *files, size_t n, const char *name)
@@ -215,15 +331,14 @@ static int is_target(const struct af_file *files, size_t n, const char *name)
 	return 0;
 }
 
-/* Link every other regular file of dir into stage, then back up the
- * targets (second pass, so a backup name never collides with a file still
- * to be carried over). SFTCA_ERR_PRECONDITION when an entry cannot be
- * carried over by a link. */
-static int populate_stage(const char *dir, const char *stage, const struct af_file *files,
+/* Link every other regular file of dfd into sfd, then back up the targets
+ * (second pass, so a backup name never collides with a file still to be
+ * carried over). SFTCA_ERR_PRECONDITION when an entry cannot be carried
+ * over by a link. */
+static int populate_stage(int dfd, int sfd, const char *stage, const struct af_file *files,
 			  size_t n, const char *stamp)
 {
-	char src[PATH_MAX], dst[PATH_MAX];
-	DIR *d = opendir(dir);
+	DIR *d = dir_of(dfd);
 	struct dirent *e;
 	struct stat st;
 	int r = 0;
@@ -237,21 +352,15 @@ static int populate_stage(const char *dir, const char *stage, const struct af_fi
 
 			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 				continue;
-			if (snprintf(src, sizeof(src), "%s/%s", dir, e->d_name) >= (int)sizeof(src) ||
-			    snprintf(dst, sizeof(dst), "%s/%s", stage, e->d_name) >=
-				    (int)sizeof(dst)) {
-				r = SFTCA_ERR_INVALID;
-				break;
-			}
-			if (lstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
+			if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
 				r = SFTCA_ERR_PRECONDITION;
 				break;
 			}
 			target = is_target(files, n, e->d_name);
-			if (pass == 0 && !target && link(src, dst) != 0)
+			if (pass == 0 && !target && linkat(dfd, e->d_name, sfd, e->d_name, 0) != 0)
 				r = errno == EEXIST ? SFTCA_ERR_IO : SFTCA_ERR_PRECONDITION;
 			else if (pass == 1 && target && stamp != NULL)
-				r = link_backup(src, stage, e->d_name, stamp);
+				r = link_backup(dfd, e->d_name, sfd, stage, stamp);
 		}
 	}
 	closedir(d);
@@ -259,24 +368,22 @@ static int populate_stage(const char *dir, const char *stage, const struct af_fi
 }
 
 /* After the swap: a file another process created in the directory between
- * populate_stage() and the swap is only in the old copy; link it into the
- * live directory before the copy is removed. */
-static void carry_late_files(const char *old, const char *dir)
+ * populate_stage() and the swap is only in the old copy (oldfd); link it
+ * into the live one (newfd) before the copy is removed. */
+static void carry_late_files(int oldfd, int newfd, const char *dir)
 {
-	char src[PATH_MAX], dst[PATH_MAX];
-	DIR *d = opendir(old);
+	DIR *d = dir_of(oldfd);
 	struct dirent *e;
 	struct stat st;
 
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-		    snprintf(src, sizeof(src), "%s/%s", old, e->d_name) >= (int)sizeof(src) ||
-		    snprintf(dst, sizeof(dst), "%s/%s", dir, e->d_name) >= (int)sizeof(dst))
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (lstat(dst, &st) != 0 && errno == ENOENT && link(src, dst) == 0)
-			log_warn("%s appeared while the directory was swapped; kept", dst);
+		if (fstatat(newfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
+		    linkat(oldfd, e->d_name, newfd, e->d_name, 0) == 0)
+			log_warn("%s/%s appeared while the directory was swapped; kept", dir, e->d_name);
 	}
 	closedir(d);
 }
@@ -294,79 +401,113 @@ static int write_set_fallback(const char *dir, const struct af_file *files, size
 	return 0;
 }
 
+/* Split a trimmed path into its parent (opened, followed: the caller vouches
+ * for it) and its last component. */
+static int open_parent(const char *path, char *parent, size_t plen, const char **base, int *pfd)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL) {
+		snprintf(parent, plen, ".");
+		*base = path;
+	} else {
+		size_t n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= plen)
+			return SFTCA_ERR_INVALID;
+		memcpy(parent, path, n);
+		parent[n] = '\0';
+		*base = slash + 1;
+	}
+	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
+		return SFTCA_ERR_INVALID;
+	if ((*pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		log_error("%s: %s", parent, strerror(errno));
+		return errno == EACCES ? SFTCA_ERR_DENIED : SFTCA_ERR_IO;
+	}
+	return 0;
+}
+
 int af_write_set(const char *dir, const struct af_file *files, size_t n, const char *backup_stamp)
 {
-	char stage[PATH_MAX], path[PATH_MAX], parent[PATH_MAX];
+	char path[PATH_MAX], parent[PATH_MAX], stage[NAME_MAX + 1], shown[PATH_MAX];
+	const char *base;
 	struct stat st;
-	char *slash;
-	int r, exists;
+	int r, exists, pfd = -1, dfd = -1, sfd = -1, staged = 0;
 
-	if (snprintf(stage, sizeof(stage), "%s.sftca-stage", dir) >= (int)sizeof(stage) ||
-	    snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
-		return SFTCA_ERR_INVALID;
-	if ((slash = strrchr(parent, '/')) == NULL)
-		snprintf(parent, sizeof(parent), ".");
-	else if (slash == parent)
-		parent[1] = '\0';
-	else
-		*slash = '\0';
-	/* A stage left by a crash holds only links and new files (before the
-	 * swap) or links to what the live directory also links (after it):
-	 * removing it loses nothing. */
-	if ((r = remove_stage(stage)) != 0) {
-		log_error("%s: cannot remove a stale stage directory", stage);
+	if ((r = trim_dir(dir, path, sizeof(path))) != 0 ||
+	    (r = open_parent(path, parent, sizeof(parent), &base, &pfd)) != 0)
 		return r;
-	}
-	exists = stat(dir, &st) == 0;
-	if (exists && !S_ISDIR(st.st_mode))
-		return SFTCA_ERR_INVALID;
-	if (mkdir(stage, 0700) != 0) {
-		log_error("%s: %s", stage, strerror(errno));
-		return errno == EACCES || errno == EROFS ? SFTCA_ERR_DENIED : SFTCA_ERR_IO;
-	}
-	if (exists && (r = populate_stage(dir, stage, files, n, backup_stamp)) != 0)
-		goto fallback_or_fail;
-	for (size_t i = 0; i < n; i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", stage, files[i].name) >= (int)sizeof(path)) {
-			r = SFTCA_ERR_INVALID;
-			goto fail;
-		}
-		if ((r = write_new_file(path, &files[i])) != 0)
-			goto fail;
-	}
-	if ((exists && (chmod(stage, st.st_mode & 07777) != 0 ||
-			(chown(stage, st.st_uid, st.st_gid) != 0 && geteuid() == 0))) ||
-	    (!exists && chmod(stage, 0755) != 0)) {
+	remove_stale_stages(pfd, base, parent);
+	dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && (r = open_dir_error(pfd, base, path)) != SFTCA_ERR_NOT_FOUND)
+		goto out;
+	exists = dfd >= 0;
+	if (exists && fstat(dfd, &st) != 0) {
 		r = SFTCA_ERR_IO;
-		goto fail;
+		goto out;
 	}
-	if ((r = fsync_path(stage)) != 0 || (r = failpoint("atomic.rename")) != 0)
-		goto fail;
-	if (!exists) {
-		if (rename(stage, dir) != 0) {
-			r = SFTCA_ERR_IO;
-			goto fail;
+	if ((r = make_stage(pfd, base, stage, sizeof(stage))) != 0) {
+		log_error("%s: no stage directory beside it: %s", path, sftca_strerror(r));
+		goto out;
+	}
+	staged = 1;
+	snprintf(shown, sizeof(shown), "%s/%s", parent, stage);
+	if ((sfd = openat(pfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		r = SFTCA_ERR_IO;
+		goto out;
+	}
+	if (exists && (r = populate_stage(dfd, sfd, shown, files, n, backup_stamp)) != 0)
+		goto fallback_or_fail;
+	for (size_t i = 0; i < n; i++)
+		if (strchr(files[i].name, '/') != NULL ||
+		    (r = write_new_file(sfd, shown, files[i].name, &files[i])) != 0) {
+			r = r ? r : SFTCA_ERR_INVALID;
+			goto out;
 		}
-	} else if (renameat2(AT_FDCWD, stage, AT_FDCWD, dir, RENAME_EXCHANGE) != 0) {
+	/* The stage takes the live directory's mode and owner, on its descriptor. */
+	if ((exists && (fchmod(sfd, st.st_mode & 07777) != 0 ||
+			(fchown(sfd, st.st_uid, st.st_gid) != 0 && geteuid() == 0))) ||
+	    (!exists && fchmod(sfd, 0755) != 0)) {
+		r = SFTCA_ERR_IO;
+		goto out;
+	}
+	if ((r = fsync(sfd) != 0 ? SFTCA_ERR_IO : 0) != 0 || (r = failpoint("atomic.rename")) != 0)
+		goto out;
+	if (!exists) {
+		if (renameat(pfd, stage, pfd, base) != 0) {
+			log_error("rename %s to %s: %s", shown, path, strerror(errno));
+			r = SFTCA_ERR_IO;
+			goto out;
+		}
+	} else if (renameat2(pfd, stage, pfd, base, RENAME_EXCHANGE) != 0) {
 		r = errno == EINVAL || errno == ENOSYS ? SFTCA_ERR_PRECONDITION : SFTCA_ERR_IO;
 		goto fallback_or_fail;
 	}
-	if ((r = failpoint("atomic.dirsync")) != 0 || (r = fsync_path(parent)) != 0)
-		return r;
-	/* The stage now holds the old directory, every file of which is also
-	 * linked from the new one (but for late arrivals, carried over now). */
+	if ((r = failpoint("atomic.dirsync")) != 0 || (r = fsync(pfd) != 0 ? SFTCA_ERR_IO : 0) != 0)
+		log_error("fsync of directory %s failed", parent);
+	/* After an exchange the stage name holds the old directory, every file
+	 * of which is also linked from the new one (but for late arrivals,
+	 * carried over now). */
 	if (exists)
-		carry_late_files(stage, dir);
-	if (exists && remove_stage(stage) != 0)
-		log_warn("%s: could not remove the old directory copy", stage);
-	return 0;
+		carry_late_files(dfd, sfd, path);
+	if (exists && remove_stage(pfd, stage, shown) != 0)
+		log_warn("%s: could not remove the old directory copy", shown);
+	staged = 0;
+	goto out;
 
 fallback_or_fail:
 	if (r == SFTCA_ERR_PRECONDITION) {
-		remove_stage(stage);
-		return write_set_fallback(dir, files, n, backup_stamp);
+		remove_stage(pfd, stage, shown);
+		staged = 0;
+		r = write_set_fallback(path, files, n, backup_stamp);
 	}
-fail:
-	remove_stage(stage);
+out:
+	if (staged)
+		remove_stage(pfd, stage, shown);
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	close(pfd);
 	return r;
 }

@@ -43,6 +43,12 @@ Faults (each stays until switched off; stop/start keeps them):
                          TEXT (that line is not run). --once switches it
                          off once it has fired. --stall (direct devices):
                          keep the connection up but answer nothing more.
+  hostile drip|osc|off   a device that attacks its client: drip (ftd devices)
+                         answers sftca's next framed command with its end
+                         marker, then one digit every 2 s for ever; osc:
+                         "pmtool restartbyid sftunnel" prints terminal
+                         control sequences (OSC title and clipboard, CSI,
+                         C1, BEL) and exits 1
   pmtool-fail on|off     "pmtool restartbyid sftunnel" fails with exit 1 and
                          leaves the tunnel as it was
   password FILE          new password for the login account (first line)
@@ -256,6 +262,11 @@ cut-transfer)
 	} >"$FAULTS/.cut-transfer.tmp"
 	mv "$FAULTS/.cut-transfer.tmp" "$FAULTS/cut-transfer"
 	echo "$NAME cut-transfer on ($mode $value$([ $once = 1 ] && echo ', once')$([ $stall = 1 ] && echo ', stall'))" ;;
+hostile)
+	[ $# -eq 1 ] && [[ $1 =~ ^(drip|osc|off)$ ]] || usage_error "hostile takes drip, osc or off"
+	[ "$1" != drip ] || [ "$SHELL_KIND" = ftd ] || usage_error "hostile drip: $NAME is a direct device (drip needs the ftd shell)"
+	if [ "$1" = off ]; then rm -f "$FAULTS/hostile"; else echo "$1" >"$FAULTS/hostile"; fi
+	echo "$NAME hostile $1" ;;
 pmtool-fail)
 	on_off "$@"
 	if [ "$1" = on ]; then : >"$FAULTS/pmtool-fail"; else rm -f "$FAULTS/pmtool-fail"; fi

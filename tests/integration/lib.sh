@@ -251,3 +251,34 @@ tls_handshake() {
 $(cat "$T/s_server.out")"
 	[ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && grep -q "Verify return code: 0 (ok)" <<<"$OUT"
 }
+
+# signer_with_ca [EXTRA-CONF-LINES]: a token, the PKI, the signer serving
+# $T/signer.conf, and the CA $CA_ID created.
+signer_with_ca() {
+	make_token
+	make_pki
+	write_conf "$T/signer.conf" "${1:-}"
+	start_signer "$T/signer.conf"
+	expect_rc 0 as ops-admin ca create --ca "$CA_ID"
+}
+
+# Simulated FTDs (tests/devices), stopped when the test ends.
+DEV=$SRC/tests/devices
+D=$T/devices
+ctl() { "$DEV/device-ctl.sh" "$D" "$@"; }
+stop_devices() { "$DEV/stop-devices.sh" --state "$D" >/dev/null 2>&1 || true; }
+# start_fmc_devices FMC N [SHELL]: N devices seeded from the FMC tree, each on
+# its own loopback address (sftunnel's port is fixed); sets SSH_PORT, NET,
+# CSV (devices.csv) and KH (known_hosts).
+start_fmc_devices() {
+	need unshare nsenter perl ss
+	[ -x "$SSHD" ] || skip "$SSHD is not installed (openssh-server)"
+	on_exit stop_devices
+	SSH_PORT=$(free_port)
+	NET=$(free_net)
+	"$DEV/start-devices.sh" --state "$D" --count "$2" --fmc-uuid "$CA_ID" --shell "${3:-mixed}" \
+		--first-ip "$NET.10" --ssh-port "$SSH_PORT" --seed-from "$1" >"$T/devices.out" 2>&1 ||
+		fail "devices did not start: $(tail -5 "$T/devices.out")"
+	CSV=$D/devices.csv
+	KH=$D/known_hosts
+}

@@ -182,10 +182,13 @@ n1=$(openssl crl -in "$T/crl.pem" -noout -crlnumber | cut -d= -f2)
 as ops-admin crl --ca "$CA_ID" --out "$T/crl2.pem" >/dev/null
 n2=$(openssl crl -in "$T/crl2.pem" -noout -crlnumber | cut -d= -f2)
 [ $((16#$n2)) -gt $((16#$n1)) ] || fail "CRL number did not increase ($n1 -> $n2)"
-expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
-assert_contains "$(openssl crl -in "$FMC/etc/sf/ca_root/crl.pem" -noout -text)" "Serial Number: $serial" "issue writes the CRL sftunnel.conf names"
+cp "$T/crl2.pem" "$FMC/etc/sf/ca_root/crl.pem"
 expect_rc 1 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "${peers[0]}"
 assert_contains "$OUT" "revoked by the CRL" "verify reports the revoked leaf"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
+assert_contains "$(openssl crl -in "$FMC/etc/sf/ca_root/crl.pem" -noout -text)" "Serial Number: $serial" "issue writes the CRL sftunnel.conf names"
+assert_contains "$OUT" "${peers[0]}  issued .*new key" "issue gives the revoked peer a new key"
+expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "${peers[0]}"
 ok "revoke + CRL: token-signed CRL v2 with number, reason and update times; openssl -crl_check rejects the revoked leaf, accepts its neighbour"
 
 # --- an expired CA -------------------------------------------------------------

@@ -7,31 +7,13 @@
 # in FAILED_PUSH; --retry finishes the job. Reruns change nothing; a kept
 # key never travels; kill -9 of the client mid-push leaves whole pairs.
 . "$(dirname "$0")/lib.sh"
-need unshare nsenter perl ss
-[ -x "$SSHD" ] || skip "$SSHD is not installed (openssh-server)"
-DEV=$SRC/tests/devices
-D=$T/devices
-ctl() { "$DEV/device-ctl.sh" "$D" "$@"; }
-stop_devices() { "$DEV/stop-devices.sh" --state "$D" >/dev/null 2>&1 || true; }
-on_exit stop_devices
-
-make_token
-make_pki
-write_conf "$T/signer.conf"
-start_signer "$T/signer.conf"
-expect_rc 0 as ops-admin ca create --ca "$CA_ID"
+signer_with_ca
 
 # An FMC before renewal: a field-style legacy CA and leaves; the devices get
 # those old files.
 FMC=$T/fmc
 "$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 10 --legacy-ca "$T/legacy" >/dev/null
-SSH_PORT=$(free_port)
-NET=$(free_net) # its own addresses: sftunnel listens on the fixed port 8305
-"$DEV/start-devices.sh" --state "$D" --count 10 --fmc-uuid "$CA_ID" --shell mixed \
-	--first-ip "$NET.10" --ssh-port "$SSH_PORT" --seed-from "$FMC" >"$T/devices.out" 2>&1 ||
-	fail "devices did not start: $(tail -5 "$T/devices.out")"
-CSV=$D/devices.csv
-KH=$D/known_hosts
+start_fmc_devices "$FMC" 10
 PW=$(cat "$D/password")
 names=($(tail -n +2 "$CSV" | cut -d, -f1))
 dev_uuid() { grep "^$1," "$CSV" | cut -d, -f5; }

@@ -6,11 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 need ss jq python3
 
-make_token
-make_pki
-write_conf "$T/signer.conf"
-start_signer "$T/signer.conf"
-expect_rc 0 as ops-admin ca create --ca "$CA_ID"
+signer_with_ca
 FMC=$T/fmc
 "$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 3 >/dev/null
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self

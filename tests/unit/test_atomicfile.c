@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static int teardown(void **state)
 {
 	char cmd[128];
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.sftca-stage", dir, dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.sftca-stage*", dir, dir);
 	assert_int_equal(system(cmd), 0);
 	return 0;
 }
@@ -195,8 +196,11 @@ static void pair_keeps_other_files_and_backs_up(void **state)
 	snprintf(path, sizeof(path), "%s/key.pem", dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
-	snprintf(path, sizeof(path), "%s.sftca-stage", dir);
-	assert_int_not_equal(stat(path, &st), 0); /* no stage left behind */
+	{ /* no stage left behind, beside dir */
+		glob_t g;
+		snprintf(path, sizeof(path), "%s.sftca-stage*", dir);
+		assert_int_equal(glob(path, 0, NULL, &g), GLOB_NOMATCH);
+	}
 }
 
 static void pair_creates_missing_directory(void **state)
@@ -214,13 +218,21 @@ static void pair_creates_missing_directory(void **state)
 	free(buf);
 }
 
-/* A symbolic link where the stage goes is not followed: the directory it
- * names keeps its files, and the pair is not written. */
-static void stage_symlink_not_followed(void **state)
+static void touch(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The stage's name is random: a symbolic link planted at the name older
+ * versions used (DIR.sftca-stage) is neither followed nor in the way. */
+static void predictable_stage_name_unused(void **state)
 {
 	struct af_file files[2] = { { "key.pem", "K", 1, 0600 }, { "cert.pem", "C", 1, 0644 } };
-	char sub[128], victim[128], stage[160], path[200];
+	char sub[128], victim[128], stage[160], path[200], *buf = NULL;
 	struct stat st;
+	size_t len;
 
 	(void)state;
 	snprintf(sub, sizeof(sub), "%s/certs_pushed", dir);
@@ -229,18 +241,79 @@ static void stage_symlink_not_followed(void **state)
 	assert_int_equal(mkdir(sub, 0755), 0);
 	assert_int_equal(mkdir(victim, 0755), 0);
 	snprintf(path, sizeof(path), "%s/precious", victim);
-	{
-		FILE *f = fopen(path, "w");
-		assert_non_null(f);
-		assert_int_equal(fclose(f), 0);
-	}
+	touch(path);
 	assert_int_equal(symlink(victim, stage), 0);
-	assert_int_not_equal(af_write_set(sub, files, 2, NULL), 0);
-	snprintf(path, sizeof(path), "%s/precious", victim);
+	assert_int_equal(af_write_set(sub, files, 2, NULL), 0);
 	assert_int_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/key.pem", victim);
+	assert_int_not_equal(lstat(path, &st), 0);
+	assert_int_equal(lstat(stage, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
 	snprintf(path, sizeof(path), "%s/cert.pem", sub);
-	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(file_read_all(path, 100, &buf, &len), 0);
+	assert_string_equal(buf, "C");
+	free(buf);
 	assert_int_equal(unlink(stage), 0);
+}
+
+/* A directory written into that is a symbolic link is refused, by either
+ * writer: its target gets nothing. */
+static void dir_symlink_refused(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K", 1, 0600 }, { "cert.pem", "C", 1, 0644 } };
+	char sub[128], victim[128], path[200];
+	struct stat st;
+	int moved = 0;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/certs_pushed", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_int_equal(mkdir(victim, 0755), 0);
+	snprintf(path, sizeof(path), "%s/cert.pem", victim);
+	touch(path);
+	assert_int_equal(symlink(victim, sub), 0);
+	assert_int_equal(af_write_set(sub, files, 2, "20261128T000003Z"), SFTCA_ERR_INVALID);
+	assert_int_equal(af_write(sub, &files[1], "20261128T000003Z"), SFTCA_ERR_INVALID);
+	snprintf(path, sizeof(path), "%s/", sub); /* a trailing slash does not get it through */
+	assert_int_equal(af_write(path, &files[1], "20261128T000003Z"), SFTCA_ERR_INVALID);
+	assert_int_equal(af_retire(sub, "cert.pem", "20261128T000003Z", &moved), SFTCA_ERR_INVALID);
+	snprintf(path, sizeof(path), "%s/key.pem", victim);
+	assert_int_not_equal(lstat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/cert.pem", victim);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	snprintf(path, sizeof(path), "%s/cert.pem.backup.20261128T000003Z", victim);
+	assert_int_not_equal(lstat(path, &st), 0);
+	assert_int_equal(count_entries("certs_pushed.sftca-stage"), 0);
+	assert_int_equal(unlink(sub), 0);
+}
+
+/* A stage whose run died is removed by the next writer; one of a running
+ * process is left to it. */
+static void stale_stage_removed(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K", 1, 0600 }, { "cert.pem", "C", 1, 0644 } };
+	char sub[128], dead[200], live[200], path[260];
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	if ((pid = fork()) == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	snprintf(sub, sizeof(sub), "%s/certs_pushed", dir);
+	snprintf(dead, sizeof(dead), "%s.sftca-stage.%ld.AbC123", sub, (long)pid);
+	snprintf(live, sizeof(live), "%s.sftca-stage.1.XyZ789", sub);
+	assert_int_equal(mkdir(dead, 0700), 0);
+	assert_int_equal(mkdir(live, 0700), 0);
+	snprintf(path, sizeof(path), "%s/key.pem", dead);
+	touch(path);
+	assert_int_equal(af_write_set(sub, files, 2, NULL), 0);
+	assert_int_not_equal(lstat(dead, &st), 0);
+	assert_int_equal(lstat(live, &st), 0);
+	assert_int_equal(rmdir(live), 0);
+	assert_int_equal(count_entries("certs_pushed.sftca-stage"), 0);
 }
 
 int main(void)
@@ -251,7 +324,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(faults_pair, setup, teardown),
 		cmocka_unit_test_setup_teardown(pair_keeps_other_files_and_backs_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(pair_creates_missing_directory, setup, teardown),
-		cmocka_unit_test_setup_teardown(stage_symlink_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(predictable_stage_name_unused, setup, teardown),
+		cmocka_unit_test_setup_teardown(dir_symlink_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(stale_stage_removed, setup, teardown),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
 	return cmocka_run_group_tests(tests, NULL, NULL);
