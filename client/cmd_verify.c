@@ -7,6 +7,7 @@
 #include "expiry.h"
 #include "layout.h"
 #include "log.h"
+#include "msg.h"
 #include "trust.h"
 #include "uuid.h"
 #include "verify_live.h"
@@ -52,24 +53,17 @@ static void help(FILE *f)
 	global_help(f);
 }
 
-/* Check one pair directory; problems into buf (empty = fine). */
-static void check_target(const struct verify_ctx *v, const struct layout_target *t, char *buf,
-			 size_t len, int64_t *not_after)
+/* Check one pair directory; its problems into out (none set = fine). */
+static void check_target(const struct verify_ctx *v, const struct layout_target *t,
+			 struct sftca_msg *out, int64_t *not_after)
 {
 	char path[4300], cn[64], why[200];
 	X509 *x = NULL;
 	EVP_PKEY *k = NULL;
-	size_t n = 0;
 
-#define PROBLEM(...) \
-	do { \
-		if (n < len) \
-			n += (size_t)snprintf(buf + n, len - n, "%s", n ? "; " : ""); \
-		if (n < len) \
-			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); \
-	} while (0)
+#define PROBLEM(...) msg_append(out, "; ", __VA_ARGS__)
 
-	buf[0] = '\0';
+	msg_clear(out);
 	*not_after = 0;
 	snprintf(path, sizeof(path), "%s/" LAYOUT_CERT, t->dir);
 	if (access(path, F_OK) != 0 || pem_load_cert(path, &x) != 0) {
@@ -189,7 +183,8 @@ int cmd_verify(int argc, char **argv)
 		jpeers = json_array();
 	for (size_t i = 0; i <= (npeers ? npeers : n); i++) {
 		struct layout_target t = { 0 };
-		char problems[1024], na[40] = "";
+		struct sftca_msg problems;
+		char na[40] = "";
 		int64_t not_after;
 
 		if (i == (npeers ? npeers : n)) { /* the FMC itself comes last */
@@ -209,19 +204,19 @@ int cmd_verify(int argc, char **argv)
 			snprintf(t.uuid, sizeof(t.uuid), "%s", npeers ? peers[i] : all[i]);
 			layout_peer_pair_dir(v.root, t.uuid, t.dir, sizeof(t.dir));
 		}
-		check_target(&v, &t, problems, sizeof(problems), &not_after);
-		bad += problems[0] != '\0';
+		check_target(&v, &t, &problems, &not_after);
+		bad += msg_isset(&problems);
 		if (not_after)
 			fmt_time(not_after, na, sizeof(na));
 		if (jpeers)
 			json_array_append_new(jpeers,
 					      json_pack("{s:s, s:b, s:s, s:b, s:s, s:I, s:s}", "uuid", t.uuid,
-							"self", t.self, "dir", t.dir, "ok", !problems[0],
+							"self", t.self, "dir", t.dir, "ok", !msg_isset(&problems),
 							"not_after", na,
 							"days_left", (json_int_t)expiry_days(not_after, v.now, NULL),
-							"problems", problems));
-		else if (problems[0])
-			printf("%s%s  BAD  %s\n", t.self ? "self " : "", t.uuid, problems);
+							"problems", problems.text));
+		else if (msg_isset(&problems))
+			printf("%s%s  BAD  %s\n", t.self ? "self " : "", t.uuid, problems.text);
 		else
 			printf("%s%s  OK   until %s (%lld days)\n", t.self ? "self " : "", t.uuid, na,
 			       (long long)expiry_days(not_after, v.now, NULL));

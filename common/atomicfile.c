@@ -33,6 +33,14 @@ void af_backup_stamp(char out[32])
  * write keys wherever it points. */
 
 /* dir without trailing slashes ("/" stays "/"). */
+/* PARENT/NAME for messages; a path too long for PATH_MAX ends in "..." (it
+ * is only shown: the work goes through directory descriptors). */
+static void shown_path(char shown[PATH_MAX], const char *parent, const char *name)
+{
+	if (snprintf(shown, PATH_MAX, "%s/%s", parent, name) >= PATH_MAX)
+		memcpy(shown + PATH_MAX - 4, "...", 4);
+}
+
 static int trim_dir(const char *dir, char *buf, size_t len)
 {
 	size_t n = strlen(dir);
@@ -292,7 +300,7 @@ static void remove_stale_stages(int pfd, const char *base, const char *parent)
 	while ((e = readdir(d)) != NULL) {
 		if (!owner_gone(e->d_name, prefix))
 			continue;
-		snprintf(shown, sizeof(shown), "%s/%s", parent, e->d_name);
+		shown_path(shown, parent, e->d_name);
 		if (remove_stage(pfd, e->d_name, shown) != 0)
 			log_warn("%s: a stale stage directory could not be removed", shown);
 	}
@@ -451,7 +459,7 @@ int af_write_set(const char *dir, const struct af_file *files, size_t n, const c
 		goto out;
 	}
 	staged = 1;
-	snprintf(shown, sizeof(shown), "%s/%s", parent, stage);
+	shown_path(shown, parent, stage);
 	if ((sfd = openat(pfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		r = SFTCA_ERR_IO;
 		goto out;

@@ -52,6 +52,22 @@ void msg_prefix(struct sftca_msg *m, const char *fmt, ...)
 	}
 }
 
+void msg_append(struct sftca_msg *m, const char *sep, const char *fmt, ...)
+{
+	struct sftca_msg item, head;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg_vset(&item, fmt, ap);
+	va_end(ap);
+	if (m->text[0] == '\0') {
+		memcpy(m->text, item.text, sizeof(m->text));
+		return;
+	}
+	memcpy(head.text, m->text, sizeof(head.text)); /* vsnprintf must not read what it writes */
+	msg_set(m, "%s%s%s", head.text, sep, item.text);
+}
+
 void msg_clear(struct sftca_msg *m)
 {
 	m->text[0] = '\0';

@@ -19,6 +19,10 @@ void msg_set(struct sftca_msg *m, const char *fmt, ...) __attribute__((format(pr
 int msg_fail(struct sftca_msg *m, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prefix the current text: "context: previous text". */
 void msg_prefix(struct sftca_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append to the text, after sep when there is text already: a list of
+ * problems, "a; b; c". */
+void msg_append(struct sftca_msg *m, const char *sep, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void msg_clear(struct sftca_msg *m);
 /* 1 when a text is set. */
 int msg_isset(const struct sftca_msg *m);

@@ -7,6 +7,7 @@
 #define SFTCA_CA_H
 
 #include "ledger.h"
+#include "msg.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -53,7 +54,7 @@ struct ca_change {
 	unsigned generation;   /* created by the operation */
 	uint64_t live_leaves;  /* finalize: live leaves of retiring generations */
 	unsigned retired;      /* finalize: generations moved to retired */
-	char message[256];     /* why a refusal happened, for the caller */
+	char message[SFTCA_MSG_MAX]; /* why a refusal happened, for the caller */
 };
 
 /* Every operation validates its inputs, writes the ledger in one

@@ -34,9 +34,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
+	char cmd[256];
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s %s.sftca-stage*", dir, dir);
+	assert_true((size_t)snprintf(cmd, sizeof(cmd), "rm -rf %s %s.sftca-stage*", dir, dir) < sizeof(cmd));
 	assert_int_equal(system(cmd), 0);
 	return 0;
 }

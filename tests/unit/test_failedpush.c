@@ -295,9 +295,9 @@ static void writer_matches_the_vendor(void **state)
 		int backups = 0, found = 0;
 		while ((e = readdir(d)) != NULL)
 			if (strncmp(e->d_name, "FAILED_PUSH.backup.", 19) == 0) {
-				char *t, p2[300];
+				char *t, p2[600];
 				backups++;
-				snprintf(p2, sizeof(p2), "%s/%s", tmpdir, e->d_name);
+				assert_true((size_t)snprintf(p2, sizeof(p2), "%s/%s", tmpdir, e->d_name) < sizeof(p2));
 				t = read_back(p2);
 				found += strstr(t, "/p/sftunnel-cert.pem") != NULL;
 				free(t);

@@ -51,11 +51,29 @@ static void long_text_is_marked(void **state)
 	assert_int_equal(m.text[SFTCA_MSG_MAX - 2], 'x');
 }
 
+static void append_list(void **state)
+{
+	struct sftca_msg m;
+
+	(void)state;
+	msg_clear(&m);
+	msg_append(&m, "; ", "no key %s", "k.pem");
+	assert_string_equal(m.text, "no key k.pem");
+	msg_append(&m, "; ", "expired %d days ago", 3);
+	assert_string_equal(m.text, "no key k.pem; expired 3 days ago");
+	/* a list longer than the buffer ends in "..." */
+	for (int i = 0; i < 100; i++)
+		msg_append(&m, "; ", "problem number %d", i);
+	assert_int_equal(strlen(m.text), SFTCA_MSG_MAX - 1);
+	assert_string_equal(m.text + SFTCA_MSG_MAX - 4, "...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(set_and_fallback),
 		cmocka_unit_test(prefix),
+		cmocka_unit_test(append_list),
 		cmocka_unit_test(long_text_is_marked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
