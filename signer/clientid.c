@@ -29,29 +29,25 @@ static int sha256_of(const unsigned char *der, int len, unsigned char out[CLIENT
 
 /* The subject's one CN as text, refusing what a string comparison could
  * be fooled by. */
-static int one_cn(X509 *x, struct client_cert *out, char *why, size_t whylen)
+static int one_cn(X509 *x, struct client_cert *out, struct sftca_msg *why)
 {
 	const X509_NAME *name = X509_get_subject_name(x);
 	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
 	unsigned char *utf8 = NULL;
 	int n, r = SFTCA_ERR_AUTH;
 
-	if (i < 0) {
-		snprintf(why, whylen, "client certificate has no CN");
-		return r;
-	}
-	if (X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0) {
-		snprintf(why, whylen, "client certificate has more than one CN");
-		return r;
-	}
+	if (i < 0)
+		return msg_fail(why, r, "client certificate has no CN");
+	if (X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+		return msg_fail(why, r, "client certificate has more than one CN");
 	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
 	if (n < 0)
-		snprintf(why, whylen, "client certificate CN is not valid text");
+		msg_set(why, "client certificate CN is not valid text");
 	else if (strlen((const char *)utf8) != (size_t)n)
-		snprintf(why, whylen, "client certificate CN has an embedded NUL");
+		msg_set(why, "client certificate CN has an embedded NUL");
 	else if ((size_t)n >= sizeof(out->cn) || n == 0)
-		snprintf(why, whylen, "client certificate CN is empty or longer than %zu bytes",
-			 sizeof(out->cn) - 1);
+		msg_set(why, "client certificate CN is empty or longer than %zu bytes",
+			sizeof(out->cn) - 1);
 	else {
 		memcpy(out->cn, utf8, (size_t)n + 1);
 		r = 0;
@@ -60,8 +56,7 @@ static int one_cn(X509 *x, struct client_cert *out, char *why, size_t whylen)
 	return r;
 }
 
-int client_cert_parse(const char *pem, size_t len, struct client_cert *out, char *why,
-		      size_t whylen)
+int client_cert_parse(const char *pem, size_t len, struct client_cert *out, struct sftca_msg *why)
 {
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
 	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
@@ -74,11 +69,11 @@ int client_cert_parse(const char *pem, size_t len, struct client_cert *out, char
 	memset(out, 0, sizeof(*out));
 	BIO_free(bio);
 	if (x == NULL) {
-		snprintf(why, whylen, "client certificate cannot be read");
+		msg_set(why, "client certificate cannot be read");
 		ERR_clear_error();
 		goto out;
 	}
-	if ((r = one_cn(x, out, why, whylen)) != 0)
+	if ((r = one_cn(x, out, why)) != 0)
 		goto out;
 	r = SFTCA_ERR_AUTH;
 	dlen = i2d_X509(x, &der);
@@ -97,7 +92,7 @@ int client_cert_parse(const char *pem, size_t len, struct client_cert *out, char
 	r = 0;
 	goto out;
 digest:
-	snprintf(why, whylen, "client certificate cannot be hashed");
+	msg_set(why, "client certificate cannot be hashed");
 out:
 	OPENSSL_free(der);
 	OPENSSL_free(hex);

@@ -4,6 +4,8 @@
 #ifndef SFTCA_CLIENTID_H
 #define SFTCA_CLIENTID_H
 
+#include "msg.h"
+
 #include <stddef.h>
 
 #define CLIENTID_SHA256_LEN 32
@@ -20,8 +22,8 @@ struct client_cert {
  * SFTCA_ERR_AUTH with why saying what is wrong: no CN, more than one, a CN
  * with an embedded NUL (which a C string comparison would cut short), or
  * one too long. */
-int client_cert_parse(const char *pem, size_t len, struct client_cert *out, char *why,
-		      size_t whylen) __attribute__((warn_unused_result));
+int client_cert_parse(const char *pem, size_t len, struct client_cert *out, struct sftca_msg *why)
+	__attribute__((warn_unused_result));
 void client_cert_clear(struct client_cert *c);
 
 struct client_crl;

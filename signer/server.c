@@ -5,6 +5,7 @@
 #include "clientid.h"
 #include "errors.h"
 #include "log.h"
+#include "msg.h"
 #include "rpc.h"
 #include "tlsfiles.h"
 #include "token.h"
@@ -55,7 +56,7 @@ struct call {
 	struct caller who;
 	const struct server_method *m;
 	grpc_status_code refused;  /* not OK: a worker refuses it without a body */
-	char why[256];
+	struct sftca_msg why;
 	int admitted;             /* holds one of max_calls slots */
 	/* Waiting for its body (event thread only). */
 	int64_t body_deadline_ms;
@@ -121,7 +122,7 @@ static struct id_slots *id_slots_find(struct server *srv, const char *identity, 
  * admin_reserved_calls of them for admins only, and at most
  * max_calls_per_client for one identity, so that one caller (or many
  * callers without the admin role) cannot starve the others. */
-static int slot_take(struct server *srv, struct call *c, char *why, size_t whylen)
+static int slot_take(struct server *srv, struct call *c, struct sftca_msg *why)
 {
 	const struct signer_config *cfg = srv->o->cfg;
 	unsigned limit = cfg->max_calls;
@@ -133,10 +134,10 @@ static int slot_take(struct server *srv, struct call *c, char *why, size_t whyle
 	pthread_mutex_lock(&srv->mu);
 	e = id_slots_find(srv, c->who.identity, 0);
 	if (srv->admitted >= limit) {
-		snprintf(why, whylen, "%u other calls in flight (max_calls %u)%s", srv->admitted,
+		msg_set(why, "%u other calls in flight (max_calls %u)%s", srv->admitted,
 			 cfg->max_calls, limit < cfg->max_calls ? "; the rest are kept for admins" : "");
 	} else if (e != NULL && e->n >= cfg->max_calls_per_client) {
-		snprintf(why, whylen, "%u calls from %s in flight (max_calls_per_client %u)", e->n,
+		msg_set(why, "%u calls from %s in flight (max_calls_per_client %u)", e->n,
 			 c->who.identity, cfg->max_calls_per_client);
 	} else if ((e = id_slots_find(srv, c->who.identity, 1)) != NULL) {
 		e->n++;
@@ -291,11 +292,11 @@ static void identify_tls(struct server *srv, struct call *c, grpc_auth_context *
 	snprintf(who->identity, sizeof(who->identity), "cn=%s", shown);
 	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
 	if ((p = grpc_auth_property_iterator_next(&it)) == NULL) {
-		snprintf(c->why, sizeof(c->why), "client certificate not available");
+		msg_set(&c->why, "client certificate not available");
 		c->refused = GRPC_STATUS_UNAUTHENTICATED;
 		return;
 	}
-	if (client_cert_parse(p->value, p->value_length, &cc, c->why, sizeof(c->why)) != 0) {
+	if (client_cert_parse(p->value, p->value_length, &cc, &c->why) != 0) {
 		c->refused = GRPC_STATUS_UNAUTHENTICATED;
 		return;
 	}
@@ -304,8 +305,7 @@ static void identify_tls(struct server *srv, struct call *c, grpc_auth_context *
 	revoked = client_crl_revoked(srv->crl, &cc);
 	pthread_mutex_unlock(&srv->crl_mu);
 	if (revoked) {
-		snprintf(c->why, sizeof(c->why),
-			 "client certificate (serial %s) is revoked by client_crl", cc.serial);
+		msg_set(&c->why, "client certificate (serial %s) is revoked by client_crl", cc.serial);
 		c->refused = GRPC_STATUS_UNAUTHENTICATED;
 	} else if ((who->authz = config_authz_find_pin(cfg, CLIENTID_PIN_CERT, cc.cert_sha256)) ||
 		   (who->authz = config_authz_find_pin(cfg, CLIENTID_PIN_SPKI, cc.spki_sha256)) ||
@@ -366,16 +366,16 @@ static void refuse(struct server *srv, const struct caller *who, const char *pat
 
 /* Whether who may call m; if not, why says so for the caller. */
 static int authorized(const struct caller *who, const struct server_method *m, const char *path,
-		      char *why, size_t whylen)
+		      struct sftca_msg *why)
 {
 	if (who->role >= m->min_role && (m->min_role == ROLE_NONE || who->role != ROLE_NONE) &&
 	    (m->min_role != ROLE_NONE || strcmp(who->identity, "unauthenticated") != 0))
 		return 1;
 	if (who->role == ROLE_NONE)
-		snprintf(why, whylen, "%s is not authorized for any role", who->identity);
+		msg_set(why, "%s is not authorized for any role", who->identity);
 	else
-		snprintf(why, whylen, "%s needs the %s role; %s has %s", path,
-			 role_name(m->min_role), who->identity, role_name(who->role));
+		msg_set(why, "%s needs the %s role; %s has %s", path, role_name(m->min_role),
+			who->identity, role_name(who->role));
 	return 0;
 }
 
@@ -394,7 +394,7 @@ static int carries_list(const ProtobufCMessageDescriptor *d)
  * elements), so that what unpacking allocates stays proportional to what
  * the method needs, whoever asks. */
 static int read_request(struct server *srv, struct call *c, const struct server_method *m,
-			const char *path, ProtobufCMessage **req, char *err, size_t errlen)
+			const char *path, ProtobufCMessage **req, struct sftca_msg *why)
 {
 	const struct signer_config *cfg = srv->o->cfg;
 	int bulk = carries_list(m->request);
@@ -406,26 +406,22 @@ static int read_request(struct server *srv, struct call *c, const struct server_
 
 	*req = NULL;
 	if (len > cap) {
-		snprintf(err, errlen, "request of %zu bytes; %s takes at most %zu (%s)", len, path, cap,
-			 bulk ? "max_batch_request_bytes" : "max_request_bytes");
-		return SFTCA_ERR_LIMIT;
+		return msg_fail(why, SFTCA_ERR_LIMIT, "request of %zu bytes; %s takes at most %zu (%s)",
+				len, path, cap, bulk ? "max_batch_request_bytes" : "max_request_bytes");
 	}
 	if (c->recv != NULL) {
-		if (!grpc_byte_buffer_reader_init(&reader, c->recv)) {
-			snprintf(err, errlen, "request is not a valid %s", m->request->name);
-			return SFTCA_ERR_INVALID;
-		}
+		if (!grpc_byte_buffer_reader_init(&reader, c->recv))
+			return msg_fail(why, SFTCA_ERR_INVALID, "request is not a valid %s",
+					m->request->name);
 		slice = grpc_byte_buffer_reader_readall(&reader);
 		grpc_byte_buffer_reader_destroy(&reader);
 	}
 	/* Twice max_batch: past max_batch the handler refuses with the count. */
 	r = wire_check(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), m->request,
-		       2 * (size_t)cfg->max_batch, err, errlen);
+		       2 * (size_t)cfg->max_batch, why);
 	if (r == 0 && rpc_unpack_bytes(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice),
-				       m->request, req) != 0) {
-		snprintf(err, errlen, "request is not a valid %s", m->request->name);
-		r = SFTCA_ERR_INVALID;
-	}
+				       m->request, req) != 0)
+		r = msg_fail(why, SFTCA_ERR_INVALID, "request is not a valid %s", m->request->name);
 	grpc_slice_unref(slice);
 	return r;
 }
@@ -444,7 +440,7 @@ static void call_handle(struct server *srv, struct call *c)
 
 	if (c->refused != GRPC_STATUS_OK) {
 		st = c->refused;
-		snprintf(err, sizeof(err), "%s", c->why);
+		snprintf(err, sizeof(err), "%s", msg_text(&c->why, SFTCA_ERR_DENIED));
 		refuse(srv, &who, path, err);
 		goto done;
 	}
@@ -454,8 +450,9 @@ static void call_handle(struct server *srv, struct call *c)
 		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, err);
 		goto done;
 	}
-	if ((r = read_request(srv, c, m, path, &req, err, sizeof(err))) != 0) {
+	if ((r = read_request(srv, c, m, path, &req, &c->why)) != 0) {
 		st = rpc_status_from_err(r);
+		snprintf(err, sizeof(err), "%s", msg_text(&c->why, r));
 		refuse(srv, &who, path, err);
 		goto done;
 	}
@@ -606,13 +603,14 @@ static void on_new(struct server *srv, struct call *c, int ok)
 	method_path(c, c->path, sizeof(c->path));
 	identify(srv, c);
 	if ((c->m = find_method(srv, c->path)) == NULL) {
-		snprintf(c->why, sizeof(c->why), "unknown method %s", c->path);
-		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer, c->why);
-		call_finish(c, GRPC_STATUS_UNIMPLEMENTED, c->why);
+		msg_set(&c->why, "unknown method %s", c->path);
+		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer,
+			 c->why.text);
+		call_finish(c, GRPC_STATUS_UNIMPLEMENTED, c->why.text);
 		return;
 	}
 	if (c->refused != GRPC_STATUS_OK ||
-	    !authorized(&c->who, c->m, c->path, c->why, sizeof(c->why))) {
+	    !authorized(&c->who, c->m, c->path, &c->why)) {
 		/* A worker logs and audits it: an audit write here would let a
 		 * flood of refusals stall the event thread. */
 		if (c->refused == GRPC_STATUS_OK)
@@ -620,11 +618,12 @@ static void on_new(struct server *srv, struct call *c, int ok)
 		enqueue(srv, c);
 		return;
 	}
-	if (slot_take(srv, c, c->why, sizeof(c->why)) != 0) {
+	if (slot_take(srv, c, &c->why) != 0) {
 		/* Logged, not audited: this runs on the event thread, and an
 		 * audit write (fdatasync) per refused call would let a flood
 		 * stall every other call. */
-		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer, c->why);
+		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer,
+			 c->why.text);
 		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
 		return;
 	}

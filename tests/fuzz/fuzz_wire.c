@@ -58,15 +58,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const ProtobufCMessageDescriptor *d;
 	ProtobufCMessage *m;
-	char why[256] = "";
+	struct sftca_msg why;
 	int r;
 
 	if (size < 1)
 		return 0;
 	d = signer_methods[data[0] % signer_nmethods].request;
-	r = wire_check(data + 1, size - 1, d, FUZZ_MAX_REPEATED, why, sizeof(why));
+	msg_clear(&why);
+	r = wire_check(data + 1, size - 1, d, FUZZ_MAX_REPEATED, &why);
 	FUZZ_CHECK(r == 0 || r == SFTCA_ERR_INVALID || r == SFTCA_ERR_LIMIT);
-	FUZZ_CHECK(r == 0 || why[0] != '\0');
+	FUZZ_CHECK(r == 0 || msg_isset(&why));
 	if (r != 0)
 		return 0;
 	if ((m = protobuf_c_message_unpack(d, NULL, size - 1, data + 1)) == NULL)
