@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "clientid.h"
 #include "errors.h"
 #include "fileio.h"
 #include "log.h"
@@ -83,12 +84,19 @@ static int parse_authz(struct parse_ctx *c, const char *cn, const char *v)
 		snprintf(c->error, sizeof(c->error), "more than %d [authz] entries", CONFIG_MAX_AUTHZ);
 		return 0;
 	}
-	if (config_authz_find(cfg, cn) != NULL) {
-		snprintf(c->error, sizeof(c->error), "[authz] names \"%s\" twice", cn);
-		return 0;
-	}
+	for (size_t i = 0; i < cfg->nauthz; i++)
+		if (strcmp(cfg->authz[i].cn, cn) == 0) {
+			snprintf(c->error, sizeof(c->error), "[authz] names \"%s\" twice", cn);
+			return 0;
+		}
 	snprintf(buf, sizeof(buf), "%s", v);
 	e = &cfg->authz[cfg->nauthz];
+	if ((e->pin = clientid_parse_pin(cn, e->digest)) < 0) {
+		snprintf(c->error, sizeof(c->error),
+			 "[authz] %s: expected cert-sha256/ or spki-sha256/ and 64 hex digits", cn);
+		e->pin = 0;
+		return 0;
+	}
 	if ((colon = strchr(buf, ':')) != NULL)
 		*colon = '\0';
 	if ((e->role = role_parse(buf)) == ROLE_NONE) {
@@ -148,6 +156,8 @@ static int handle_signer(struct parse_ctx *c, const char *name, const char *v)
 		return set_str(&cfg->client_ca, v);
 	if (strcmp(name, "user") == 0)
 		return set_str(&cfg->user, v);
+	if (strcmp(name, "client_crl") == 0)
+		return set_str(&cfg->client_crl, v);
 	if (strcmp(name, "sessions") == 0) {
 		if (!parse_ulong(c, name, v, 1, 256, &n))
 			return 0;
@@ -389,13 +399,27 @@ int config_validate(const struct signer_config *cfg)
 			  cfg->path);
 		bad = 1;
 	}
+	if (cfg->client_crl && !cfg->client_ca) {
+		log_error("%s: client_crl needs client_ca in [signer] (its CRLs are checked against it)",
+			  cfg->path);
+		bad = 1;
+	}
 	return bad ? SFTCA_ERR_CONFIG : 0;
 }
 
 const struct authz_entry *config_authz_find(const struct signer_config *cfg, const char *cn)
 {
 	for (size_t i = 0; i < cfg->nauthz; i++)
-		if (cfg->authz[i].cn && strcmp(cfg->authz[i].cn, cn) == 0)
+		if (cfg->authz[i].cn && cfg->authz[i].pin == 0 && strcmp(cfg->authz[i].cn, cn) == 0)
+			return &cfg->authz[i];
+	return NULL;
+}
+
+const struct authz_entry *config_authz_find_pin(const struct signer_config *cfg, int pin,
+						const unsigned char digest[32])
+{
+	for (size_t i = 0; i < cfg->nauthz; i++)
+		if (cfg->authz[i].pin == pin && memcmp(cfg->authz[i].digest, digest, 32) == 0)
 			return &cfg->authz[i];
 	return NULL;
 }
@@ -409,6 +433,7 @@ void config_free(struct signer_config *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->client_ca);
+	free(cfg->client_crl);
 	free(cfg->user);
 	free(cfg->module);
 	free(cfg->token_label);

@@ -11,7 +11,9 @@
 enum role { ROLE_NONE = 0, ROLE_AUDITOR = 1, ROLE_ISSUER = 2, ROLE_ADMIN = 3 };
 
 struct authz_entry {
-	char *cn;
+	char *cn;     /* the [authz] key: a CN, or cert-sha256/HEX, spki-sha256/HEX */
+	int pin;      /* 0: by CN; CLIENTID_PIN_CERT / _SPKI: by digest */
+	unsigned char digest[32];
 	enum role role;
 	char **cas;   /* issuer limited to these CA ids; none = all */
 	size_t ncas;
@@ -24,6 +26,7 @@ struct signer_config {
 	size_t nlisten;
 	char *state_dir;
 	char *tls_cert, *tls_key, *client_ca;
+	char *client_crl;        /* CRLs against client certificates (optional; SIGHUP reloads) */
 	int sessions;            /* token sessions; default = online CPUs */
 	enum role unix_role;     /* every caller on a unix socket */
 	char *user;              /* drop to this user after binding (optional) */
@@ -69,5 +72,8 @@ const char *role_name(enum role r);
 enum role role_parse(const char *s);
 /* The [authz] entry for a client certificate CN, or NULL. */
 const struct authz_entry *config_authz_find(const struct signer_config *cfg, const char *cn);
+/* The entry pinned (CLIENTID_PIN_CERT or _SPKI) to this SHA-256, or NULL. */
+const struct authz_entry *config_authz_find_pin(const struct signer_config *cfg, int pin,
+						const unsigned char digest[32]);
 
 #endif

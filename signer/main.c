@@ -492,7 +492,9 @@ static int serve(const struct signer_config *cfg, int allow_root)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: configuration is read at start only; restart to reload");
+			log_info("SIGHUP: rereading client_crl; the rest of the configuration is read "
+				 "at start only");
+			(void)server_reload_client_crl(rt.srv);
 			continue;
 		}
 		break;

@@ -2,8 +2,10 @@
 
 #include "arena.h"
 #include "audit.h"
+#include "clientid.h"
 #include "errors.h"
 #include "log.h"
+#include "msg.h"
 #include "rpc.h"
 #include "tlsfiles.h"
 #include "token.h"
@@ -54,7 +56,7 @@ struct call {
 	struct caller who;
 	const struct server_method *m;
 	grpc_status_code refused;  /* not OK: a worker refuses it without a body */
-	char why[256];
+	struct sftca_msg why;
 	int admitted;             /* holds one of max_calls slots */
 	/* Waiting for its body (event thread only). */
 	int64_t body_deadline_ms;
@@ -78,6 +80,8 @@ struct server {
 	unsigned in_flight;       /* accepted calls not yet done */
 	unsigned admitted;        /* of those, calls holding a slot */
 	struct id_slots *ids;     /* slots per identity; cfg->max_calls entries */
+	pthread_mutex_t crl_mu;   /* crl: swapped on SIGHUP */
+	struct client_crl *crl;
 	struct call *waiting;     /* admitted, body not yet received (event thread) */
 	int64_t next_sweep_ms;
 	int stopping, shutdown_done, workers_stop;
@@ -118,7 +122,7 @@ static struct id_slots *id_slots_find(struct server *srv, const char *identity, 
  * admin_reserved_calls of them for admins only, and at most
  * max_calls_per_client for one identity, so that one caller (or many
  * callers without the admin role) cannot starve the others. */
-static int slot_take(struct server *srv, struct call *c, char *why, size_t whylen)
+static int slot_take(struct server *srv, struct call *c, struct sftca_msg *why)
 {
 	const struct signer_config *cfg = srv->o->cfg;
 	unsigned limit = cfg->max_calls;
@@ -130,10 +134,10 @@ static int slot_take(struct server *srv, struct call *c, char *why, size_t whyle
 	pthread_mutex_lock(&srv->mu);
 	e = id_slots_find(srv, c->who.identity, 0);
 	if (srv->admitted >= limit) {
-		snprintf(why, whylen, "%u other calls in flight (max_calls %u)%s", srv->admitted,
+		msg_set(why, "%u other calls in flight (max_calls %u)%s", srv->admitted,
 			 cfg->max_calls, limit < cfg->max_calls ? "; the rest are kept for admins" : "");
 	} else if (e != NULL && e->n >= cfg->max_calls_per_client) {
-		snprintf(why, whylen, "%u calls from %s in flight (max_calls_per_client %u)", e->n,
+		msg_set(why, "%u calls from %s in flight (max_calls_per_client %u)", e->n,
 			 c->who.identity, cfg->max_calls_per_client);
 	} else if ((e = id_slots_find(srv, c->who.identity, 1)) != NULL) {
 		e->n++;
@@ -254,13 +258,71 @@ static void method_path(const struct call *c, char *buf, size_t len)
 		 (const char *)GRPC_SLICE_START_PTR(c->details.method));
 }
 
-/* Establish who is calling: the verified client certificate's CN on TLS,
- * the configured unix_role on the unix socket. */
-static void identify(struct server *srv, struct call *c, struct caller *who)
+/* text as "\xNN" where it is not printable ASCII, for logs. */
+static void escape_text(const char *text, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t k = 0; k < len && o + 5 < outlen; k++) {
+		unsigned char ch = (unsigned char)text[k];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+	}
+	out[o] = '\0';
+}
+
+/* A TLS caller: its certificate's one CN, then the [authz] entry pinned
+ * to the certificate, to its key, or naming the CN, in that order. A
+ * certificate the CN rules or client_crl refuse leaves c->refused set. */
+static void identify_tls(struct server *srv, struct call *c, grpc_auth_context *ctx)
 {
 	const struct signer_config *cfg = srv->o->cfg;
+	struct caller *who = &c->who;
+	grpc_auth_property_iterator it;
+	const grpc_auth_property *p;
+	struct client_cert cc;
+	char shown[96] = "?";
+	int revoked;
+
+	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
+	if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
+		escape_text(p->value, p->value_length, shown, sizeof(shown));
+	snprintf(who->identity, sizeof(who->identity), "cn=%s", shown);
+	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+	if ((p = grpc_auth_property_iterator_next(&it)) == NULL) {
+		msg_set(&c->why, "client certificate not available");
+		c->refused = GRPC_STATUS_UNAUTHENTICATED;
+		return;
+	}
+	if (client_cert_parse(p->value, p->value_length, &cc, &c->why) != 0) {
+		c->refused = GRPC_STATUS_UNAUTHENTICATED;
+		return;
+	}
+	snprintf(who->identity, sizeof(who->identity), "cn=%s", cc.cn);
+	pthread_mutex_lock(&srv->crl_mu);
+	revoked = client_crl_revoked(srv->crl, &cc);
+	pthread_mutex_unlock(&srv->crl_mu);
+	if (revoked) {
+		msg_set(&c->why, "client certificate (serial %s) is revoked by client_crl", cc.serial);
+		c->refused = GRPC_STATUS_UNAUTHENTICATED;
+	} else if ((who->authz = config_authz_find_pin(cfg, CLIENTID_PIN_CERT, cc.cert_sha256)) ||
+		   (who->authz = config_authz_find_pin(cfg, CLIENTID_PIN_SPKI, cc.spki_sha256)) ||
+		   (who->authz = config_authz_find(cfg, cc.cn))) {
+		who->role = who->authz->role;
+	}
+	client_cert_clear(&cc);
+}
+
+/* Establish who is calling: the verified client certificate on TLS, the
+ * configured unix_role on the unix socket. */
+static void identify(struct server *srv, struct call *c)
+{
+	const struct signer_config *cfg = srv->o->cfg;
+	struct caller *who = &c->who;
 	grpc_auth_context *ctx = grpc_call_auth_context(c->call);
-	const char *transport = NULL, *cn = NULL;
+	const char *transport = NULL;
 	grpc_auth_property_iterator it;
 	const grpc_auth_property *p;
 
@@ -272,14 +334,9 @@ static void identify(struct server *srv, struct call *c, struct caller *who)
 							       GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
 		if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
 			transport = p->value;
-		it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
-		if ((p = grpc_auth_property_iterator_next(&it)) != NULL)
-			cn = p->value;
 	}
-	if (transport && strcmp(transport, GRPC_SSL_TRANSPORT_SECURITY_TYPE) == 0 && cn) {
-		snprintf(who->identity, sizeof(who->identity), "cn=%s", cn);
-		if ((who->authz = config_authz_find(cfg, cn)) != NULL)
-			who->role = who->authz->role;
+	if (transport && strcmp(transport, GRPC_SSL_TRANSPORT_SECURITY_TYPE) == 0) {
+		identify_tls(srv, c, ctx);
 	} else if (strncmp(who->peer, "unix:", 5) == 0) {
 		/* Access to the socket file is the authentication here. */
 		snprintf(who->identity, sizeof(who->identity), "unix");
@@ -309,16 +366,16 @@ static void refuse(struct server *srv, const struct caller *who, const char *pat
 
 /* Whether who may call m; if not, why says so for the caller. */
 static int authorized(const struct caller *who, const struct server_method *m, const char *path,
-		      char *why, size_t whylen)
+		      struct sftca_msg *why)
 {
 	if (who->role >= m->min_role && (m->min_role == ROLE_NONE || who->role != ROLE_NONE) &&
 	    (m->min_role != ROLE_NONE || strcmp(who->identity, "unauthenticated") != 0))
 		return 1;
 	if (who->role == ROLE_NONE)
-		snprintf(why, whylen, "%s is not authorized for any role", who->identity);
+		msg_set(why, "%s is not authorized for any role", who->identity);
 	else
-		snprintf(why, whylen, "%s needs the %s role; %s has %s", path,
-			 role_name(m->min_role), who->identity, role_name(who->role));
+		msg_set(why, "%s needs the %s role; %s has %s", path, role_name(m->min_role),
+			who->identity, role_name(who->role));
 	return 0;
 }
 
@@ -337,7 +394,7 @@ static int carries_list(const ProtobufCMessageDescriptor *d)
  * elements), so that what unpacking allocates stays proportional to what
  * the method needs, whoever asks. */
 static int read_request(struct server *srv, struct call *c, const struct server_method *m,
-			const char *path, ProtobufCMessage **req, char *err, size_t errlen)
+			const char *path, ProtobufCMessage **req, struct sftca_msg *why)
 {
 	const struct signer_config *cfg = srv->o->cfg;
 	int bulk = carries_list(m->request);
@@ -349,26 +406,22 @@ static int read_request(struct server *srv, struct call *c, const struct server_
 
 	*req = NULL;
 	if (len > cap) {
-		snprintf(err, errlen, "request of %zu bytes; %s takes at most %zu (%s)", len, path, cap,
-			 bulk ? "max_batch_request_bytes" : "max_request_bytes");
-		return SFTCA_ERR_LIMIT;
+		return msg_fail(why, SFTCA_ERR_LIMIT, "request of %zu bytes; %s takes at most %zu (%s)",
+				len, path, cap, bulk ? "max_batch_request_bytes" : "max_request_bytes");
 	}
 	if (c->recv != NULL) {
-		if (!grpc_byte_buffer_reader_init(&reader, c->recv)) {
-			snprintf(err, errlen, "request is not a valid %s", m->request->name);
-			return SFTCA_ERR_INVALID;
-		}
+		if (!grpc_byte_buffer_reader_init(&reader, c->recv))
+			return msg_fail(why, SFTCA_ERR_INVALID, "request is not a valid %s",
+					m->request->name);
 		slice = grpc_byte_buffer_reader_readall(&reader);
 		grpc_byte_buffer_reader_destroy(&reader);
 	}
 	/* Twice max_batch: past max_batch the handler refuses with the count. */
 	r = wire_check(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), m->request,
-		       2 * (size_t)cfg->max_batch, err, errlen);
+		       2 * (size_t)cfg->max_batch, why);
 	if (r == 0 && rpc_unpack_bytes(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice),
-				       m->request, req) != 0) {
-		snprintf(err, errlen, "request is not a valid %s", m->request->name);
-		r = SFTCA_ERR_INVALID;
-	}
+				       m->request, req) != 0)
+		r = msg_fail(why, SFTCA_ERR_INVALID, "request is not a valid %s", m->request->name);
 	grpc_slice_unref(slice);
 	return r;
 }
@@ -387,7 +440,7 @@ static void call_handle(struct server *srv, struct call *c)
 
 	if (c->refused != GRPC_STATUS_OK) {
 		st = c->refused;
-		snprintf(err, sizeof(err), "%s", c->why);
+		snprintf(err, sizeof(err), "%s", msg_text(&c->why, SFTCA_ERR_DENIED));
 		refuse(srv, &who, path, err);
 		goto done;
 	}
@@ -397,8 +450,9 @@ static void call_handle(struct server *srv, struct call *c)
 		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, err);
 		goto done;
 	}
-	if ((r = read_request(srv, c, m, path, &req, err, sizeof(err))) != 0) {
+	if ((r = read_request(srv, c, m, path, &req, &c->why)) != 0) {
 		st = rpc_status_from_err(r);
+		snprintf(err, sizeof(err), "%s", msg_text(&c->why, r));
 		refuse(srv, &who, path, err);
 		goto done;
 	}
@@ -547,25 +601,29 @@ static void on_new(struct server *srv, struct call *c, int ok)
 	/* Who asks for what is known from the headers: decide before the body
 	 * is read, so that a caller without the role holds nothing. */
 	method_path(c, c->path, sizeof(c->path));
-	identify(srv, c, &c->who);
+	identify(srv, c);
 	if ((c->m = find_method(srv, c->path)) == NULL) {
-		snprintf(c->why, sizeof(c->why), "unknown method %s", c->path);
-		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer, c->why);
-		call_finish(c, GRPC_STATUS_UNIMPLEMENTED, c->why);
+		msg_set(&c->why, "unknown method %s", c->path);
+		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer,
+			 c->why.text);
+		call_finish(c, GRPC_STATUS_UNIMPLEMENTED, c->why.text);
 		return;
 	}
-	if (!authorized(&c->who, c->m, c->path, c->why, sizeof(c->why))) {
+	if (c->refused != GRPC_STATUS_OK ||
+	    !authorized(&c->who, c->m, c->path, &c->why)) {
 		/* A worker logs and audits it: an audit write here would let a
 		 * flood of refusals stall the event thread. */
-		c->refused = GRPC_STATUS_PERMISSION_DENIED;
+		if (c->refused == GRPC_STATUS_OK)
+			c->refused = GRPC_STATUS_PERMISSION_DENIED;
 		enqueue(srv, c);
 		return;
 	}
-	if (slot_take(srv, c, c->why, sizeof(c->why)) != 0) {
+	if (slot_take(srv, c, &c->why) != 0) {
 		/* Logged, not audited: this runs on the event thread, and an
 		 * audit write (fdatasync) per refused call would let a flood
 		 * stall every other call. */
-		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer, c->why);
+		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer,
+			 c->why.text);
 		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
 		return;
 	}
@@ -700,6 +758,30 @@ static grpc_server_credentials *tls_credentials(const struct signer_config *cfg)
 	return creds;
 }
 
+int server_reload_client_crl(struct server *srv)
+{
+	const struct signer_config *cfg = srv->o->cfg;
+	struct client_crl *crl, *old;
+	size_t ncrls, nrevoked;
+
+	if (cfg->client_crl == NULL)
+		return 0;
+	if ((crl = client_crl_load(cfg->client_crl, cfg->client_ca)) == NULL) {
+		log_error("client_crl %s not (re)loaded; %s", cfg->client_crl,
+			  srv->crl ? "the previous one stays in force" : "cannot start");
+		return SFTCA_ERR_CONFIG;
+	}
+	client_crl_counts(crl, &ncrls, &nrevoked);
+	pthread_mutex_lock(&srv->crl_mu);
+	old = srv->crl;
+	srv->crl = crl;
+	pthread_mutex_unlock(&srv->crl_mu);
+	client_crl_free(old);
+	log_info("client_crl %s loaded: %zu CRLs, %zu client certificates revoked", cfg->client_crl,
+		 ncrls, nrevoked);
+	return 0;
+}
+
 int server_bind(const struct server_opts *o, struct server **out)
 {
 	const struct signer_config *cfg = o->cfg;
@@ -720,6 +802,7 @@ int server_bind(const struct server_opts *o, struct server **out)
 		return SFTCA_ERR_NOMEM;
 	}
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_mutex_init(&srv->crl_mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	args[0] = (grpc_arg){ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 			      { .integer = (int)cfg->max_message } };
@@ -744,6 +827,10 @@ int server_bind(const struct server_opts *o, struct server **out)
 	grpc_resource_quota_unref(quota); /* the server holds its own reference */
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(srv->gs, srv->cq, NULL);
+	if (cfg->client_crl && server_reload_client_crl(srv) != 0) {
+		r = SFTCA_ERR_CONFIG;
+		goto fail;
+	}
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (strncmp(cfg->listen[i], "unix:", 5) != 0)
 			need_tls = 1;
@@ -853,5 +940,7 @@ void server_stop(struct server *srv, int grace_ms)
 	pthread_cond_destroy(&srv->cv);
 	free(srv->workers);
 	free(srv->ids);
+	client_crl_free(srv->crl);
+	pthread_mutex_destroy(&srv->crl_mu);
 	free(srv);
 }

@@ -36,6 +36,9 @@ struct server_opts {
  * run before privileges are dropped and the token is opened. */
 int server_bind(const struct server_opts *o, struct server **out)
 	__attribute__((warn_unused_result));
+/* (Re)read [signer] client_crl (SIGHUP); on failure the CRLs in force
+ * stay and the reason is logged. */
+int server_reload_client_crl(struct server *srv);
 /* Start serving; o->signer must be complete by now. */
 int server_run(struct server *srv) __attribute__((warn_unused_result));
 /* Stop accepting, let calls in flight finish (at most grace_ms, then

@@ -2,13 +2,11 @@
 
 #include "errors.h"
 
-#include <stdio.h>
 
 struct walk {
 	size_t max_repeated;
 	size_t unknown;
-	char *why;
-	size_t whylen;
+	struct sftca_msg *why;
 };
 
 static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -49,8 +47,8 @@ static int walk(struct walk *w, const uint8_t *p, const uint8_t *end,
 	size_t counts[64] = { 0 }; /* per field of d, in descriptor order */
 
 	if (depth > WIRE_MAX_DEPTH) {
-		snprintf(w->why, w->whylen, "messages nested more than %d deep", WIRE_MAX_DEPTH);
-		return SFTCA_ERR_INVALID;
+		return msg_fail(w->why, SFTCA_ERR_INVALID, "messages nested more than %d deep",
+				WIRE_MAX_DEPTH);
 	}
 	while (p < end) {
 		const ProtobufCFieldDescriptor *f;
@@ -89,10 +87,9 @@ static int walk(struct walk *w, const uint8_t *p, const uint8_t *end,
 		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
 		if (f == NULL) {
 			if (++w->unknown > WIRE_MAX_UNKNOWN) {
-				snprintf(w->why, w->whylen,
-					 "more than %d fields unknown to this signer (%s field %u)",
-					 WIRE_MAX_UNKNOWN, d->name, (unsigned)(key >> 3));
-				return SFTCA_ERR_INVALID;
+				return msg_fail(w->why, SFTCA_ERR_INVALID,
+						"more than %d fields unknown to this signer (%s field %u)",
+						WIRE_MAX_UNKNOWN, d->name, (unsigned)(key >> 3));
 			}
 			continue;
 		}
@@ -104,9 +101,8 @@ static int walk(struct walk *w, const uint8_t *p, const uint8_t *end,
 					     : 1;
 			if (i < sizeof(counts) / sizeof(counts[0]) &&
 			    (counts[i] += add) > w->max_repeated) {
-				snprintf(w->why, w->whylen, "more than %zu %s in one %s",
-					 w->max_repeated, f->name, d->name);
-				return SFTCA_ERR_LIMIT;
+				return msg_fail(w->why, SFTCA_ERR_LIMIT, "more than %zu %s in one %s",
+						w->max_repeated, f->name, d->name);
 			}
 		}
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
@@ -119,14 +115,14 @@ static int walk(struct walk *w, const uint8_t *p, const uint8_t *end,
 	}
 	return 0;
 malformed:
-	snprintf(w->why, w->whylen, "request is not a valid %s (malformed protobuf)", d->name);
-	return SFTCA_ERR_INVALID;
+	return msg_fail(w->why, SFTCA_ERR_INVALID, "request is not a valid %s (malformed protobuf)",
+			d->name);
 }
 
 int wire_check(const uint8_t *data, size_t len, const ProtobufCMessageDescriptor *d,
-	       size_t max_repeated, char *why, size_t whylen)
+	       size_t max_repeated, struct sftca_msg *why)
 {
-	struct walk w = { max_repeated, 0, why, whylen };
+	struct walk w = { max_repeated, 0, why };
 
 	if (len == 0)
 		return 0;

@@ -5,6 +5,8 @@
 #ifndef SFTCA_WIRECHECK_H
 #define SFTCA_WIRECHECK_H
 
+#include "msg.h"
+
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +21,6 @@
  * repeated field; otherwise SFTCA_ERR_INVALID or SFTCA_ERR_LIMIT and why
  * says what, for the caller. */
 int wire_check(const uint8_t *data, size_t len, const ProtobufCMessageDescriptor *d,
-	       size_t max_repeated, char *why, size_t whylen) __attribute__((warn_unused_result));
+	       size_t max_repeated, struct sftca_msg *why) __attribute__((warn_unused_result));
 
 #endif

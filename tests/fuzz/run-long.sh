@@ -4,7 +4,7 @@
 # the repository that the next run starts from.
 #
 # usage: tests/fuzz/run-long.sh [SECONDS] [TARGET...]
-#   TARGETs default to all: config devices failedpush csr handlers logscan
+#   TARGETs default to all: config devices failedpush csr handlers logscan wire
 # env:
 #   SFTCA_FUZZ_BUILD_DIR  the clang tree (default: build-fuzz in the checkout)
 #   SFTCA_FUZZ_WORK       work corpora and findings (default: /var/tmp/sftca-fuzz)
@@ -20,7 +20,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-all=(config devices failedpush csr handlers logscan)
+all=(config devices failedpush csr handlers logscan wire)
 seconds=3600
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
 	seconds=$1

@@ -81,6 +81,17 @@ expect_rc() {
 	[ "$got" -eq "$want" ] || fail "exit $got (wanted $want) from: $* :: $OUT"
 }
 
+# rpc WHO METHOD [FIELD=VALUE...]: rpcprobe's rpc as WHO; sets OUT and
+# STATUS (its first word).
+rpc() {
+	local who=$1
+	shift
+	set +e
+	OUT=$(probe "$who" rpc "$@" 2>&1 </dev/null)
+	set -e
+	STATUS=${OUT%%[ $'\n']*}
+}
+
 # log_since N PATTERN: lines of $LOG after line N, once PATTERN shows up
 # among them (or after 5 s).
 log_since() {

@@ -17,15 +17,6 @@ make_token
 make_pki
 LOG=$T/signer.log AUDIT=$T/state/audit.log
 
-# rpc WHO METHOD [FIELD=VALUE...]: sets OUT and STATUS (first word).
-rpc() {
-	local who=$1
-	shift
-	set +e
-	OUT=$(probe "$who" rpc "$@" 2>&1 </dev/null)
-	set -e
-	STATUS=${OUT%%[ $'\n']*}
-}
 # items N CSR: N IssueBatch items for one CSR file, distinct peer UUIDs.
 items() {
 	for i in $(seq "$1"); do printf 'items=peer_uuid=%08x-2222-4333-8444-555555555555,csr_der=@%s\n' "$i" "$2"; done

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clientid.h"
 #include "config.h"
 #include "errors.h"
 #include "log.h"
@@ -121,7 +122,39 @@ static void defaults(void **state)
 	assert_int_equal(cfg.max_batch, 1000);
 	assert_true(cfg.sessions >= 1);
 	assert_int_equal(cfg.max_calls, 64);
+	assert_int_equal(cfg.max_request, 4096);
+	assert_int_equal(cfg.max_batch_request, cfg.max_message);
+	assert_int_equal(cfg.max_calls_per_client, 16);
+	assert_int_equal(cfg.admin_calls, 4);
+	assert_int_equal(cfg.request_timeout, 30);
 	assert_true(cfg.issue_rate == 0);
+	config_free(&cfg);
+}
+
+/* [authz] keys pinned to a digest match only by digest, never as a CN. */
+static void pinned_authz_entries(void **state)
+{
+	static const char hex[] = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
+	unsigned char d[32];
+	struct signer_config cfg;
+	char text[1024], err[1024];
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "[signer]\nlisten = unix:/tmp/s.sock\nstate_dir = /tmp/x\n"
+		 "[pkcs11]\nmodule = m\ntoken_label = t\npin_file = p\n"
+		 "[authz]\ncert-sha256/%s = admin\nspki-sha256/%s = auditor\nalice = issuer\n",
+		 hex, hex);
+	assert_int_equal(load(text, &cfg, err, sizeof(err)), 0);
+	for (int i = 0; i < 32; i++)
+		d[i] = (unsigned char)(i % 16 * 0x11);
+	assert_int_equal(config_authz_find_pin(&cfg, CLIENTID_PIN_CERT, d)->role, ROLE_ADMIN);
+	assert_int_equal(config_authz_find_pin(&cfg, CLIENTID_PIN_SPKI, d)->role, ROLE_AUDITOR);
+	d[0] ^= 1;
+	assert_null(config_authz_find_pin(&cfg, CLIENTID_PIN_CERT, d));
+	snprintf(text, sizeof(text), "cert-sha256/%s", hex);
+	assert_null(config_authz_find(&cfg, text));
+	assert_int_equal(config_authz_find(&cfg, "alice")->role, ROLE_ISSUER);
 	config_free(&cfg);
 }
 
@@ -142,6 +175,8 @@ static void errors_name_file_line_and_problem(void **state)
 		{ "[authz]\na = admin:cdb123c8-4347-11ef-aca1-f3aa241412a1\n",
 		  "only the issuer role can be limited" },
 		{ "[authz]\na = admin\na = auditor\n", ":3: [authz] names \"a\" twice" },
+		{ "[authz]\ncert-sha256/abcd = admin\n",
+		  "[authz] cert-sha256/abcd: expected cert-sha256/ or spki-sha256/ and 64 hex digits" },
 		{ "[limits]\nissue_rate = fast\n", "issue_rate = \"fast\"" },
 		{ "[limits]\nmax_batch = 0\n", "max_batch = \"0\"" },
 		{ "just text\n", ":1: syntax error" },
@@ -183,6 +218,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_config_parses),
 		cmocka_unit_test(defaults),
+		cmocka_unit_test(pinned_authz_entries),
 		cmocka_unit_test(errors_name_file_line_and_problem),
 		cmocka_unit_test(long_lines_are_refused_not_split),
 	};
