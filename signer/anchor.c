@@ -23,7 +23,10 @@ struct anchor {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
-	unsigned long long signed_seq;
+	unsigned long long signed_seq; /* on disk in audit.anchor */
+	unsigned long long text_seq;   /* text holds its signed checkpoint */
+	char text[1024];
+	size_t len;
 };
 
 /* ECDSA-SHA256 in the token, DER, base64 into sig. */
@@ -44,27 +47,33 @@ static int anchor_sign(EVP_PKEY *k, const char *text, size_t len, char *sig, siz
 	return 0;
 }
 
-/* audit.anchor: the last record, signed by the audit key. */
+/* audit.anchor: the last record, signed by the audit key. A checkpoint
+ * signed but not written (a full disk) is written later, not signed again. */
 static void checkpoint(struct anchor *an)
 {
 	struct signer *s = an->s;
 	unsigned long long seq;
-	char prev[65], text[1024], sig[800];
-	struct af_file f = { "audit.anchor", text, 0, 0600 };
+	char prev[65], sig[800];
+	struct af_file f = { "audit.anchor", an->text, 0, 0600 };
 	int n;
 
 	audit_last(s->audit, &seq, prev);
 	if (seq == 0 || seq == an->signed_seq)
 		return;
-	n = snprintf(text, sizeof(text), "%llu %s %lld", seq, prev, (long long)time(NULL));
-	if (anchor_sign(s->audit_pkey, text, (size_t)n, sig, sizeof(sig)) != 0) {
-		log_warn("audit checkpoint for record %llu not signed: the token did not sign "
-			 "(tried again within a second)",
-			 seq);
-		return;
+	if (seq != an->text_seq) {
+		n = snprintf(an->text, sizeof(an->text), "%llu %s %lld", seq, prev,
+			     (long long)time(NULL));
+		if (anchor_sign(s->audit_pkey, an->text, (size_t)n, sig, sizeof(sig)) != 0) {
+			log_warn("audit checkpoint for record %llu not signed: the token did not "
+				 "sign (tried again within a second)",
+				 seq);
+			return;
+		}
+		n += snprintf(an->text + n, sizeof(an->text) - (size_t)n, "\nsig %s\n", sig);
+		an->len = (size_t)n;
+		an->text_seq = seq;
 	}
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "\nsig %s\n", sig);
-	f.len = (size_t)n;
+	f.len = an->len;
 	if (af_write(s->cfg->state_dir, &f, NULL) == 0)
 		an->signed_seq = seq;
 }
