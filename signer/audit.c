@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -251,6 +252,71 @@ static int write_head(struct audit *a)
 	return af_write(a->dir, &f, NULL);
 }
 
+void audit_last(struct audit *a, unsigned long long *seq, char prev[65])
+{
+	pthread_mutex_lock(&a->mu);
+	*seq = a->seq;
+	memcpy(prev, a->prev, 65);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* A checkpoint the audit key signed: record seq had hash. */
+struct checkpoint {
+	unsigned long long seq;
+	char hash[65];
+};
+
+/* path holds "SEQ SHA256 UNIXTIME\nsig BASE64\n"; the signature, by key,
+ * is over the first line. */
+static int read_checkpoint(const char *path, EVP_PKEY *key, struct checkpoint *cp, char *why,
+			   size_t whylen)
+{
+	char *buf = NULL, *nl, *b64;
+	unsigned char der[600];
+	size_t len, b64len;
+	EVP_MD_CTX *md = NULL;
+	int dlen, ok = 0, r = SFTCA_ERR_VERIFY;
+
+	if (file_read_all(path, 4096, &buf, &len) != 0) {
+		snprintf(why, whylen, "%s cannot be read: no signed checkpoint to check against",
+			 path);
+		return r;
+	}
+	if ((nl = strchr(buf, '\n')) == NULL || strncmp(nl + 1, "sig ", 4) != 0 ||
+	    sscanf(buf, "%llu %64s", &cp->seq, cp->hash) != 2) {
+		snprintf(why, whylen, "%s is not a signed audit checkpoint", path);
+		goto out;
+	}
+	b64 = nl + 5;
+	b64len = strcspn(b64, "\n");
+	if (b64len == 0 || b64len > 4 * (sizeof(der) / 3) ||
+	    (dlen = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)b64len)) < 0) {
+		snprintf(why, whylen, "%s: the signature line is not base64", path);
+		goto out;
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	for (size_t i = b64len; i > 0 && b64[i - 1] == '='; i--)
+		dlen--;
+	if ((md = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+	    EVP_DigestVerify(md, der, (size_t)dlen, (const unsigned char *)buf,
+			     (size_t)(nl - buf)) == 1)
+		ok = 1;
+	ERR_clear_error();
+	if (!ok) {
+		snprintf(why, whylen,
+			 "%s: the signature does not verify with the audit key: the checkpoint was "
+			 "rewritten without the token",
+			 path);
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return r;
+}
+
 json_t *audit_text(const char *s)
 {
 	json_t *j;
@@ -472,7 +538,7 @@ static int check_head(const char *head_path, unsigned long long seq, const char 
 
 /* Records of one file, continuing the chain in *seq and prev. */
 static int verify_one(const char *path, int many, unsigned long long *seq, char prev[65],
-		      char *why, size_t whylen)
+		      const struct checkpoint *cp, char *why, size_t whylen)
 {
 	char *buf = NULL, *p, *nl, where[4300] = "";
 	size_t len;
@@ -516,6 +582,14 @@ static int verify_one(const char *path, int many, unsigned long long *seq, char 
 		json_decref(j);
 		sha256_hex(p, strlen(p), prev);
 		(*seq)++;
+		if (cp && cp->seq == *seq && strcmp(cp->hash, prev) != 0) {
+			snprintf(why, whylen,
+				 "line %llu%s: differs from the record the audit key signed: the log "
+				 "was rewritten",
+				 *seq, where);
+			r = SFTCA_ERR_VERIFY;
+			goto out;
+		}
 	}
 	r = 0;
 out:
@@ -526,20 +600,38 @@ out:
 int audit_verify_set(const char *const *paths, size_t n, const char *head_path,
 		     unsigned long *lines, char *why, size_t whylen)
 {
-	char prev[65] = ZERO_HASH, head_default[4200];
+	return audit_verify_signed(paths, n, head_path, NULL, lines, why, whylen);
+}
+
+int audit_verify_signed(const char *const *paths, size_t n, const char *head_path,
+			EVP_PKEY *key, unsigned long *lines, char *why, size_t whylen)
+{
+	char prev[65] = ZERO_HASH, head_default[4200], anchor[4200];
 	const char *log_path = paths[n - 1], *slash = strrchr(log_path, '/');
+	int dirlen = slash ? (int)(slash - log_path) : 0;
+	struct checkpoint cp;
 	unsigned long long seq = 0;
 	int r;
 
 	*lines = 0;
 	why[0] = '\0';
+	snprintf(anchor, sizeof(anchor), "%.*s%saudit.anchor", dirlen, log_path, slash ? "/" : "");
+	if (key && (r = read_checkpoint(anchor, key, &cp, why, whylen)) != 0)
+		return r;
 	for (size_t i = 0; i < n; i++)
-		if ((r = verify_one(paths[i], n > 1, &seq, prev, why, whylen)) != 0)
+		if ((r = verify_one(paths[i], n > 1, &seq, prev, key ? &cp : NULL, why, whylen)) != 0)
 			return r;
+	if (key && cp.seq > seq) {
+		snprintf(why, whylen,
+			 "the log ends at record %llu but the audit key signed record %llu: records "
+			 "were removed",
+			 seq, cp.seq);
+		return SFTCA_ERR_VERIFY;
+	}
 	*lines = (unsigned long)seq;
 	if (head_path == NULL) {
-		snprintf(head_default, sizeof(head_default), "%.*s%saudit.head",
-			 slash ? (int)(slash - log_path) : 0, log_path, slash ? "/" : "");
+		snprintf(head_default, sizeof(head_default), "%.*s%saudit.head", dirlen, log_path,
+			 slash ? "/" : "");
 		head_path = head_default;
 	}
 	return check_head(head_path, seq, prev, why, whylen);

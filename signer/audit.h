@@ -7,6 +7,7 @@
 #define SFTCA_AUDIT_H
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 
 struct audit;
@@ -23,6 +24,8 @@ int audit_open(const char *dir, struct audit **out) __attribute__((warn_unused_r
  * Denials are coalesced per identity and method over coalesce_seconds
  * (0 = every denial is a record). */
 void audit_set_limits(struct audit *a, size_t rotate_bytes, unsigned coalesce_seconds);
+/* The last record's sequence number and SHA-256 (hex), for the anchor. */
+void audit_last(struct audit *a, unsigned long long *seq, char prev[65]);
 /* Write whatever denial counts are held, then close. */
 void audit_close(struct audit *a);
 
@@ -55,6 +58,12 @@ char **audit_rotated_set(const char *log_path, size_t *n);
  * one chain from record 1 across the files; the head file is the last's. */
 int audit_verify_set(const char *const *paths, size_t n, const char *head_path,
 		     unsigned long *lines, char *why, size_t whylen)
+	__attribute__((warn_unused_result));
+/* The same and, when key is not NULL (the audit key's public half the
+ * signer exports), the checkpoint audit.anchor beside the last file must be
+ * signed by it and name a record of the chain (seq and hash) as it is. */
+int audit_verify_signed(const char *const *paths, size_t n, const char *head_path,
+			EVP_PKEY *key, unsigned long *lines, char *why, size_t whylen)
 	__attribute__((warn_unused_result));
 
 #endif

@@ -1,5 +1,6 @@
 /* sftca-signer: holds the InternalCA keys in a PKCS#11 token and issues
  * sftunnel certificates over gRPC. */
+#include "anchor.h"
 #include "audit.h"
 #include "ca.h"
 #include "config.h"
@@ -25,6 +26,7 @@
 #include <grp.h>
 #include <grpc/grpc.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,7 +48,7 @@ static void usage(FILE *f)
 		"usage: sftca-signer --config FILE [--check-config] [--allow-root] [-v] [--syslog]\n"
 		"       sftca-signer --config FILE import-ca --ca ID --cert CACERT.pem --key CAKEY.pem\n"
 		"       sftca-signer --config FILE check-ledger\n"
-		"       sftca-signer verify-audit FILE... [--head FILE]\n"
+		"       sftca-signer verify-audit FILE... [--head FILE] [--key PEM]\n"
 		"       sftca-signer init-token --module SO --label LABEL --so-pin-file F --pin-file F\n"
 		"\n"
 		"Runs in the foreground until SIGTERM or SIGINT. The InternalCA keys stay in the\n"
@@ -425,6 +427,8 @@ static int open_core(const struct signer_config *cfg, struct signer *s, int reco
 	if ((r = audit_open(cfg->state_dir, &s->audit)) != 0)
 		return r;
 	audit_set_limits(s->audit, cfg->audit_rotate_bytes, cfg->audit_coalesce_seconds);
+	if ((r = anchor_open(s)) != 0)
+		return r;
 	if (abandoned > 0)
 		audit_log(s->audit, "ledger.abandon", "signer", NULL, "ok",
 			  json_pack("{s:i}", "abandoned", abandoned));
@@ -436,6 +440,7 @@ static void close_core(struct signer *s)
 	signpool_free(s->pool);
 	ratelimit_free(s->issue_rl);
 	ca_registry_free(s->cas);
+	anchor_close(s); /* a last checkpoint, signer.stop included */
 	audit_close(s->audit);
 	ledger_close(s->ledger);
 	token_close(s->token);
@@ -648,11 +653,26 @@ static int init_token(int argc, char **argv)
 	return 0;
 }
 
-/* verify-audit FILE... [--head FILE]: the files oldest first; one FILE
- * named audit.log brings its rotated siblings audit.log.1... along. */
+/* The audit key's public half, as the signer exported it. */
+static EVP_PKEY *load_pubkey(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	EVP_PKEY *k = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+
+	if (f)
+		fclose(f);
+	if (k == NULL)
+		fprintf(stderr, "sftca-signer verify-audit: %s: not a PEM public key%s%s\n", path,
+			f ? "" : ": ", f ? "" : strerror(errno));
+	return k;
+}
+
+/* verify-audit FILE... [--head FILE] [--key PEM]: the files oldest first;
+ * one FILE named audit.log brings its rotated siblings audit.log.1... */
 static int verify_audit(int argc, char **argv)
 {
-	const char *head = NULL, **files = calloc((size_t)argc + 1, sizeof(*files));
+	const char *head = NULL, *keyp = NULL, **files = calloc((size_t)argc + 1, sizeof(*files));
+	EVP_PKEY *key = NULL;
 	char **own = NULL;
 	size_t n = 0, nown = 0;
 	unsigned long lines = 0;
@@ -662,30 +682,36 @@ static int verify_audit(int argc, char **argv)
 	for (int i = 1; files && i < argc; i++) {
 		if (strcmp(argv[i], "--head") == 0 && i + 1 < argc)
 			head = argv[++i];
+		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			keyp = argv[++i];
 		else
 			files[n++] = argv[i];
 	}
 	if (n == 0) {
-		fprintf(stderr, "usage: sftca-signer verify-audit FILE... [--head FILE]\n");
+		fprintf(stderr, "usage: sftca-signer verify-audit FILE... [--head FILE] [--key PEM]\n");
 		goto out;
 	}
+	if (keyp && (key = load_pubkey(keyp)) == NULL)
+		goto out;
 	if (n == 1 && (own = audit_rotated_set(files[0], &nown)) != NULL && nown > 0) {
 		free(files);
 		files = (const char **)own;
 		n = nown;
 	}
-	if (audit_verify_set(files, n, head, &lines, why, sizeof(why)) != 0) {
+	if (audit_verify_signed(files, n, head, key, &lines, why, sizeof(why)) != 0) {
 		printf("%s: BROKEN: %s\n", files[n - 1], why);
 		r = 1;
 		goto out;
 	}
 	if (n == 1)
-		printf("%s: intact, %lu records\n", files[0], lines);
+		printf("%s: intact, %lu records%s\n", files[0], lines,
+		       key ? "; the audit key's checkpoint matches" : "");
 	else
-		printf("%s: intact, %lu records in %zu files (%s first)\n", files[n - 1], lines, n,
-		       files[0]);
+		printf("%s: intact, %lu records in %zu files (%s first)%s\n", files[n - 1], lines, n,
+		       files[0], key ? "; the audit key's checkpoint matches" : "");
 	r = 0;
 out:
+	EVP_PKEY_free(key);
 	if (own == NULL)
 		free(files);
 	for (size_t i = 0; own && i < nown; i++)

@@ -4,6 +4,7 @@
 
 #include "config.h"
 
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,9 @@ struct signer {
 	struct signpool *pool;
 	struct audit *audit;
 	struct ratelimit *issue_rl;
+	struct token_key *audit_key; /* the audit anchor (anchor.h) */
+	EVP_PKEY *audit_pkey;
+	struct anchor *anchor;
 };
 
 /* Who is calling, as the server established it. */
