@@ -105,12 +105,13 @@ assert_contains "$OUT" "invalid CA certificate|not a CA|invalid non-CA" "a leaf 
 assert_contains "$(openssl x509 -in "$H/out/1.pem" -noout -subject)" "CN = $U2" "subject from the UUID, not the CSR"
 ok "hostile CSRs: CA:TRUE and extra SANs neutralised, 1024-bit/bad signature/garbage/bad UUIDs refused per item, batch-mates issued"
 
-# Rerun: nothing new.
+# Rerun: nothing new. (etc/sf/sftca.lock, the run lock, records who ran last.)
 rows_before=$(as auditor-1 ledger --ca "$CA_ID" --format csv | wc -l)
-sums_before=$(find "$FMC" -type f -exec sha256sum {} + | sort)
+tree_sums() { find "$FMC" -type f ! -path "$FMC/etc/sf/sftca.lock" -exec sha256sum {} + | sort; }
+sums_before=$(tree_sums)
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self
 assert_contains "$OUT" "0 issued \(0 with new keys\), 51 current, 0 failed" "rerun issues nothing"
-assert_eq "$(find "$FMC" -type f -exec sha256sum {} + | sort)" "$sums_before" "rerun changed no file"
+assert_eq "$(tree_sums)" "$sums_before" "rerun changed no file"
 assert_eq "$(as auditor-1 ledger --ca "$CA_ID" --format csv | wc -l)" "$rows_before" "rerun added no ledger row"
 ok "rerun: no certificate issued, no file touched"
 
