@@ -141,6 +141,7 @@ wait "$first" || fail "the first push failed: $(cat "$T/first-push.out")"
 rm -f "$T/pids/first-push"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
 expect_rc 0 push
+[ -f "$LOCK" ] && [ ! -s "$LOCK" ] || fail "the lock file is not left empty after the runs"
 ok "two runs on one tree: while an issue or a push runs, a second issue or push is refused naming it and its pid; both finish, and the next runs work"
 
 # --- item 9: hostile devices --------------------------------------------------------------
