@@ -40,6 +40,12 @@ int global_opt(int c, const char *arg);
 /* Help text for the global options, appended to every --help. */
 void global_help(FILE *f);
 
+/* The known_hosts file for device connections: flag (--known-hosts), else
+ * known_hosts = in [client] of the client config, else .ssh/known_hosts in
+ * the home that the password database gives the real uid (never $HOME).
+ * source says which, for the operator. 0, or -1 (reported). */
+int client_known_hosts(const char *flag, char *buf, size_t len, char *source, size_t srclen)
+	__attribute__((warn_unused_result));
 /* A channel to the signer from flags, environment or client config. */
 struct rpc_client *client_connect(void);
 /* One unary call with the global timeout; reports failures on stderr as

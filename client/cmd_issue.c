@@ -480,7 +480,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 			old = NULL;
 	}
 	if (old == NULL || oldlen != f.len || memcmp(old, bundle, f.len) != 0) {
-		if ((rc = af_write(dir, &f, r->ic.stamp)) != 0) {
+		if ((rc = af_write_nofollow(dir, &f, r->ic.stamp)) != 0) {
 			free(old);
 			return rc;
 		}
@@ -503,7 +503,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 		f.name = LAYOUT_CRL;
 		f.data = resp->crl_pem;
 		f.len = strlen(resp->crl_pem);
-		rc = af_write(dir, &f, NULL);
+		rc = af_write_nofollow(dir, &f, NULL);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;

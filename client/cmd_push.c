@@ -61,7 +61,8 @@ static void help(FILE *f)
 		"  --jobs N     devices at once (default 8)\n"
 		"  --ssh-timeout S     each step with a device: connect, a command, an upload (default 30)\n"
 		"  --device-timeout S  everything with one device, from connect to close (default 300)\n"
-		"  --known-hosts FILE  default ~/.ssh/known_hosts\n"
+		"  --known-hosts FILE  default: known_hosts = in [client] of the client config, else\n"
+		"                      ~/.ssh/known_hosts of the real user (password database, not $HOME)\n"
 		"  --identity FILE     private key for public-key login (passwords still used for sudo)\n");
 	global_help(f);
 }
@@ -217,7 +218,8 @@ int cmd_push(int argc, char **argv)
 	struct sftca_msg m = { { 0 } };
 	pthread_mutex_t kh_mu = PTHREAD_MUTEX_INITIALIZER;
 	const char *devices = NULL, *failed_path = "FAILED_PUSH", *retry_path = NULL;
-	char kh_default[4096];
+	char kh_path[4096], kh_source[4200];
+	const char *kh_flag = NULL;
 	int ch, jobs = 8, unresolved, written = 0, rc = EXIT_FAIL;
 	size_t unmatched = 0;
 	long v;
@@ -228,9 +230,6 @@ int cmd_push(int argc, char **argv)
 	r.o.conn.timeout_s = 30;
 	r.o.conn.deadline_s = 300;
 	r.o.conn.known_hosts_mu = &kh_mu;
-	snprintf(kh_default, sizeof(kh_default), "%s/.ssh/known_hosts",
-		 getenv("HOME") ? getenv("HOME") : "/root");
-	r.o.conn.known_hosts = kh_default;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': r.o.ca_id = optarg; break;
@@ -238,7 +237,7 @@ int cmd_push(int argc, char **argv)
 		case 'd': devices = optarg; break;
 		case 'F': failed_path = optarg; break;
 		case 'R': retry_path = optarg; break;
-		case 'k': r.o.conn.known_hosts = optarg; break;
+		case 'k': kh_flag = optarg; break;
 		case 'a': r.o.conn.accept_new = 1; break;
 		case 'i': r.o.conn.identity = optarg; break;
 		case 'x': r.o.restart_cmd = optarg; break;
@@ -285,6 +284,9 @@ int cmd_push(int argc, char **argv)
 		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", r.o.ca_id);
 		return EXIT_USAGE;
 	}
+	if (client_known_hosts(kh_flag, kh_path, sizeof(kh_path), kh_source, sizeof(kh_source)) != 0)
+		return EXIT_FAIL;
+	r.o.conn.known_hosts = kh_path;
 	if (devices_load(devices, &dl) != 0)
 		return EXIT_FAIL;
 	pthread_mutex_init(&r.mu, NULL);
@@ -304,6 +306,8 @@ int cmd_push(int argc, char **argv)
 	if (g_opts.json)
 		r.json = json_array();
 	unmatched = keep_unmatched(&r, retry_path ? &retry : NULL, retry_path);
+	if (!g_opts.json)
+		printf("host keys: %s (%s)\n", kh_path, kh_source);
 	if (retry_path && !g_opts.json)
 		printf("retrying %zu of %zu devices in devices.csv: those %s lists (%zu entries, %zu "
 		       "without a row)\n",
@@ -315,7 +319,8 @@ int cmd_push(int argc, char **argv)
 		log_error("%s could not be written", failed_path);
 	r.fw = NULL;
 	if (r.json) {
-		json_print(json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r.json,
+		json_print(json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r.json,
+				     "known_hosts", kh_path,
 				     "summary", "updated", (json_int_t)r.updated, "unchanged",
 				     (json_int_t)r.unchanged, "failed", (json_int_t)r.failed,
 				     "unresolved", (json_int_t)unresolved, "retry_without_row",

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,7 +21,7 @@
 struct global_opts g_opts = { .timeout_s = 120 };
 
 struct file_conf {
-	char *signer, *tls_cert, *tls_key, *tls_ca;
+	char *signer, *tls_cert, *tls_key, *tls_ca, *known_hosts;
 	char error[256];
 };
 
@@ -41,6 +42,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 		dst = &fc->tls_key;
 	else if (strcmp(name, "tls_ca") == 0)
 		dst = &fc->tls_ca;
+	else if (strcmp(name, "known_hosts") == 0)
+		dst = &fc->known_hosts;
 	if (dst == NULL) {
 		snprintf(fc->error, sizeof(fc->error), "unknown key \"%s\" in [client]", name);
 		return 0;
@@ -56,6 +59,7 @@ static void file_conf_free(struct file_conf *fc)
 	free(fc->tls_cert);
 	free(fc->tls_key);
 	free(fc->tls_ca);
+	free(fc->known_hosts);
 }
 
 /* Load the client config file; a missing default file is not an error. */
@@ -87,6 +91,40 @@ static const char *pick(const char *flag, const char *env, const char *file)
 	if (e && e[0])
 		return e;
 	return file;
+}
+
+int client_known_hosts(const char *flag, char *buf, size_t len, char *source, size_t srclen)
+{
+	struct file_conf fc;
+	struct passwd *pw;
+
+	if (flag) {
+		snprintf(buf, len, "%s", flag);
+		snprintf(source, srclen, "--known-hosts");
+		return 0;
+	}
+	if (load_file_conf(&fc) != 0)
+		return -1;
+	if (fc.known_hosts) {
+		snprintf(buf, len, "%s", fc.known_hosts);
+		snprintf(source, srclen, "known_hosts in [client] of %s",
+			 g_opts.config ? g_opts.config : DEFAULT_CLIENT_CONF);
+		file_conf_free(&fc);
+		return 0;
+	}
+	file_conf_free(&fc);
+	/* Not $HOME: under sudo -E it still names the invoking user's home,
+	 * whose known_hosts that user can write. */
+	if ((pw = getpwuid(getuid())) == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/') {
+		log_error("no home directory for uid %ld in the password database: name the "
+			  "known_hosts file with --known-hosts or known_hosts = in [client] of %s",
+			  (long)getuid(), g_opts.config ? g_opts.config : DEFAULT_CLIENT_CONF);
+		return -1;
+	}
+	snprintf(buf, len, "%s/.ssh/known_hosts", strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir);
+	snprintf(source, srclen, "the home of %s (uid %ld) in the password database",
+		 pw->pw_name ? pw->pw_name : "?", (long)getuid());
+	return 0;
 }
 
 struct rpc_client *client_connect(void)

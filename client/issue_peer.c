@@ -198,7 +198,7 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		r = af_write_set(w->t.dir, files, 2, c->stamp);
 	} else {
 		struct af_file f = { LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 };
-		r = af_write(w->t.dir, &f, c->stamp);
+		r = af_write_nofollow(w->t.dir, &f, c->stamp);
 	}
 	if (r != 0) {
 		peer_fail(w, "writing %s failed: %s", w->t.dir, sftca_strerror(r));

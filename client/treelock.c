@@ -2,6 +2,7 @@
 
 #include "errors.h"
 #include "fileio.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +99,10 @@ void treelock_release(struct treelock *l)
 {
 	if (l == NULL)
 		return;
+	/* Emptied while still held: a run leaves the tree's files as it found
+	 * them (a rerun with nothing to do changes no file). */
+	if (ftruncate(l->fd, 0) != 0)
+		log_debug("the lock file keeps this run's pid: %s", strerror(errno));
 	close(l->fd); /* closing the only descriptor releases the flock */
 	free(l);
 }

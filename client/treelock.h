@@ -15,7 +15,7 @@ struct treelock;
  * with m set when another run holds it ("another sftca issue is running
  * on ROOT (pid N)") or the lock file cannot be used. */
 struct treelock *treelock_take(const char *root, const char *command, struct sftca_msg *m);
-/* Release (the file stays, unlocked); NULL is a no-op. */
+/* Release: the file is emptied and stays, unlocked; NULL is a no-op. */
 void treelock_release(struct treelock *l);
 
 #endif

@@ -27,10 +27,11 @@ void af_backup_stamp(char out[32])
 	strftime(out, 32, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-/* Every operation below goes through directory descriptors, and the
- * directory written into is opened without following a symbolic link in
- * its last component: a link there (certs_pushed -> /etc) would make root
- * write keys wherever it points. */
+/* Every operation below goes through directory descriptors. The directory
+ * of a pair (af_write_set), or of af_write_nofollow(), is opened without
+ * following a symbolic link in its last component: a link
+ * there (certs_pushed -> /etc) would make root write keys wherever it
+ * points. */
 
 /* dir without trailing slashes ("/" stays "/"). */
 /* PARENT/NAME for messages; a path too long for PATH_MAX ends in "..." (it
@@ -74,14 +75,14 @@ static int open_dir_error(int at, const char *name, const char *path)
 									 : SFTCA_ERR_IO;
 }
 
-static int open_dir(const char *dir, int *fd)
+static int open_dir(const char *dir, int nofollow, int *fd)
 {
 	char path[PATH_MAX];
 	int r;
 
 	if ((r = trim_dir(dir, path, sizeof(path))) != 0)
 		return r;
-	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+	if ((*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0))) >= 0)
 		return 0;
 	return open_dir_error(AT_FDCWD, path, path);
 }
@@ -178,7 +179,8 @@ static void remove_stale_tmp(int dfd, const char *name)
 	closedir(d);
 }
 
-int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
+static int write_one(const char *dir, int nofollow, const struct af_file *f,
+		     const char *backup_stamp)
 {
 	char tmp[NAME_MAX + 1];
 	struct stat st;
@@ -187,7 +189,7 @@ int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 	n = snprintf(tmp, sizeof(tmp), ".%s.sftca-tmp.%ld", f->name, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp) || strchr(f->name, '/') != NULL)
 		return SFTCA_ERR_INVALID;
-	if ((r = open_dir(dir, &dfd)) != 0) {
+	if ((r = open_dir(dir, nofollow, &dfd)) != 0) {
 		if (r == SFTCA_ERR_NOT_FOUND)
 			log_error("%s: no such directory", dir);
 		return r == SFTCA_ERR_NOT_FOUND ? SFTCA_ERR_IO : r;
@@ -216,6 +218,16 @@ out:
 	return r;
 }
 
+int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
+{
+	return write_one(dir, 0, f, backup_stamp);
+}
+
+int af_write_nofollow(const char *dir, const struct af_file *f, const char *backup_stamp)
+{
+	return write_one(dir, 1, f, backup_stamp);
+}
+
 int af_retire(const char *dir, const char *name, const char *backup_stamp, int *moved)
 {
 	struct stat st;
@@ -224,7 +236,7 @@ int af_retire(const char *dir, const char *name, const char *backup_stamp, int *
 	*moved = 0;
 	if (strchr(name, '/') != NULL)
 		return SFTCA_ERR_INVALID;
-	if ((r = open_dir(dir, &dfd)) != 0)
+	if ((r = open_dir(dir, 0, &dfd)) != 0)
 		return r == SFTCA_ERR_NOT_FOUND ? 0 : r;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		r = errno == ENOENT ? 0 : SFTCA_ERR_IO;
@@ -404,7 +416,7 @@ static int write_set_fallback(const char *dir, const struct af_file *files, size
 	log_warn("%s: cannot swap the directory atomically; replacing %zu files one by one",
 		 dir, n);
 	for (size_t i = 0; i < n; i++)
-		if ((r = af_write(dir, &files[i], stamp)) != 0)
+		if ((r = af_write_nofollow(dir, &files[i], stamp)) != 0)
 			return r;
 	return 0;
 }

@@ -19,8 +19,13 @@ struct af_file {
 /* UTC timestamp for backup names, e.g. "20261128T101500Z". */
 void af_backup_stamp(char out[32]);
 
-/* Replace (or create) dir/f->name. backup_stamp NULL = no backup. */
+/* Replace (or create) dir/f->name. backup_stamp NULL = no backup. Once the
+ * directory is open, everything happens through its descriptor. */
 int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
+	__attribute__((warn_unused_result));
+/* af_write, but a dir that is a symbolic link is refused (SFTCA_ERR_INVALID):
+ * for directories in a tree others may write in (an FMC's certs_pushed). */
+int af_write_nofollow(const char *dir, const struct af_file *f, const char *backup_stamp)
 	__attribute__((warn_unused_result));
 
 /* Move dir/name aside as its backup (nothing to do, and *moved = 0, when
@@ -34,7 +39,9 @@ int af_retire(const char *dir, const char *name, const char *backup_stamp, int *
  * renameat2(RENAME_EXCHANGE). Falls back to af_write() in order, with a
  * warning, where that is impossible (entries that are not regular files, a
  * filesystem without hard links or exchange). A directory that does not
- * exist is created (mode 0755) with the files in it. */
+ * exist is created (mode 0755) with the files in it. A directory that is a
+ * symbolic link is refused (SFTCA_ERR_INVALID); the stage beside it has a
+ * random name. */
 int af_write_set(const char *dir, const struct af_file *files, size_t n, const char *backup_stamp)
 	__attribute__((warn_unused_result));
 

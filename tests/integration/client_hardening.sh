@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Issue 10, the client's part: attacks on the FMC tree and from devices.
-# A revoked pair is never pushed and its key is replaced by `sftca issue`.
+# Issue 10, the client's part: attacks on the FMC tree and from devices,
+# with the real signer, CLI and sshd device stand-ins. A revoked pair is
+# never pushed and its key is replaced (item 4); symlinks in the tree and a
+# predictable stage name (8); two runs on one tree (10); a device that drips
+# after the end marker or prints terminal control sequences (9); which
+# known_hosts file is used (12).
 . "$(dirname "$0")/lib.sh"
+need jq
 signer_with_ca
 FMC=$T/fmc
 "$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 2 >/dev/null
@@ -136,6 +141,7 @@ wait "$first" || fail "the first push failed: $(cat "$T/first-push.out")"
 rm -f "$T/pids/first-push"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$U2" --force
 expect_rc 0 push
+[ -f "$LOCK" ] && [ ! -s "$LOCK" ] || fail "the lock file is not left empty after the runs"
 ok "two runs on one tree: while an issue or a push runs, a second issue or push is refused naming it and its pid; both finish, and the next runs work"
 
 # --- item 9: hostile devices --------------------------------------------------------------
@@ -176,3 +182,26 @@ ctl ftd-01 hostile off >/dev/null
 ctl ftd-02 hostile off >/dev/null
 expect_rc 0 push
 ok "device output with OSC/CSI/C1/BEL sequences: printed escaped (\\xNN), in text and JSON"
+
+# --- item 12: which known_hosts ------------------------------------------------------------
+# A user's home with a known_hosts that trusts the devices, as sudo -E passes
+# it in HOME: the push must not take it.
+mkdir -p "$T/userhome/.ssh"
+cp "$KH" "$T/userhome/.ssh/known_hosts"
+realhome=$(getent passwd "$(id -u)" | cut -d: -f6)
+REAL_KH=${realhome%/}/.ssh/known_hosts
+grep -qF "$NET." "$REAL_KH" 2>/dev/null && fail "$REAL_KH already lists this test's devices"
+kh0=$(stat -c '%s %Y' "$REAL_KH" 2>/dev/null || echo absent)
+expect_rc 1 env HOME="$T/userhome" "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --failed-push "$T/FP-kh"
+assert_contains "$OUT" "host keys: $REAL_KH \(the home of $(id -un) \(uid $(id -u)\) in the password database\)" "the real user's file, named"
+assert_contains "$OUT" "FAILED: unknown host key SHA256:.*$REAL_KH" "refused against the real user's file"
+assert_contains "$OUT" "0 updated, 0 unchanged, 2 failed" "HOME's file not used"
+assert_eq "$(stat -c '%s %Y' "$REAL_KH" 2>/dev/null || echo absent)" "$kh0" "the real user's known_hosts untouched"
+printf '[client]\nknown_hosts = %s\n' "$KH" > "$T/client.conf"
+expect_rc 0 env HOME="$T/userhome" "$SFTCA" --config "$T/client.conf" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --failed-push "$T/FP-kh"
+assert_contains "$OUT" "host keys: $KH \(known_hosts in \[client\] of $T/client.conf\)" "the config's file, named"
+expect_rc 1 "$SFTCA" --config "$T/client.conf" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --failed-push "$T/FP-kh" --known-hosts "$T/kh-none"
+assert_contains "$OUT" "host keys: $T/kh-none \(--known-hosts\)" "--known-hosts first, named"
+expect_rc 0 "$SFTCA" --config "$T/client.conf" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --failed-push "$T/FP-kh" --json
+assert_eq "$(jq -r .known_hosts <<<"$OUT")" "$KH" "the file in the JSON report"
+ok "known_hosts: --known-hosts, else known_hosts = in the client config, else the real user's home from the password database (not \$HOME, as sudo -E leaves it); the file used is printed"
