@@ -23,7 +23,12 @@ expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason keyCom
 serialc=$(openssl x509 -in "$pc/sftunnel-cert.pem" -noout -serial | cut -d= -f2)
 expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$serialc" --reason superseded
 expect_rc 0 as ops-admin ca rotate --ca "$CA_ID"
-before=$(openssl x509 -in "$pa/sftunnel-cert.pem" -noout -fingerprint)
+# sftca issue itself gives a new key to a peer whose certificate on disk the
+# CRL revokes; the signer's refusal is for a key whose revoked certificate is
+# gone (replaced, lost): remove A's and C's certificates, keep their keys.
+rm "$pa/sftunnel-cert.pem" "$pc/sftunnel-cert.pem"
+before=$(sha256sum <"$pa/sftunnel-key.pem")
+beforec=$(sha256sum <"$pc/sftunnel-key.pem")
 
 set +e
 OUT=$(as fmc-east issue --ca "$CA_ID" --root "$F" --force 2>&1)
@@ -31,12 +36,14 @@ rc=$?
 set -e
 [ "$rc" -ne 0 ] || fail "issue --force with a compromised key succeeded: $OUT"
 assert_contains "$OUT" "key revoked for keyCompromise: SPKI SHA-256 $spki \(serial $serial, CA $CA_ID\); make a new key" "the item names key, serial, CA and the fix"
-assert_eq "$(openssl x509 -in "$pa/sftunnel-cert.pem" -noout -fingerprint)" "$before" "A's files untouched"
+assert_eq "$(sha256sum <"$pa/sftunnel-key.pem")" "$before" "A's key untouched"
+[ ! -e "$pa/sftunnel-cert.pem" ] || fail "a certificate was written for A's compromised key"
 as ops-admin ca cert --ca "$CA_ID" > "$T/g2.pem"
 assert_eq "$(openssl verify -CAfile "$T/g2.pem" "$F/var/sf/peers/$B/certs_pushed/sftunnel-cert.pem" 2>&1)" \
 	"$F/var/sf/peers/$B/certs_pushed/sftunnel-cert.pem: OK" "B re-certified by generation 2"
 assert_eq "$(openssl verify -CAfile "$T/g2.pem" "$pc/sftunnel-cert.pem" 2>&1)" "$pc/sftunnel-cert.pem: OK" \
-	"C (revoked as superseded) re-certified with its key"
+	"C (revoked as superseded) re-certified"
+assert_eq "$(sha256sum <"$pc/sftunnel-key.pem")" "$beforec" "C kept its key (superseded is no reason to refuse it)"
 assert_file_contains "$T/signer.log" "refused a certificate for peer $A to cn=fmc-east \(ipv4:127.0.0.1:[0-9]+\): its key was revoked for keyCompromise" "refusal logged with who asked"
 assert_eq "$(sqlite3 "$T/state/ledger.db" "SELECT count(*) FROM certificates WHERE spki_sha256='$spki' AND state <> 'revoked'")" 0 \
 	"no certificate for the compromised key besides the revoked one"

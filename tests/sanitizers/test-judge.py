@@ -52,6 +52,10 @@ CASES = [
         "Write", frames(("memcpy", TSAN), ("OSSL_PARAM_set_octet_string", CRYPTO), ("call_handle", BIN)),
         "Read", frames(("memcpy", TSAN), ("EVP_Cipher", CRYPTO), ("call_handle", BIN)),
         alloc=frames(("malloc", TSAN), ("ssl3_setup_buffers", SSL))), False),
+    ("a lost stack against our thread in libcrypto on a slice gRPC allocated", report(
+        "Write", frames(("memcpy", TSAN), ("EVP_EncryptUpdate", CRYPTO), ("call_handle", BIN)),
+        "Write", LOST,
+        alloc=frames(("malloc", TSAN), ("MakeSlice", GRPC), ("call_handle", BIN))), False),
     ("two of our threads inside gRPC (its locks are invisible to TSan)", report(
         "Write", frames(("free", TSAN), ("gpr_free", GRPC), ("event_main", BIN)),
         "Read", frames(("sendmsg", TSAN), ("tcp_send", GRPC), ("call_handle", BIN), ("worker_main", BIN))), False),

@@ -114,7 +114,9 @@ def library_object(location):
     if "global" in first and m:
         return m.group(1).rsplit("/", 1)[-1].startswith("lib")
     bins = binaries(location)
-    return bool(bins) and all(b.startswith("lib") for b in bins)
+    # gRPC's own allocator (a slice it makes for a call we drive) counts as
+    # gRPC's even when our frame is below it: gRPC synchronises its slices.
+    return bool(bins) and (all(b.startswith("lib") for b in bins) or bool(OPAQUE.match(bins[0])))
 
 
 def is_ours(pair, ours, location=None):
@@ -122,9 +124,9 @@ def is_ours(pair, ours, location=None):
         return True
     if len(pair) == 2:
         a, b = pair
-        if (passes_ours(a, ours) and passes_ours(b, ours)
-                and not any(OPAQUE.match(x) for x in binaries(a) + binaries(b))
-                and not library_object(location)):
+        if any(OPAQUE.match(x) for x in binaries(a) + binaries(b)) or library_object(location):
+            return False
+        if passes_ours(a, ours) and passes_ours(b, ours):
             return True
         if (lost(a) and passes_ours(b, ours)) or (lost(b) and passes_ours(a, ours)):
             return True
