@@ -9,7 +9,9 @@
  * terminal escape sequences (CSI, OSC and the other strings up to BEL or
  * ST, two-byte escapes) as they arrive, in one pass: a sequence split
  * across reads is followed by the state, not by searching the buffer again.
- * Other control characters stay; whatever is printed is escaped then. */
+ * NUL bytes go too: a search for the end marker would stop at one and miss
+ * the marker behind it until the device is given up. Other control
+ * characters stay; whatever is printed is escaped then. */
 static void filter_byte(struct shellbuf *c, unsigned char b)
 {
 	switch (c->esc) {
@@ -41,7 +43,7 @@ static void filter_byte(struct shellbuf *c, unsigned char b)
 	}
 	if (b == 0x1b)
 		c->esc = ESC_START;
-	else if (b != '\r')
+	else if (b != '\r' && b != '\0')
 		c->buf[c->len++] = (char)b;
 }
 
