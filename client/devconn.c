@@ -1,5 +1,6 @@
 #include "devconn.h"
 
+#include "devparse.h"
 #include "errors.h"
 #include "log.h"
 
@@ -19,14 +20,8 @@
 #include <time.h>
 
 #define OUT_MAX (64 * 1024)
-/* What the interactive shell may print for one command (the terminal's echo
- * of a file sent as base64 included) before the device is given up. */
-#define FTD_BUF_MAX (1024 * 1024)
 /* Keyboard-interactive rounds answered before authentication is given up. */
 #define KBDINT_MAX_ROUNDS 4
-
-/* What the escape filter of the interactive shell is in the middle of. */
-enum esc_state { ESC_NONE, ESC_START, ESC_CSI, ESC_STRING, ESC_STRING_ESC };
 
 struct watchdog;
 
@@ -42,11 +37,7 @@ struct devconn {
 	struct watchdog *wd;  /* the device's deadline, for waits inside libssh */
 	/* ftd: the one interactive root shell, and what it printed */
 	ssh_channel sh;
-	char *buf;
-	size_t len, cap;
-	size_t scanned;       /* buf before this holds no marker: not searched again */
-	enum esc_state esc;
-	int overflow;         /* the device printed more than FTD_BUF_MAX */
+	struct shellbuf out;
 	char nonce[17];
 	unsigned seq;
 };
@@ -229,93 +220,12 @@ static int authenticate(ssh_session s, const struct device *d, const struct devc
 
 /* --- ftd: the interactive root shell ------------------------------------------- */
 
-/* Keep one byte of the shell's output, dropping carriage returns and
- * terminal escape sequences (CSI, OSC and the other strings up to BEL or
- * ST, two-byte escapes) as they arrive, in one pass: a sequence split
- * across reads is followed by the state, not by searching the buffer again.
- * Other control characters stay; whatever is printed is escaped then. */
-static void filter_byte(struct devconn *c, unsigned char b)
-{
-	switch (c->esc) {
-	case ESC_START:
-		c->esc = b == '[' ? ESC_CSI
-			 : b == ']' || b == 'P' || b == 'X' || b == '^' || b == '_' ? ESC_STRING
-										     : ESC_NONE;
-		return;
-	case ESC_CSI:
-		if (b >= 0x40 && b <= 0x7e)
-			c->esc = ESC_NONE;
-		return;
-	case ESC_STRING_ESC:
-		if (b == '\\') {
-			c->esc = ESC_NONE;
-			return;
-		}
-		c->esc = ESC_START;
-		filter_byte(c, b);
-		return;
-	case ESC_STRING:
-		if (b == 0x07)
-			c->esc = ESC_NONE;
-		else if (b == 0x1b)
-			c->esc = ESC_STRING_ESC;
-		return;
-	case ESC_NONE:
-		break;
-	}
-	if (b == 0x1b)
-		c->esc = ESC_START;
-	else if (b != '\r')
-		c->buf[c->len++] = (char)b;
-}
-
-static void append_clean(struct devconn *c, const char *data, size_t n)
-{
-	if (c->len + n + 1 > FTD_BUF_MAX) {
-		c->overflow = 1;
-		return;
-	}
-	if (c->len + n + 1 > c->cap) {
-		/* Not realloc: the terminal echoes what was sent (a key's
-		 * base64 among it), and the old block must be wiped, not freed
-		 * as it is. */
-		size_t cap = (c->len + n + 1) * 2;
-		char *nb = malloc(cap);
-		if (nb == NULL) {
-			c->overflow = 1;
-			return;
-		}
-		if (c->buf) {
-			memcpy(nb, c->buf, c->len + 1);
-			OPENSSL_cleanse(c->buf, c->cap);
-			free(c->buf);
-		}
-		c->buf = nb;
-		c->cap = cap;
-	}
-	for (size_t i = 0; i < n; i++)
-		filter_byte(c, (unsigned char)data[i]);
-	c->buf[c->len] = '\0';
-}
-
-/* The marker in what arrived since the last search (a marker may straddle
- * the old end), or NULL. */
-static char *find_marker(struct devconn *c, const char *marker)
-{
-	size_t ml = strlen(marker), from = c->scanned >= ml ? c->scanned - ml + 1 : 0;
-	char *m = c->buf ? strstr(c->buf + from, marker) : NULL;
-
-	if (m == NULL)
-		c->scanned = c->len;
-	return m;
-}
-
 /* Read until the buffer ends with one of the prompts (matched after trailing
  * spaces are trimmed) or holds the marker (done(c, marker position) says
  * whether what follows it is complete, when given). Returns the index of
  * the prompt matched, -2 for the marker, -1 when the channel closed, -3 when
  * the step's time or the device's deadline ran out, -4 when the device
- * printed more than FTD_BUF_MAX. */
+ * printed more than SHELLBUF_MAX. */
 static int ftd_expect(struct devconn *c, const char *const *prompts, int n, const char *marker,
 		      int (*done)(const char *after))
 {
@@ -323,21 +233,16 @@ static int ftd_expect(struct devconn *c, const char *const *prompts, int n, cons
 	char tmp[4096];
 
 	for (;;) {
-		size_t end = c->len;
 		char *m;
-		while (end > 0 && c->buf[end - 1] == ' ')
-			end--;
-		if (marker && (m = find_marker(c, marker)) != NULL) {
+		int i;
+		if (marker && (m = shellbuf_find_marker(&c->out, marker)) != NULL) {
 			if (done == NULL || done(m + strlen(marker)))
 				return -2;
-			c->scanned = (size_t)(m - c->buf); /* found again after the next read */
+			c->out.scanned = (size_t)(m - c->out.buf); /* found again after the next read */
 		}
-		for (int i = 0; i < n && c->buf; i++) {
-			size_t pl = strlen(prompts[i]);
-			if (end >= pl && strncmp(c->buf + end - pl, prompts[i], pl) == 0)
-				return i;
-		}
-		if (c->overflow)
+		if ((i = shellbuf_prompt(&c->out, prompts, n)) >= 0)
+			return i;
+		if (c->out.overflow)
 			return -4;
 		long long left = until - now_ms();
 		if (left <= 0)
@@ -349,7 +254,7 @@ static int ftd_expect(struct devconn *c, const char *const *prompts, int n, cons
 			OPENSSL_cleanse(tmp, sizeof(tmp));
 			return -1;
 		}
-		append_clean(c, tmp, (size_t)r);
+		shellbuf_append(&c->out, tmp, (size_t)r);
 		OPENSSL_cleanse(tmp, (size_t)r);
 	}
 }
@@ -367,14 +272,6 @@ static int ftd_send(struct devconn *c, const char *text)
 	return 0;
 }
 
-static void ftd_reset(struct devconn *c)
-{
-	c->len = 0;
-	c->scanned = 0;
-	if (c->buf)
-		c->buf[0] = '\0';
-}
-
 /* From the restricted CLI to a root shell: "expert", "sudo su", password. */
 static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 {
@@ -387,14 +284,14 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 
 	if (ftd_expect(c, cli, 1, NULL, NULL) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "no FTD CLI prompt (>) after login");
-	ftd_reset(c);
+	shellbuf_reset(&c->out);
 	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL, NULL) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
-	ftd_reset(c);
+	shellbuf_reset(&c->out);
 	if (ftd_send(c, "sudo su\n") != 0 || (r = ftd_expect(c, sudo, 2, NULL, NULL)) < 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "'sudo su' did not answer");
 	if (r == 0) {
-		ftd_reset(c);
+		shellbuf_reset(&c->out);
 		snprintf(line, sizeof(line), "%s\n", c->dev->password ? c->dev->password : "");
 		r = ftd_send(c, line);
 		OPENSSL_cleanse(line, sizeof(line));
@@ -408,26 +305,19 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 	 * heredocs that carry the files (a new private key among them) would be
 	 * saved in root's .bash_history on the device. Sent to the shell
 	 * itself, not through ftd_run(), whose subshell would forget it. */
-	ftd_reset(c);
+	shellbuf_reset(&c->out);
 	if (ftd_send(c, "unset HISTFILE; set +o history\n") != 0 ||
 	    ftd_expect(c, root, 1, NULL, NULL) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH,
 			      "the root shell did not come back after turning its history off");
-	ftd_reset(c);
+	shellbuf_reset(&c->out);
 	return 0;
-}
-
-/* After the end marker: the exit status digits and "__". */
-static int status_complete(const char *after)
-{
-	return *after >= '0' && *after <= '9' && strstr(after, "__") != NULL;
 }
 
 static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
 		   char *err, size_t errlen)
 {
 	char begin[64], end[64], head[96], tail[96];
-	char *b, *e;
 	int r;
 
 	/* The output is what lies between two marker lines. The line sent
@@ -439,12 +329,12 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 	snprintf(end, sizeof(end), "__SFTCA_%s_%u_E_", c->nonce, c->seq);
 	snprintf(head, sizeof(head), "echo __SFTCA_%s_%u_''B__; ( ", c->nonce, c->seq);
 	snprintf(tail, sizeof(tail), "\n) 2>&1; echo __SFTCA_%s_%u_''E_$?__\n", c->nonce, c->seq);
-	ftd_reset(c);
+	shellbuf_reset(&c->out);
 	if (ftd_send(c, head) != 0 || ftd_send(c, cmd) != 0 || ftd_send(c, tail) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
 	/* One bound for the whole command, status digits included: a device
 	 * that drips bytes after the marker does not hold the push. */
-	switch ((r = ftd_expect(c, NULL, 0, end, status_complete))) {
+	switch ((r = ftd_expect(c, NULL, 0, end, shell_status_complete))) {
 	case -2:
 		break;
 	case -3:
@@ -452,21 +342,13 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 	case -4:
 		return seterr(err, errlen, SFTCA_ERR_LIMIT,
 			      "the device shell printed more than %d KiB for one command: given up",
-			      FTD_BUF_MAX / 1024);
+			      SHELLBUF_MAX / 1024);
 	default:
 		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
 	}
-	e = strstr(c->buf, end);
-	*status = (int)strtol(e + strlen(end), NULL, 10);
-	*e = '\0';
-	if ((b = strstr(c->buf, begin)) == NULL)
+	if (shell_extract(c->out.buf, begin, end, out, outlen, status) != 0)
 		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell mangled the command");
-	b += strlen(begin);
-	if (outlen) {
-		size_t n = strlen(b);
-		snprintf(out, outlen, "%.*s", (int)(n < outlen - 1 ? n : outlen - 1), b);
-	}
-	ftd_reset(c);
+	shellbuf_reset(&c->out);
 	return 0;
 }
 
@@ -776,10 +658,7 @@ void devconn_close(struct devconn *c)
 			ssh_disconnect(c->s);
 		ssh_free(c->s);
 	}
-	if (c->buf) {
-		OPENSSL_cleanse(c->buf, c->cap);
-		free(c->buf);
-	}
+	shellbuf_free(&c->out);
 	free(c);
 }
 

@@ -1,5 +1,6 @@
 #include "push.h"
 
+#include "devparse.h"
 #include "errors.h"
 #include "fileio.h"
 #include "layout.h"
@@ -135,29 +136,6 @@ out:
 	return r;
 }
 
-/* "sha256  name" lines into hashes per file ("" when absent). */
-static void parse_sums(const char *out, char sums[NFILES][65])
-{
-	const char *line = out;
-
-	for (int i = 0; i < NFILES; i++)
-		sums[i][0] = '\0';
-	while (line && *line) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		for (int i = 0; i < NFILES; i++) {
-			char want[128];
-			size_t wl = (size_t)snprintf(want, sizeof(want), "  %s", remote_name[i]);
-			if (len == 64 + wl && strncmp(line + 64, want, wl) == 0 &&
-			    strspn(line, "0123456789abcdef") >= 64) {
-				memcpy(sums[i], line, 64);
-				sums[i][64] = '\0';
-			}
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-}
-
 /* sha256sum of the three files in dir (quoted); missing files get "".
  * *pending: an earlier push replaced files but did not restart. */
 static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65], int *pending,
@@ -182,7 +160,7 @@ static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65
 		fail(rep, "listing %s failed (status %d): %.200s", qdir, status, out);
 		return -1;
 	}
-	parse_sums(out, sums);
+	shell_parse_sums(out, remote_name, NFILES, sums);
 	*pending = strstr(out, PENDING_LINE) != NULL;
 	return 0;
 }

@@ -550,16 +550,24 @@ static int verify_one(const char *path, int many, unsigned long long *seq, char 
 	}
 	if (many)
 		snprintf(where, sizeof(where), " (in %s)", path);
-	for (p = buf; *p; p = nl + 1) {
+	/* By length, not to the first NUL: bytes behind one (a file damaged
+	 * by a crash, or text appended after it) are checked too. */
+	for (p = buf; p < buf + len; p = nl + 1) {
 		json_t *j;
 		const char *jprev;
 
-		if ((nl = strchr(p, '\n')) == NULL) {
+		if ((nl = memchr(p, '\n', (size_t)(buf + len - p))) == NULL) {
 			snprintf(why, whylen, "line %llu%s: partial line at the end", *seq + 1, where);
 			r = SFTCA_ERR_VERIFY;
 			goto out;
 		}
 		*nl = '\0';
+		if (memchr(p, '\0', (size_t)(nl - p)) != NULL) {
+			snprintf(why, whylen, "line %llu%s: holds a NUL byte (damaged or edited)",
+				 *seq + 1, where);
+			r = SFTCA_ERR_VERIFY;
+			goto out;
+		}
 		j = json_loads(p, 0, NULL);
 		jprev = j ? json_string_value(json_object_get(j, "prev")) : NULL;
 		if (j == NULL || jprev == NULL ||

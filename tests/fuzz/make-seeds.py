@@ -314,6 +314,51 @@ def certscan_seeds(tmp):
     put("certscan", "empty-block.pem", b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
 
 
+# ---- device shell output (devparse) and audit logs ----------------------------
+
+def devparse_seeds():
+    """Byte 0 picks the read size (< 192: 1-64 bytes, else all at once)."""
+    h1 = "3f" * 32
+    h2 = "a0" * 32
+    sums = h1 + "  ca_bundle.pem\n" + h2 + "  peer.crt\n" + "SFTCA-RESTART-PENDING\n"
+    mk = "__SFTCA_0123456789abcdef_1_"
+    echo = ("echo __SFTCA_0123456789abcdef_1_''B__; ( cd '/ngfw/var/sf/peers/x' || exit 3\n"
+            ") 2>&1; echo __SFTCA_0123456789abcdef_1_''E_$?__\r\n")
+    run = echo + mk + "B__\r\n" + sums.replace("\n", "\r\n") + mk + "E_0__\r\nroot@ftd:~# "
+    put("devparse", "run-sums", b"\x00" + run.encode())
+    put("devparse", "run-sums-whole", b"\xff" + run.encode())
+    put("devparse", "run-status-3", b"\x07" + (mk + "B__\n" + mk + "E_3__\n").encode())
+    put("devparse", "escapes", b"\x03" + b"\x1b[1;32mroot@ftd\x1b[0m:~# \x1b]0;title\x07"
+        b"\x1bP q\x1b\\\x1b(B> " + (mk + "B__\n").encode() + b"\x1b[K" + h1.encode() +
+        b"  peer.key\r\n" + (mk + "E_").encode() + b"\x1b[m0__\n")
+    put("devparse", "prompts", b"\x10" + b"Copyright\r\n> expert\r\nadmin@ftd:~$ sudo su\r\n"
+        b"Password: \r\nroot@ftd:/home/admin# ")
+    put("devparse", "sums-only", b"\xff" + (h1 + "  peer.key\n" + h2.upper() + "  peer.crt\n" +
+        h1 + " peer.crt\n" + h1 + "  peer.crt.bak\n").encode())
+
+
+def audit_seeds():
+    """Byte 0 (< 255): length of the head file at the end; 255: no head file."""
+    import hashlib
+    import json
+    lines, prev = [], "0" * 64
+    for seq, (event, result) in enumerate([("ca.create", "ok"), ("issue", "ok"),
+                                           ("refused", "refused"), ("revoke", "ok")], 1):
+        rec = {"seq": seq, "time": "2026-12-05T08:00:0%dZ" % seq, "event": event,
+               "identity": "fmc-admin", "ca": CA, "result": result, "prev": prev}
+        line = json.dumps(rec, separators=(",", ":"))
+        lines.append(line + "\n")
+        prev = hashlib.sha256(line.encode()).hexdigest()  # the line without its newline
+    log = "".join(lines)
+    head = "%d %s\n" % (len(lines), prev)
+    put("audit", "chain-no-head", b"\xff" + log.encode())
+    put("audit", "chain-head", bytes([len(head)]) + (log + head).encode())
+    put("audit", "chain-head-behind", bytes([len(head)]) + (log + "3" + head[1:]).encode())
+    put("audit", "chain-edited", b"\xff" + log.replace("issue", "issuX").encode())
+    put("audit", "chain-reordered", b"\xff" + (lines[1] + lines[0] + lines[2]).encode())
+    put("audit", "empty", b"\xff")
+
+
 def main():
     config_seeds()
     devices_seeds()
@@ -323,6 +368,8 @@ def main():
         csrs = csr_seeds(tmp)
         certscan_seeds(tmp)
     handlers_seeds(csrs)
+    devparse_seeds()
+    audit_seeds()
 
 
 if __name__ == "__main__":

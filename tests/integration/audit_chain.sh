@@ -105,6 +105,8 @@ forge_wrong_prev() { forge "$1" "$ZERO"; }
 forge_right_prev() { forge "$1" "$last_hash"; }
 edit_last() { sed -i '$s/"result":"ok"/"result":"refused"/' "$1"; }
 remove_head() { rm "$(dirname "$1")/audit.head"; }
+# A record behind a NUL byte: a check that reads to the first NUL misses it.
+nul_then_record() { printf '\0' >> "$1"; forge_right_prev "$1"; }
 
 tamper edited-middle "line $((M + 1)): chain broken" edit_identity
 tamper deleted-middle "line $M: not a record in sequence" delete_line
@@ -116,6 +118,7 @@ tamper cut-mid-line "line $N: partial line at the end" cut_mid_line
 tamper forged-wrong-prev "line $((N + 1)): chain broken" forge_wrong_prev
 tamper forged-right-prev "the log ends at record $((N + 1)) but .*audit.head says $N: records were appended" forge_right_prev
 tamper edited-last "line $N: does not match .*audit.head: the last record was edited" edit_last
+tamper behind-nul "line $((N + 1)): holds a NUL byte" nul_then_record
 tamper head-missing "$T/tamper/head-missing/audit.head cannot be read, so records removed from the end would go unnoticed" remove_head
 expect_rc 1 "$SIGNER" verify-audit "$T/tamper/truncated-last/audit.log" --head "$T/tamper/none"
 assert_contains "$OUT" "BROKEN: $T/tamper/none cannot be read" "--head naming a missing file"

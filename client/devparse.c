@@ -1,0 +1,164 @@
+#include "devparse.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keep one byte of the shell's output, dropping carriage returns and
+ * terminal escape sequences (CSI, OSC and the other strings up to BEL or
+ * ST, two-byte escapes) as they arrive, in one pass: a sequence split
+ * across reads is followed by the state, not by searching the buffer again.
+ * NUL bytes go too: a search for the end marker would stop at one and miss
+ * the marker behind it until the device is given up. Other control
+ * characters stay; whatever is printed is escaped then. */
+static void filter_byte(struct shellbuf *c, unsigned char b)
+{
+	switch (c->esc) {
+	case ESC_START:
+		c->esc = b == '[' ? ESC_CSI
+			 : b == ']' || b == 'P' || b == 'X' || b == '^' || b == '_' ? ESC_STRING
+										     : ESC_NONE;
+		return;
+	case ESC_CSI:
+		if (b >= 0x40 && b <= 0x7e)
+			c->esc = ESC_NONE;
+		return;
+	case ESC_STRING_ESC:
+		if (b == '\\') {
+			c->esc = ESC_NONE;
+			return;
+		}
+		c->esc = ESC_START;
+		filter_byte(c, b);
+		return;
+	case ESC_STRING:
+		if (b == 0x07)
+			c->esc = ESC_NONE;
+		else if (b == 0x1b)
+			c->esc = ESC_STRING_ESC;
+		return;
+	case ESC_NONE:
+		break;
+	}
+	if (b == 0x1b)
+		c->esc = ESC_START;
+	else if (b != '\r' && b != '\0')
+		c->buf[c->len++] = (char)b;
+}
+
+void shellbuf_append(struct shellbuf *c, const char *data, size_t n)
+{
+	if (c->len + n + 1 > SHELLBUF_MAX) {
+		c->overflow = 1;
+		return;
+	}
+	if (c->len + n + 1 > c->cap) {
+		/* Not realloc: the terminal echoes what was sent (a key's
+		 * base64 among it), and the old block must be wiped, not freed
+		 * as it is. */
+		size_t cap = (c->len + n + 1) * 2;
+		char *nb = malloc(cap);
+		if (nb == NULL) {
+			c->overflow = 1;
+			return;
+		}
+		if (c->buf) {
+			memcpy(nb, c->buf, c->len + 1);
+			OPENSSL_cleanse(c->buf, c->cap);
+			free(c->buf);
+		}
+		c->buf = nb;
+		c->cap = cap;
+	}
+	for (size_t i = 0; i < n; i++)
+		filter_byte(c, (unsigned char)data[i]);
+	c->buf[c->len] = '\0';
+}
+
+char *shellbuf_find_marker(struct shellbuf *c, const char *marker)
+{
+	size_t ml = strlen(marker), from = c->scanned >= ml ? c->scanned - ml + 1 : 0;
+	char *m = c->buf ? strstr(c->buf + from, marker) : NULL;
+
+	if (m == NULL)
+		c->scanned = c->len;
+	return m;
+}
+
+int shellbuf_prompt(const struct shellbuf *c, const char *const *prompts, int n)
+{
+	size_t end = c->len;
+
+	if (c->buf == NULL)
+		return -1;
+	while (end > 0 && c->buf[end - 1] == ' ')
+		end--;
+	for (int i = 0; i < n; i++) {
+		size_t pl = strlen(prompts[i]);
+		if (end >= pl && strncmp(c->buf + end - pl, prompts[i], pl) == 0)
+			return i;
+	}
+	return -1;
+}
+
+void shellbuf_reset(struct shellbuf *c)
+{
+	c->len = 0;
+	c->scanned = 0;
+	if (c->buf)
+		c->buf[0] = '\0';
+}
+
+void shellbuf_free(struct shellbuf *c)
+{
+	if (c->buf) {
+		OPENSSL_cleanse(c->buf, c->cap);
+		free(c->buf);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+int shell_status_complete(const char *after)
+{
+	return *after >= '0' && *after <= '9' && strstr(after, "__") != NULL;
+}
+
+int shell_extract(char *buf, const char *begin, const char *end, char *out, size_t outlen,
+		  int *status)
+{
+	char *b, *e = strstr(buf, end);
+
+	*status = (int)strtol(e + strlen(end), NULL, 10);
+	*e = '\0';
+	if ((b = strstr(buf, begin)) == NULL)
+		return -1;
+	b += strlen(begin);
+	if (outlen) {
+		size_t n = strlen(b);
+		snprintf(out, outlen, "%.*s", (int)(n < outlen - 1 ? n : outlen - 1), b);
+	}
+	return 0;
+}
+
+void shell_parse_sums(const char *out, const char *const *names, int n, char (*sums)[65])
+{
+	const char *line = out;
+
+	for (int i = 0; i < n; i++)
+		sums[i][0] = '\0';
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		for (int i = 0; i < n; i++) {
+			char want[128];
+			size_t wl = (size_t)snprintf(want, sizeof(want), "  %s", names[i]);
+			if (len == 64 + wl && strncmp(line + 64, want, wl) == 0 &&
+			    strspn(line, "0123456789abcdef") >= 64) {
+				memcpy(sums[i], line, 64);
+				sums[i][64] = '\0';
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
