@@ -1,69 +1,20 @@
 /* PKCS#11 through the module's own function list. libp11 0.4.12 cannot
  * re-login or reopen sessions after the token side restarts and its session
  * pool can block forever when C_OpenSession fails, so sessions, login and
- * recovery are owned here (DESIGN.md 8). */
-#include "token.h"
+ * recovery are owned here (DESIGN.md 8). This file: the connection, its
+ * sessions, recovery and signing; objects are in token_obj.c. */
+#include "token_int.h"
 
 #include "errors.h"
 #include "fileio.h"
 #include "log.h"
 
 #include <dlfcn.h>
-#include <errno.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/param_build.h>
-#include <openssl/sha.h>
-#include <p11-kit/pkcs11.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define DEFAULT_WAIT_MS 30000
-
-struct token {
-	char *module, *label, *pin_file;
-	int nsessions;
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
-	CK_SLOT_ID slot;
-
-	/* Held shared by every operation that uses the module, exclusively by
-	 * connect/disconnect: the module is never finalized under a caller. */
-	pthread_rwlock_t lock;
-
-	pthread_mutex_t pool_mu;
-	pthread_cond_t pool_cv;
-	CK_SESSION_HANDLE *pool;
-	int pool_free;   /* sessions available in pool[0..pool_free) */
-	int pool_open;   /* sessions opened in this connection */
-
-	pthread_mutex_t state_mu;
-	pthread_cond_t state_cv;
-	enum token_state state;
-	char last_error[256];
-	int stopping;
-	int recover;
-	pthread_t recovery;
-	int recovery_started;
-
-	atomic_uint epoch;  /* bumped per connection: object handles go stale */
-	atomic_ullong logins, recoveries;
-	pthread_mutex_t keygen_mu; /* SoftHSM2 2.6.1 races on concurrent keygen */
-};
-
-struct token_key {
-	struct token *t;
-	char label[128];
-	pthread_mutex_t mu;
-	CK_OBJECT_HANDLE handle;
-	unsigned epoch;
-	EVP_PKEY *pub;
-};
 
 static _Thread_local int64_t tl_deadline;
 static _Thread_local int tl_sign_error;
@@ -85,7 +36,7 @@ int token_last_sign_error(void)
 	return tl_sign_error;
 }
 
-static const char *ckr_name(CK_RV rv)
+const char *token_ckr_name(CK_RV rv)
 {
 	switch (rv) {
 #define C(x) \
@@ -138,12 +89,11 @@ static int ckr_is_pin(CK_RV rv)
 	       rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED;
 }
 
-/* Record a failed call; a lost-token code wakes the recovery thread. */
-static int fail(struct token *t, const char *what, CK_RV rv)
+int token_fail(struct token *t, const char *what, CK_RV rv)
 {
 	char msg[256];
 
-	snprintf(msg, sizeof(msg), "%s: %s (0x%lx)", what, ckr_name(rv), (unsigned long)rv);
+	snprintf(msg, sizeof(msg), "%s: %s (0x%lx)", what, token_ckr_name(rv), (unsigned long)rv);
 	if (ckr_is_lost(rv)) {
 		pthread_mutex_lock(&t->state_mu);
 		if (t->state == TOKEN_STATE_READY) {
@@ -187,9 +137,7 @@ static int64_t deadline_ms(void)
 	return tl_deadline ? tl_deadline : token_monotonic_ms() + DEFAULT_WAIT_MS;
 }
 
-/* Shared lock + one pooled session, or TOKEN_LOST/TIMEOUT without waiting
- * on a token that is not ready. */
-static int session_get(struct token *t, CK_SESSION_HANDLE *s)
+int token_session_get(struct token *t, CK_SESSION_HANDLE *s)
 {
 	int64_t until = deadline_ms();
 	struct timespec ts;
@@ -222,7 +170,7 @@ static int session_get(struct token *t, CK_SESSION_HANDLE *s)
 	return r;
 }
 
-static void session_put(struct token *t, CK_SESSION_HANDLE s)
+void token_session_put(struct token *t, CK_SESSION_HANDLE s)
 {
 	pthread_mutex_lock(&t->pool_mu);
 	t->pool[t->pool_free++] = s;
@@ -233,7 +181,7 @@ static void session_put(struct token *t, CK_SESSION_HANDLE s)
 
 /* --- connect / disconnect (caller holds the lock exclusively) ------------- */
 
-static int module_load(struct token *t)
+int token_module_load(struct token *t)
 {
 	CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
 	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
@@ -254,13 +202,13 @@ static int module_load(struct token *t)
 	}
 	rv = t->f->C_Initialize(&args);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		log_error("PKCS#11 module %s: C_Initialize: %s", t->module, ckr_name(rv));
+		log_error("PKCS#11 module %s: C_Initialize: %s", t->module, token_ckr_name(rv));
 		return ckr_is_lost(rv) ? SFTCA_ERR_TOKEN_LOST : SFTCA_ERR_TOKEN;
 	}
 	return 0;
 }
 
-static int slot_find(struct token *t, int quiet)
+int token_slot_find(struct token *t, int quiet)
 {
 	CK_SLOT_ID slots[64];
 	CK_ULONG n = 64;
@@ -270,7 +218,7 @@ static int slot_find(struct token *t, int quiet)
 	CK_RV rv;
 
 	if ((rv = t->f->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK) {
-		log_error("PKCS#11 module %s: C_GetSlotList: %s", t->module, ckr_name(rv));
+		log_error("PKCS#11 module %s: C_GetSlotList: %s", t->module, token_ckr_name(rv));
 		return ckr_is_lost(rv) || rv == CKR_GENERAL_ERROR ? SFTCA_ERR_TOKEN_LOST
 								   : SFTCA_ERR_TOKEN;
 	}
@@ -316,10 +264,10 @@ static int login(struct token *t, CK_SESSION_HANDLE s)
 	if (ckr_is_pin(rv)) {
 		log_error("token '%s' refused the PIN from %s: %s; not retried (a retry could "
 			  "lock the token)",
-			  t->label, t->pin_file, ckr_name(rv));
+			  t->label, t->pin_file, token_ckr_name(rv));
 		return SFTCA_ERR_PIN;
 	}
-	log_error("token '%s': C_Login: %s", t->label, ckr_name(rv));
+	log_error("token '%s': C_Login: %s", t->label, token_ckr_name(rv));
 	return ckr_is_lost(rv) ? SFTCA_ERR_TOKEN_LOST : SFTCA_ERR_TOKEN;
 }
 
@@ -339,15 +287,15 @@ static int connect_token(struct token *t)
 	CK_RV rv;
 	int r;
 
-	if ((r = module_load(t)) != 0)
+	if ((r = token_module_load(t)) != 0)
 		return r;
-	if ((r = slot_find(t, 0)) != 0)
+	if ((r = token_slot_find(t, 0)) != 0)
 		goto fail;
 	for (int i = 0; i < t->nsessions; i++) {
 		rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 					 &t->pool[i]);
 		if (rv != CKR_OK) {
-			log_error("token '%s': C_OpenSession: %s", t->label, ckr_name(rv));
+			log_error("token '%s': C_OpenSession: %s", t->label, token_ckr_name(rv));
 			r = ckr_is_lost(rv) || rv == CKR_GENERAL_ERROR ? SFTCA_ERR_TOKEN_LOST
 								       : SFTCA_ERR_TOKEN;
 			goto fail;
@@ -491,83 +439,6 @@ int token_open(const struct token_opts *o, struct token **out)
 	*out = t;
 	return 0;
 }
-
-/* The first slot whose token is not initialised yet. */
-static int free_slot(struct token *t, CK_SLOT_ID *slot)
-{
-	CK_SLOT_ID slots[64];
-	CK_ULONG n = 64;
-	CK_TOKEN_INFO ti;
-
-	if (t->f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-		return SFTCA_ERR_TOKEN;
-	for (CK_ULONG i = 0; i < n; i++)
-		if (t->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    !(ti.flags & CKF_TOKEN_INITIALIZED)) {
-			*slot = slots[i];
-			return 0;
-		}
-	log_error("%s has no free slot for a new token", t->module);
-	return SFTCA_ERR_NOT_FOUND;
-}
-
-int token_init(const char *module, const char *label, const char *so_pin_file,
-	       const char *pin_file, int *created)
-{
-	struct token t = { .module = (char *)module, .label = (char *)label };
-	char *so = NULL, *pin = NULL, padded[32];
-	size_t solen = 0, pinlen = 0;
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	CK_SLOT_ID slot;
-	CK_RV rv;
-	int r;
-
-	*created = 0;
-	if (strlen(label) > 32) {
-		log_error("token label '%s' is longer than 32 characters", label);
-		return SFTCA_ERR_INVALID;
-	}
-	if ((r = module_load(&t)) != 0)
-		return r;
-	if (slot_find(&t, 1) == 0) {
-		r = 0; /* already there: idempotent */
-		goto out;
-	}
-	if ((r = free_slot(&t, &slot)) != 0 ||
-	    (r = secret_read_file(so_pin_file, &so, &solen)) != 0 ||
-	    (r = secret_read_file(pin_file, &pin, &pinlen)) != 0)
-		goto out;
-	memset(padded, ' ', sizeof(padded));
-	memcpy(padded, label, strlen(label));
-	r = SFTCA_ERR_TOKEN;
-	if ((rv = t.f->C_InitToken(slot, (CK_UTF8CHAR_PTR)so, solen, (CK_UTF8CHAR_PTR)padded)) !=
-	    CKR_OK) {
-		log_error("C_InitToken: %s", ckr_name(rv));
-		goto out;
-	}
-	/* SoftHSM moves a new token to a new slot: look it up by label. */
-	if (slot_find(&t, 0) != 0)
-		goto out;
-	if ((rv = t.f->C_OpenSession(t.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s)) !=
-		    CKR_OK ||
-	    (rv = t.f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so, solen)) != CKR_OK ||
-	    (rv = t.f->C_InitPIN(s, (CK_UTF8CHAR_PTR)pin, pinlen)) != CKR_OK) {
-		log_error("initialising the user PIN of token '%s': %s", label, ckr_name(rv));
-		goto out;
-	}
-	t.f->C_Logout(s);
-	*created = 1;
-	r = 0;
-out:
-	if (s != CK_INVALID_HANDLE)
-		t.f->C_CloseSession(s);
-	secret_free(so, solen);
-	secret_free(pin, pinlen);
-	t.f->C_Finalize(NULL);
-	dlclose(t.dl);
-	return r;
-}
-
 void token_close(struct token *t)
 {
 	if (t == NULL)
@@ -599,464 +470,6 @@ void token_close(struct token *t)
 	free(t);
 }
 
-/* --- objects ------------------------------------------------------------- */
-
-static void label_id(const char *label, unsigned char id[SHA_DIGEST_LENGTH])
-{
-	/* CKA_ID ties a key pair and its certificates together; derived from
-	 * the key label so that it is stable and needs no second write. */
-	SHA1((const unsigned char *)label, strlen(label), id);
-}
-
-static int find_objects(struct token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-			const char *label, CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n)
-{
-	CK_ATTRIBUTE tmpl[2] = {
-		{ CKA_LABEL, (void *)label, strlen(label) },
-		{ CKA_CLASS, &cls, sizeof(cls) },
-	};
-	CK_RV rv;
-
-	*n = 0;
-	if ((rv = t->f->C_FindObjectsInit(s, tmpl, cls == (CK_OBJECT_CLASS)-1 ? 1 : 2)) != CKR_OK)
-		return fail(t, "C_FindObjectsInit", rv);
-	rv = t->f->C_FindObjects(s, found, max, n);
-	t->f->C_FindObjectsFinal(s);
-	if (rv != CKR_OK)
-		return fail(t, "C_FindObjects", rv);
-	return 0;
-}
-
-static int find_one(struct token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *label,
-		    CK_OBJECT_HANDLE *h)
-{
-	CK_ULONG n;
-	int r;
-
-	if ((r = find_objects(t, s, cls, label, h, 1, &n)) != 0)
-		return r;
-	return n == 1 ? 0 : SFTCA_ERR_NOT_FOUND;
-}
-
-int token_label_free(struct token *t, const char *label)
-{
-	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE h;
-	CK_ULONG n;
-	int r;
-
-	if ((r = session_get(t, &s)) != 0)
-		return r;
-	r = find_objects(t, s, (CK_OBJECT_CLASS)-1, label, &h, 1, &n);
-	session_put(t, s);
-	if (r != 0)
-		return r;
-	return n == 0 ? 0 : SFTCA_ERR_EXISTS;
-}
-
-int token_destroy_label(struct token *t, const char *label)
-{
-	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE h[16];
-	CK_ULONG n;
-	int r;
-
-	if ((r = session_get(t, &s)) != 0)
-		return r;
-	if ((r = find_objects(t, s, (CK_OBJECT_CLASS)-1, label, h, 16, &n)) == 0)
-		for (CK_ULONG i = 0; i < n; i++)
-			t->f->C_DestroyObject(s, h[i]);
-	session_put(t, s);
-	return r;
-}
-
-/* Read one attribute into a malloc'd buffer. */
-static int get_attr(struct token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-		    CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
-{
-	CK_ATTRIBUTE a = { type, NULL, 0 };
-	CK_RV rv;
-
-	*val = NULL;
-	if ((rv = t->f->C_GetAttributeValue(s, h, &a, 1)) != CKR_OK)
-		return fail(t, "C_GetAttributeValue", rv);
-	if ((a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1)) == NULL)
-		return SFTCA_ERR_NOMEM;
-	if ((rv = t->f->C_GetAttributeValue(s, h, &a, 1)) != CKR_OK) {
-		free(a.pValue);
-		return fail(t, "C_GetAttributeValue", rv);
-	}
-	*val = a.pValue;
-	*len = a.ulValueLen;
-	return 0;
-}
-
-static const unsigned char OID_P256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-					  0x3d, 0x03, 0x01, 0x07 };
-static const unsigned char OID_P384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
-
-static EVP_PKEY *pub_from_rsa(const unsigned char *n, CK_ULONG nlen, const unsigned char *e,
-			      CK_ULONG elen)
-{
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	BIGNUM *bn_n = BN_bin2bn(n, (int)nlen, NULL), *bn_e = BN_bin2bn(e, (int)elen, NULL);
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-	EVP_PKEY *pk = NULL;
-
-	if (bld && bn_n && bn_e && ctx && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) &&
-	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) &&
-	    (params = OSSL_PARAM_BLD_to_param(bld)) != NULL && EVP_PKEY_fromdata_init(ctx) == 1)
-		EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(bn_n);
-	BN_free(bn_e);
-	EVP_PKEY_CTX_free(ctx);
-	return pk;
-}
-
-static EVP_PKEY *pub_from_ec(const unsigned char *params_der, CK_ULONG plen,
-			     const unsigned char *point_attr, CK_ULONG ptlen)
-{
-	const char *group;
-	const unsigned char *p = point_attr;
-	ASN1_OCTET_STRING *os = NULL;
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pk = NULL;
-
-	if (plen == sizeof(OID_P256) && memcmp(params_der, OID_P256, plen) == 0)
-		group = "prime256v1";
-	else if (plen == sizeof(OID_P384) && memcmp(params_der, OID_P384, plen) == 0)
-		group = "secp384r1";
-	else
-		return NULL;
-	/* CKA_EC_POINT is a DER OCTET STRING around the uncompressed point. */
-	if ((os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)ptlen)) == NULL)
-		goto out;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(
-		OSSL_PKEY_PARAM_PUB_KEY, (void *)ASN1_STRING_get0_data(os),
-		(size_t)ASN1_STRING_length(os));
-	params[2] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) != NULL &&
-	    EVP_PKEY_fromdata_init(ctx) == 1)
-		EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params);
-out:
-	ERR_clear_error();
-	ASN1_OCTET_STRING_free(os);
-	EVP_PKEY_CTX_free(ctx);
-	return pk;
-}
-
-/* Public key of the key pair named label, from its public key object. */
-static int read_public(struct token *t, CK_SESSION_HANDLE s, const char *label, EVP_PKEY **out)
-{
-	CK_OBJECT_HANDLE h;
-	CK_KEY_TYPE kt;
-	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
-	unsigned char *v1 = NULL, *v2 = NULL;
-	CK_ULONG l1 = 0, l2 = 0;
-	CK_RV rv;
-	int r;
-
-	*out = NULL;
-	if ((r = find_one(t, s, CKO_PUBLIC_KEY, label, &h)) != 0)
-		return r;
-	if ((rv = t->f->C_GetAttributeValue(s, h, &a, 1)) != CKR_OK)
-		return fail(t, "C_GetAttributeValue(CKA_KEY_TYPE)", rv);
-	if (kt == CKK_RSA) {
-		if ((r = get_attr(t, s, h, CKA_MODULUS, &v1, &l1)) == 0 &&
-		    (r = get_attr(t, s, h, CKA_PUBLIC_EXPONENT, &v2, &l2)) == 0)
-			*out = pub_from_rsa(v1, l1, v2, l2);
-	} else if (kt == CKK_EC) {
-		if ((r = get_attr(t, s, h, CKA_EC_PARAMS, &v1, &l1)) == 0 &&
-		    (r = get_attr(t, s, h, CKA_EC_POINT, &v2, &l2)) == 0)
-			*out = pub_from_ec(v1, l1, v2, l2);
-	}
-	free(v1);
-	free(v2);
-	if (r == 0 && *out == NULL) {
-		log_error("token '%s': public key '%s' has an unsupported type or encoding",
-			  t->label, label);
-		r = SFTCA_ERR_TOKEN;
-	}
-	return r;
-}
-
-static int parse_key_type(const char *kt, CK_KEY_TYPE *type, CK_ULONG *bits,
-			  const unsigned char **oid, CK_ULONG *oidlen)
-{
-	if (kt == NULL || kt[0] == '\0' || strcmp(kt, "rsa:2048") == 0)
-		*type = CKK_RSA, *bits = 2048;
-	else if (strcmp(kt, "rsa:3072") == 0)
-		*type = CKK_RSA, *bits = 3072;
-	else if (strcmp(kt, "rsa:4096") == 0)
-		*type = CKK_RSA, *bits = 4096;
-	else if (strcmp(kt, "ec:p256") == 0)
-		*type = CKK_EC, *oid = OID_P256, *oidlen = sizeof(OID_P256);
-	else if (strcmp(kt, "ec:p384") == 0)
-		*type = CKK_EC, *oid = OID_P384, *oidlen = sizeof(OID_P384);
-	else
-		return SFTCA_ERR_INVALID;
-	return 0;
-}
-
-int token_generate_key(struct token *t, const char *label, const char *key_type, EVP_PKEY **pub)
-{
-	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	static CK_BYTE f4[] = { 0x01, 0x00, 0x01 };
-	CK_KEY_TYPE kt;
-	CK_ULONG bits = 0, oidlen = 0;
-	const unsigned char *oid = NULL;
-	unsigned char id[SHA_DIGEST_LENGTH];
-	CK_MECHANISM mech = { 0, NULL, 0 };
-	CK_OBJECT_HANDLE hpub, hpriv;
-	CK_SESSION_HANDLE s;
-	CK_RV rv;
-	int r;
-
-	*pub = NULL;
-	if (parse_key_type(key_type, &kt, &bits, &oid, &oidlen) != 0) {
-		log_error("unknown key type '%s' (rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384)",
-			  key_type);
-		return SFTCA_ERR_INVALID;
-	}
-	label_id(label, id);
-	CK_ATTRIBUTE pubt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &no, sizeof(no) },
-		{ CKA_LABEL, (void *)label, strlen(label) },
-		{ CKA_ID, id, sizeof(id) },
-		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_WRAP, &no, sizeof(no) },
-		{ kt == CKK_RSA ? CKA_MODULUS_BITS : CKA_EC_PARAMS,
-		  kt == CKK_RSA ? (void *)&bits : (void *)oid,
-		  kt == CKK_RSA ? sizeof(bits) : oidlen },
-		{ CKA_PUBLIC_EXPONENT, f4, sizeof(f4) },
-	};
-	CK_ATTRIBUTE privt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_LABEL, (void *)label, strlen(label) },
-		{ CKA_ID, id, sizeof(id) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_UNWRAP, &no, sizeof(no) },
-		{ CKA_DERIVE, &no, sizeof(no) },
-	};
-	mech.mechanism = kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
-
-	if ((r = session_get(t, &s)) != 0)
-		return r;
-	pthread_mutex_lock(&t->keygen_mu);
-	rv = t->f->C_GenerateKeyPair(s, &mech, pubt, kt == CKK_RSA ? 9 : 8, privt,
-				     sizeof(privt) / sizeof(privt[0]), &hpub, &hpriv);
-	pthread_mutex_unlock(&t->keygen_mu);
-	if (rv != CKR_OK) {
-		r = fail(t, "C_GenerateKeyPair", rv);
-		goto out;
-	}
-	if ((r = read_public(t, s, label, pub)) != 0) {
-		t->f->C_DestroyObject(s, hpriv);
-		t->f->C_DestroyObject(s, hpub);
-	}
-out:
-	session_put(t, s);
-	return r;
-}
-
-/* Append one BIGNUM parameter of k as a big-endian attribute. */
-static int bn_attr(EVP_PKEY *k, const char *name, CK_ATTRIBUTE *a, CK_ATTRIBUTE_TYPE type)
-{
-	BIGNUM *bn = NULL;
-	int n;
-
-	a->type = type;
-	a->pValue = NULL;
-	a->ulValueLen = 0;
-	if (!EVP_PKEY_get_bn_param(k, name, &bn))
-		return SFTCA_ERR_CRYPTO;
-	n = BN_num_bytes(bn);
-	if ((a->pValue = OPENSSL_secure_malloc((size_t)(n ? n : 1))) == NULL) {
-		BN_clear_free(bn);
-		return SFTCA_ERR_NOMEM;
-	}
-	a->ulValueLen = (CK_ULONG)BN_bn2bin(bn, a->pValue);
-	BN_clear_free(bn);
-	return 0;
-}
-
-int token_import_key(struct token *t, const char *label, EVP_PKEY *priv)
-{
-	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	static CK_OBJECT_CLASS cpriv = CKO_PRIVATE_KEY;
-	static CK_KEY_TYPE krsa = CKK_RSA;
-	unsigned char id[SHA_DIGEST_LENGTH];
-	CK_ATTRIBUTE a[20];
-	CK_ATTRIBUTE comp[8];
-	CK_ULONG n = 0, ncomp = 0;
-	CK_OBJECT_HANDLE h;
-	CK_SESSION_HANDLE s;
-	EVP_PKEY *pub = NULL;
-	CK_RV rv;
-	int r = 0;
-
-	if (EVP_PKEY_get_base_id(priv) != EVP_PKEY_RSA) {
-		log_error("import: only RSA InternalCA keys are supported");
-		return SFTCA_ERR_INVALID;
-	}
-	label_id(label, id);
-	static const struct {
-		const char *name;
-		CK_ATTRIBUTE_TYPE type;
-	} parts[] = {
-		{ OSSL_PKEY_PARAM_RSA_N, CKA_MODULUS },
-		{ OSSL_PKEY_PARAM_RSA_E, CKA_PUBLIC_EXPONENT },
-		{ OSSL_PKEY_PARAM_RSA_D, CKA_PRIVATE_EXPONENT },
-		{ OSSL_PKEY_PARAM_RSA_FACTOR1, CKA_PRIME_1 },
-		{ OSSL_PKEY_PARAM_RSA_FACTOR2, CKA_PRIME_2 },
-		{ OSSL_PKEY_PARAM_RSA_EXPONENT1, CKA_EXPONENT_1 },
-		{ OSSL_PKEY_PARAM_RSA_EXPONENT2, CKA_EXPONENT_2 },
-		{ OSSL_PKEY_PARAM_RSA_COEFFICIENT1, CKA_COEFFICIENT },
-	};
-	for (ncomp = 0; ncomp < 8; ncomp++)
-		if ((r = bn_attr(priv, parts[ncomp].name, &comp[ncomp], parts[ncomp].type)) != 0) {
-			log_error("import: the RSA key lacks its CRT components");
-			goto wipe;
-		}
-	a[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cpriv, sizeof(cpriv) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &krsa, sizeof(krsa) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &yes, sizeof(yes) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &yes, sizeof(yes) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &no, sizeof(no) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_SIGN, &yes, sizeof(yes) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-	a[n++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
-	for (CK_ULONG i = 0; i < 8; i++)
-		a[n++] = comp[i];
-
-	if ((r = session_get(t, &s)) != 0)
-		goto wipe;
-	rv = t->f->C_CreateObject(s, a, n, &h);
-	if (rv != CKR_OK) {
-		r = fail(t, "C_CreateObject(private key)", rv);
-	} else {
-		/* The public half as its own object, as generated keys have. */
-		static CK_OBJECT_CLASS cpub = CKO_PUBLIC_KEY;
-		CK_ATTRIBUTE pa[] = {
-			{ CKA_CLASS, &cpub, sizeof(cpub) },
-			{ CKA_KEY_TYPE, &krsa, sizeof(krsa) },
-			{ CKA_TOKEN, &yes, sizeof(yes) },
-			{ CKA_PRIVATE, &no, sizeof(no) },
-			{ CKA_VERIFY, &yes, sizeof(yes) },
-			{ CKA_LABEL, (void *)label, strlen(label) },
-			{ CKA_ID, id, sizeof(id) },
-			comp[0],
-			comp[1],
-		};
-		CK_OBJECT_HANDLE hp;
-		rv = t->f->C_CreateObject(s, pa, sizeof(pa) / sizeof(pa[0]), &hp);
-		if (rv != CKR_OK) {
-			r = fail(t, "C_CreateObject(public key)", rv);
-			t->f->C_DestroyObject(s, h);
-		} else if ((r = read_public(t, s, label, &pub)) == 0 && EVP_PKEY_eq(pub, priv) != 1) {
-			log_error("import: the token's copy of the key does not match the input");
-			t->f->C_DestroyObject(s, h);
-			t->f->C_DestroyObject(s, hp);
-			r = SFTCA_ERR_TOKEN;
-		}
-	}
-	session_put(t, s);
-wipe:
-	for (CK_ULONG i = 0; i < ncomp; i++)
-		OPENSSL_secure_clear_free(comp[i].pValue, comp[i].ulValueLen);
-	EVP_PKEY_free(pub);
-	return r;
-}
-
-int token_store_cert(struct token *t, const char *key_label, const char *cert_label, X509 *x)
-{
-	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	static CK_OBJECT_CLASS ccert = CKO_CERTIFICATE;
-	static CK_CERTIFICATE_TYPE x509 = CKC_X_509;
-	unsigned char id[SHA_DIGEST_LENGTH];
-	unsigned char *der = NULL, *subj = NULL, *iss = NULL, *ser = NULL;
-	int dlen = i2d_X509(x, &der), slen = i2d_X509_NAME(X509_get_subject_name(x), &subj);
-	int ilen = i2d_X509_NAME(X509_get_issuer_name(x), &iss);
-	int serlen = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &ser);
-	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE h;
-	CK_RV rv;
-	int r = SFTCA_ERR_CRYPTO;
-
-	label_id(key_label, id);
-	if (dlen <= 0 || slen <= 0 || ilen <= 0 || serlen <= 0)
-		goto out;
-	CK_ATTRIBUTE a[] = {
-		{ CKA_CLASS, &ccert, sizeof(ccert) },
-		{ CKA_CERTIFICATE_TYPE, &x509, sizeof(x509) },
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &no, sizeof(no) },
-		{ CKA_LABEL, (void *)cert_label, strlen(cert_label) },
-		{ CKA_ID, id, sizeof(id) },
-		{ CKA_SUBJECT, subj, (CK_ULONG)slen },
-		{ CKA_ISSUER, iss, (CK_ULONG)ilen },
-		{ CKA_SERIAL_NUMBER, ser, (CK_ULONG)serlen },
-		{ CKA_VALUE, der, (CK_ULONG)dlen },
-	};
-	if ((r = session_get(t, &s)) != 0)
-		goto out;
-	rv = t->f->C_CreateObject(s, a, sizeof(a) / sizeof(a[0]), &h);
-	r = rv == CKR_OK ? 0 : fail(t, "C_CreateObject(certificate)", rv);
-	session_put(t, s);
-out:
-	OPENSSL_free(der);
-	OPENSSL_free(subj);
-	OPENSSL_free(iss);
-	OPENSSL_free(ser);
-	return r;
-}
-
-int token_key_attrs(struct token *t, const char *label, struct token_key_attrs *out)
-{
-	CK_BBOOL v[5];
-	CK_ATTRIBUTE a[] = {
-		{ CKA_SENSITIVE, &v[0], 1 },
-		{ CKA_EXTRACTABLE, &v[1], 1 },
-		{ CKA_ALWAYS_SENSITIVE, &v[2], 1 },
-		{ CKA_NEVER_EXTRACTABLE, &v[3], 1 },
-		{ CKA_LOCAL, &v[4], 1 },
-	};
-	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE h;
-	CK_RV rv;
-	int r;
-
-	if ((r = session_get(t, &s)) != 0)
-		return r;
-	if ((r = find_one(t, s, CKO_PRIVATE_KEY, label, &h)) == 0) {
-		rv = t->f->C_GetAttributeValue(s, h, a, 5);
-		if (rv != CKR_OK)
-			r = fail(t, "C_GetAttributeValue", rv);
-	}
-	session_put(t, s);
-	if (r == 0) {
-		out->sensitive = v[0];
-		out->extractable = v[1];
-		out->always_sensitive = v[2];
-		out->never_extractable = v[3];
-		out->local = v[4];
-	}
-	return r;
-}
-
 /* --- keys and signing ---------------------------------------------------- */
 
 int token_key_open(struct token *t, const char *label, struct token_key **out)
@@ -1071,13 +484,13 @@ int token_key_open(struct token *t, const char *label, struct token_key **out)
 	k->t = t;
 	memcpy(k->label, label, strlen(label) + 1);
 	pthread_mutex_init(&k->mu, NULL);
-	if ((r = session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, &s)) != 0)
 		goto fail;
-	if ((r = find_one(t, s, CKO_PRIVATE_KEY, label, &k->handle)) == 0)
-		r = read_public(t, s, label, &k->pub);
+	if ((r = token_find_one(t, s, CKO_PRIVATE_KEY, label, &k->handle)) == 0)
+		r = token_read_public(t, s, label, &k->pub);
 	else if (r == SFTCA_ERR_NOT_FOUND)
 		log_error("token '%s' has no private key labelled '%s'", t->label, label);
-	session_put(t, s);
+	token_session_put(t, s);
 	if (r != 0)
 		goto fail;
 	k->epoch = atomic_load(&t->epoch);
@@ -1110,7 +523,7 @@ static int key_handle(struct token_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 
 	pthread_mutex_lock(&k->mu);
 	if (k->epoch != epoch) {
-		if ((r = find_one(k->t, s, CKO_PRIVATE_KEY, k->label, &k->handle)) == 0)
+		if ((r = token_find_one(k->t, s, CKO_PRIVATE_KEY, k->label, &k->handle)) == 0)
 			k->epoch = epoch;
 	}
 	*h = k->handle;
@@ -1129,17 +542,17 @@ int token_sign(struct token_key *k, enum token_mech m, const unsigned char *in, 
 	CK_RV rv;
 	int r;
 
-	if ((r = session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, &s)) != 0)
 		goto out;
 	if ((r = key_handle(k, s, &h)) == 0) {
 		if ((rv = t->f->C_SignInit(s, &mech, h)) != CKR_OK)
-			r = fail(t, "C_SignInit", rv);
+			r = token_fail(t, "C_SignInit", rv);
 		else if ((rv = t->f->C_Sign(s, (CK_BYTE_PTR)in, inlen, sig, &outlen)) != CKR_OK)
-			r = fail(t, "C_Sign", rv);
+			r = token_fail(t, "C_Sign", rv);
 		else
 			*siglen = outlen;
 	}
-	session_put(t, s);
+	token_session_put(t, s);
 out:
 	tl_sign_error = r;
 	return r;
