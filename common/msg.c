@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* format(printf, 2, 0): the callers' formats are checked at their call sites. */
-static __attribute__((format(printf, 2, 0))) void msg_vset(struct sftca_msg *m, const char *fmt, va_list ap)
+void msg_vset(struct sftca_msg *m, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(m->text, sizeof(m->text), fmt, ap);
 

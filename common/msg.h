@@ -5,6 +5,7 @@
 #ifndef SFTCA_MSG_H
 #define SFTCA_MSG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define SFTCA_MSG_MAX 512
@@ -15,6 +16,7 @@ struct sftca_msg {
 
 /* Replace the text. */
 void msg_set(struct sftca_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void msg_vset(struct sftca_msg *m, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Set the text and return r: `return msg_fail(m, SFTCA_ERR_INVALID, "...")`. */
 int msg_fail(struct sftca_msg *m, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prefix the current text: "context: previous text". */

@@ -133,7 +133,7 @@ int anchor_open(struct signer *s)
 	}
 	if ((r = token_key_open(s->token, ANCHOR_KEY_LABEL, &s->audit_key)) != 0)
 		return r;
-	if ((s->audit_pkey = token_pkey_new(s->audit_key)) == NULL ||
+	if ((s->audit_pkey = token_pkey_new(s->audit_key, NULL)) == NULL ||
 	    (an = calloc(1, sizeof(*an))) == NULL) {
 		anchor_close(s);
 		return SFTCA_ERR_NOMEM;

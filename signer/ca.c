@@ -74,9 +74,9 @@ X509 *ca_gen_cert(const struct ca_gen *g)
 	return g->cert;
 }
 
-EVP_PKEY *ca_gen_signing_key(const struct ca_gen *g)
+EVP_PKEY *ca_gen_signer(const struct ca_gen *g, struct token_call *call)
 {
-	return g->pkey;
+	return token_pkey_new(g->key, call);
 }
 
 const struct ledger_gen *ca_gen_info(const struct ca_gen *g)
@@ -107,7 +107,7 @@ static int gen_open_key(struct ca_registry *r, struct ca_gen *g)
 		g->key = NULL;
 		return SFTCA_ERR_TOKEN;
 	}
-	if ((g->pkey = token_pkey_new(g->key)) == NULL) {
+	if ((g->pkey = token_pkey_new(g->key, NULL)) == NULL) {
 		token_key_free(g->key);
 		g->key = NULL;
 		return SFTCA_ERR_CRYPTO;
@@ -499,7 +499,7 @@ static int new_key_and_cert(struct ca_registry *r, const char *label, const char
 		return rc;
 	if ((rc = token_key_open(r->token, label, &k)) != 0)
 		goto fail;
-	if ((signer = token_pkey_new(k)) == NULL) {
+	if ((signer = token_pkey_new(k, NULL)) == NULL) {
 		rc = SFTCA_ERR_CRYPTO;
 		goto fail;
 	}
@@ -920,10 +920,11 @@ out:
 	return ok ? 0 : SFTCA_ERR_CRYPTO;
 }
 
-/* One CRL for generation g, signed by its key in the token. */
-static int crl_for(struct ca_registry *r, struct ca_gen *g, uint64_t number, int64_t now,
-		   int64_t next, unsigned *count, char **pem)
+/* One CRL for generation g, signed by its key in the token on behalf of call. */
+static int crl_for(struct ca_registry *r, struct ca_gen *g, struct token_call *call,
+		   uint64_t number, int64_t now, int64_t next, unsigned *count, char **pem)
 {
+	EVP_PKEY *signer = NULL;
 	struct crl_fill f = { X509_CRL_new(), 0 };
 	ASN1_TIME *tu = ASN1_TIME_set(NULL, (time_t)now), *nu = ASN1_TIME_set(NULL, (time_t)next);
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
@@ -950,9 +951,12 @@ static int crl_for(struct ca_registry *r, struct ca_gen *g, uint64_t number, int
 		goto out;
 	rc = SFTCA_ERR_CRYPTO;
 	X509_CRL_sort(f.crl);
-	if (X509_CRL_sign(f.crl, g->pkey, profile_digest(token_key_public(g->key))) <= 0) {
+	if ((signer = token_pkey_new(g->key, call)) == NULL)
+		goto out;
+	call->error = 0;
+	if (X509_CRL_sign(f.crl, signer, profile_digest(token_key_public(g->key))) <= 0) {
 		log_crypto("signing the CRL in the token");
-		rc = token_last_sign_error() ? token_last_sign_error() : SFTCA_ERR_CRYPTO;
+		rc = call->error ? call->error : SFTCA_ERR_CRYPTO;
 		goto out;
 	}
 	if (X509_CRL_verify(f.crl, token_key_public(g->key)) != 1) {
@@ -966,6 +970,7 @@ static int crl_for(struct ca_registry *r, struct ca_gen *g, uint64_t number, int
 	rc = 0;
 out:
 	ERR_clear_error();
+	EVP_PKEY_free(signer);
 	X509_CRL_free(f.crl);
 	ASN1_TIME_free(tu);
 	ASN1_TIME_free(nu);
@@ -974,7 +979,7 @@ out:
 }
 
 static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
-		    struct ca_crl_result *out)
+		    struct token_call *call, struct ca_crl_result *out)
 {
 	struct ca_gen *gens[16];
 	size_t ng = 0;
@@ -1015,8 +1020,8 @@ static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
 	for (size_t i = 0; i < ng && rc == 0; i++) {
 		char *pem, *grown;
 		unsigned count = 0;
-		if ((rc = crl_for(r, gens[i], out->number, out->this_update, out->next_update, &count,
-				  &pem)) != 0)
+		if ((rc = crl_for(r, gens[i], call, out->number, out->this_update, out->next_update,
+				  &count, &pem)) != 0)
 			break;
 		if ((grown = realloc(all, len + strlen(pem) + 1)) == NULL) {
 			free(pem);
@@ -1039,9 +1044,10 @@ static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
 	return 0;
 }
 
-int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_crl_result *out)
+int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct token_call *call,
+	   struct ca_crl_result *out)
 {
-	int rc = crl_sign(r, ca_id, days, out);
+	int rc = crl_sign(r, ca_id, days, call, out);
 
 	out->signed_now = rc == 0;
 	return rc;
@@ -1062,7 +1068,8 @@ static struct crl_cache *crl_cached(struct ca_registry *r, const char *ca_id)
 	return &grown[r->ncrls++];
 }
 
-int ca_crl_current(struct ca_registry *r, const char *ca_id, struct ca_crl_result *out)
+int ca_crl_current(struct ca_registry *r, const char *ca_id, struct token_call *call,
+		   struct ca_crl_result *out)
 {
 	int64_t now = time(NULL);
 	uint64_t epoch;
@@ -1081,7 +1088,7 @@ int ca_crl_current(struct ca_registry *r, const char *ca_id, struct ca_crl_resul
 	if (c->crl.pem == NULL || c->epoch != epoch ||
 	    c->crl.next_update - now < (int64_t)CA_SIGNER_CRL_DAYS * 86400 / 2) {
 		struct ca_crl_result fresh;
-		if ((rc = crl_sign(r, ca_id, CA_SIGNER_CRL_DAYS, &fresh)) != 0)
+		if ((rc = crl_sign(r, ca_id, CA_SIGNER_CRL_DAYS, call, &fresh)) != 0)
 			goto out;
 		free(c->crl.pem);
 		c->crl = fresh;

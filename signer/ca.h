@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct token;
+struct token_call;
 struct ca_registry;
 struct ca_gen;
 
@@ -34,7 +35,9 @@ int ca_get_active(struct ca_registry *r, const char *ca_id, struct ca_gen **out)
 	__attribute__((warn_unused_result));
 void ca_gen_put(struct ca_gen *g);
 X509 *ca_gen_cert(const struct ca_gen *g);
-EVP_PKEY *ca_gen_signing_key(const struct ca_gen *g); /* token-backed */
+/* A new token-backed key of g that signs on behalf of call (its deadline, its
+ * error); free with EVP_PKEY_free before call goes. NULL when out of memory. */
+EVP_PKEY *ca_gen_signer(const struct ca_gen *g, struct token_call *call);
 const struct ledger_gen *ca_gen_info(const struct ca_gen *g);
 
 /* Trust bundle PEM (active, then retiring) as a malloc'd string. */
@@ -87,15 +90,16 @@ struct ca_crl_result {
 	unsigned revoked;
 	int signed_now;        /* signed in the token by this call (else served from memory) */
 };
-/* A new CRL set for ca_id valid for days (0 = 7), signed now: the admin's call. */
-int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct ca_crl_result *out)
-	__attribute__((warn_unused_result));
+/* A new CRL set for ca_id valid for days (0 = 7), signed now by call's
+ * deadline (a token failure is left in call->error): the admin's call. */
+int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct token_call *call,
+	   struct ca_crl_result *out) __attribute__((warn_unused_result));
 /* Validity of the signer's own CRLs (what `sftca issue` writes to an FMC). */
 #define CA_SIGNER_CRL_DAYS 365
 /* The signer's own CRL set for ca_id: the last one it signed while fresh
  * (no revocation or CA change since, more than half its validity left),
  * else a new one valid CA_SIGNER_CRL_DAYS, signed now. For everyone but admins. */
-int ca_crl_current(struct ca_registry *r, const char *ca_id, struct ca_crl_result *out)
-	__attribute__((warn_unused_result));
+int ca_crl_current(struct ca_registry *r, const char *ca_id, struct token_call *call,
+		   struct ca_crl_result *out) __attribute__((warn_unused_result));
 
 #endif

@@ -40,10 +40,10 @@ const struct server_method signer_methods[] = {
 };
 const size_t signer_nmethods = sizeof(signer_methods) / sizeof(signer_methods[0]);
 
-int handlers_check_ca_id(const char *ca_id, char *err, size_t errlen)
+int handlers_check_ca_id(const char *ca_id, struct sftca_msg *msg)
 {
 	if (!uuid_is_canonical(ca_id)) {
-		snprintf(err, errlen, "ca_id '%.60s' is not a canonical lowercase UUID", ca_id);
+		msg_set(msg, "ca_id '%.60s' is not a canonical lowercase UUID", ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	return 0;
@@ -162,7 +162,7 @@ static int count_visit(void *arg, const char *ca_id, const char *subject,
 }
 
 int rpc_get_status(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		   struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		   struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	Sftca__V1__GetStatusResponse *r = arena_alloc(a, sizeof(*r));
 	char msg[256];
@@ -170,7 +170,7 @@ int rpc_get_status(struct signer *s, const struct caller *who, const ProtobufCMe
 	struct info_acc acc = { a, NULL, 0, 0, time(NULL), who };
 	int rc;
 
-	(void)req, (void)err, (void)errlen;
+	(void)req, (void)call;
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
 	sftca__v1__get_status_response__init(r);
@@ -244,48 +244,48 @@ static void audit_change(struct signer *s, const struct caller *who, const char 
 
 static int change_done(struct signer *s, const struct caller *who, const char *event,
 		       const char *ca_id, int rc, struct ca_change *res, struct arena *a,
-		       ProtobufCMessage **resp, char *err, size_t errlen)
+		       ProtobufCMessage **resp, struct signer_call *call)
 {
 	audit_change(s, who, event, ca_id, rc, res);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s", res->message[0] ? res->message : sftca_strerror(rc));
+		msg_set(&call->msg, "%s", res->message[0] ? res->message : sftca_strerror(rc));
 		return rc;
 	}
 	return change_reply(s, a, ca_id, res->generation, resp);
 }
 
 int rpc_create_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		  struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		  struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__CreateCARequest *q = (const void *)req;
 	struct ca_change res;
 	int rc = ca_create(s->cas, q->ca_id, q->key_type, q->days, who->identity, &res);
 
-	return change_done(s, who, "ca.create", q->ca_id, rc, &res, a, resp, err, errlen);
+	return change_done(s, who, "ca.create", q->ca_id, rc, &res, a, resp, call);
 }
 
 int rpc_renew_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		 struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		 struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__RenewCARequest *q = (const void *)req;
 	struct ca_change res;
 	int rc = ca_renew(s->cas, q->ca_id, q->days, who->identity, &res);
 
-	return change_done(s, who, "ca.renew", q->ca_id, rc, &res, a, resp, err, errlen);
+	return change_done(s, who, "ca.renew", q->ca_id, rc, &res, a, resp, call);
 }
 
 int rpc_rotate_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		  struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		  struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__RotateCARequest *q = (const void *)req;
 	struct ca_change res;
 	int rc = ca_rotate(s->cas, q->ca_id, q->key_type, q->days, q->force, who->identity, &res);
 
-	return change_done(s, who, "ca.rotate", q->ca_id, rc, &res, a, resp, err, errlen);
+	return change_done(s, who, "ca.rotate", q->ca_id, rc, &res, a, resp, call);
 }
 
 int rpc_finalize_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		    struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		    struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__FinalizeCARequest *q = (const void *)req;
 	Sftca__V1__FinalizeCAResponse *r;
@@ -295,7 +295,7 @@ int rpc_finalize_ca(struct signer *s, const struct caller *who, const ProtobufCM
 
 	audit_change(s, who, "ca.finalize", q->ca_id, rc, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s", res.message[0] ? res.message : sftca_strerror(rc));
+		msg_set(&call->msg, "%s", res.message[0] ? res.message : sftca_strerror(rc));
 		return rc;
 	}
 	if ((r = arena_alloc(a, sizeof(*r))) == NULL)
@@ -313,7 +313,7 @@ int rpc_finalize_ca(struct signer *s, const struct caller *who, const ProtobufCM
 }
 
 int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-	       struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+	       struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__GetCARequest *q = (const void *)req;
 	Sftca__V1__GetCAResponse *r = arena_alloc(a, sizeof(*r));
@@ -324,14 +324,14 @@ int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessag
 	(void)who;
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
-	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+	if ((rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
 		return rc;
 	sftca__v1__get_caresponse__init(r);
 	if ((rc = ca_cert_pem(s->cas, q->ca_id, q->generation, &gen, &cert)) != 0 ||
 	    (rc = ca_bundle_pem(s->cas, q->ca_id, &bundle)) != 0) {
 		free(cert);
-		snprintf(err, errlen, "no CA %s%s", q->ca_id,
-			 q->generation ? " with that generation" : "");
+		msg_set(&call->msg, "no CA %s%s", q->ca_id,
+			q->generation ? " with that generation" : "");
 		return rc;
 	}
 	arena_adopt(a, cert, free);
@@ -368,7 +368,7 @@ static int revoke_audit_first(void *arg, unsigned gen)
 }
 
 int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-	       struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+	       struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__RevokeRequest *q = (const void *)req;
 	Sftca__V1__RevokeResponse *r = arena_alloc(a, sizeof(*r));
@@ -380,7 +380,7 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
-	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+	if ((rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
 		return rc;
 	rc = ca_revoke(s->cas, q->ca_id, q->serial, q->reason, &gen, &at, serial, sizeof(serial),
 		       revoke_audit_first, &ra);
@@ -388,24 +388,24 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 	case 0:
 		break;
 	case SFTCA_ERR_INVALID:
-		snprintf(err, errlen,
-			 ca_reason_valid(q->reason)
-				 ? "serial '%.80s' is not hexadecimal"
-				 : "reason '%.80s' unknown (unspecified, keyCompromise, cACompromise, "
-				   "affiliationChanged, superseded, cessationOfOperation, "
-				   "privilegeWithdrawn, aACompromise)",
-			 ca_reason_valid(q->reason) ? q->serial : q->reason);
+		msg_set(&call->msg,
+			ca_reason_valid(q->reason)
+				? "serial '%.80s' is not hexadecimal"
+				: "reason '%.80s' unknown (unspecified, keyCompromise, cACompromise, "
+				  "affiliationChanged, superseded, cessationOfOperation, "
+				  "privilegeWithdrawn, aACompromise)",
+			ca_reason_valid(q->reason) ? q->serial : q->reason);
 		break;
 	case SFTCA_ERR_NOT_FOUND:
-		snprintf(err, errlen, "CA %s never issued serial %s", q->ca_id, serial);
+		msg_set(&call->msg, "CA %s never issued serial %s", q->ca_id, serial);
 		break;
 	case SFTCA_ERR_PRECONDITION:
-		snprintf(err, errlen, "serial %s is not in state issued (already revoked?)", serial);
+		msg_set(&call->msg, "serial %s is not in state issued (already revoked?)", serial);
 		break;
 	default:
-		snprintf(err, errlen, ra.failed ? "audit log write failed: serial %s was not revoked"
+		msg_set(&call->msg, ra.failed ? "audit log write failed: serial %s was not revoked"
 						: "revocation failed: %s",
-			 ra.failed ? serial : sftca_strerror(rc));
+			ra.failed ? serial : sftca_strerror(rc));
 		if (ra.failed)
 			rc = SFTCA_ERR_UNAVAILABLE;
 	}
@@ -415,7 +415,7 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 			  json_pack("{s:o, s:o, s:o}", "serial",
 				    audit_text(serial[0] ? serial : q->serial), "reason",
 				    audit_text(q->reason[0] ? q->reason : "unspecified"), "message",
-				    audit_text(err)));
+				    audit_text(call->msg.text)));
 		return rc;
 	}
 	log_info("serial %s of CA %s revoked by %s (%s)", serial, q->ca_id, who->identity,
@@ -432,7 +432,7 @@ int rpc_revoke(struct signer *s, const struct caller *who, const ProtobufCMessag
 /* GetCRL: an admin signs a new CRL set (its --days); everyone else gets
  * the signer's own, re-signed only when stale. Every signing is audited. */
 int rpc_get_crl(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__GetCRLRequest *q = (const void *)req;
 	Sftca__V1__GetCRLResponse *r = arena_alloc(a, sizeof(*r));
@@ -441,23 +441,24 @@ int rpc_get_crl(struct signer *s, const struct caller *who, const ProtobufCMessa
 
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
-	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+	if ((rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
 		return rc;
 	if (!handlers_ca_allowed(who, q->ca_id)) {
-		snprintf(err, errlen, "%s may not see CA %s", who->identity, q->ca_id);
+		msg_set(&call->msg, "%s may not see CA %s", who->identity, q->ca_id);
 		return SFTCA_ERR_DENIED;
 	}
-	rc = admin ? ca_crl(s->cas, q->ca_id, q->days, &crl) : ca_crl_current(s->cas, q->ca_id, &crl);
+	rc = admin ? ca_crl(s->cas, q->ca_id, q->days, &call->token, &crl)
+	     : ca_crl_current(s->cas, q->ca_id, &call->token, &crl);
 	if (rc != 0) {
-		snprintf(err, errlen, "CRL for CA %s: %s", q->ca_id,
-			 rc == SFTCA_ERR_NOT_FOUND ? "no such CA"
-			 : rc == SFTCA_ERR_INVALID ? "days must be 1 to 3650"
-						   : sftca_strerror(rc));
+		msg_set(&call->msg, "CRL for CA %s: %s", q->ca_id,
+			rc == SFTCA_ERR_NOT_FOUND ? "no such CA"
+			: rc == SFTCA_ERR_INVALID ? "days must be 1 to 3650"
+						  : sftca_strerror(rc));
 		if (rc != SFTCA_ERR_NOT_FOUND && rc != SFTCA_ERR_INVALID)
 			audit_log(s->audit, "crl.sign", admin ? who->identity : "signer", q->ca_id,
 				  "error",
 				  json_pack("{s:o, s:o}", "for", audit_text(who->identity), "message",
-					    audit_text(err)));
+					    audit_text(call->msg.text)));
 		return rc;
 	}
 	arena_adopt(a, crl.pem, free);

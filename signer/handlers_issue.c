@@ -37,7 +37,7 @@ static int refuse_batch(struct signer *s, const struct caller *who, const char *
  * max_message_bytes: certificates signed but never delivered would be on
  * record yet lost to the caller. */
 static int reply_fits(const struct signer *s, const Sftca__V1__IssueBatchRequest *q,
-		      size_t bundle_len, char *err, size_t errlen)
+		      size_t bundle_len, struct sftca_msg *msg)
 {
 	size_t room = s->cfg->max_message, need = bundle_len + 1024, fit = 0;
 
@@ -49,10 +49,10 @@ static int reply_fits(const struct signer *s, const Sftca__V1__IssueBatchRequest
 	}
 	if (need <= room)
 		return 1;
-	snprintf(err, errlen,
-		 "the reply to %zu items could reach %zu bytes, more than max_message_bytes (%zu); "
-		 "send at most %zu items per call",
-		 q->n_items, need, room, fit);
+	msg_set(msg,
+		"the reply to %zu items could reach %zu bytes, more than max_message_bytes (%zu); "
+		"send at most %zu items per call",
+		q->n_items, need, room, fit);
 	return 0;
 }
 
@@ -62,7 +62,7 @@ static void openssl_free_cb(void *p)
 }
 
 int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		    struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		    struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__IssueBatchRequest *q = (const void *)req;
 	Sftca__V1__IssueBatchResponse *r = arena_alloc(a, sizeof(*r));
@@ -75,41 +75,41 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
 	sftca__v1__issue_batch_response__init(r);
-	if ((rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
-		return refuse_batch(s, who, NULL, rc, err);
+	if ((rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
+		return refuse_batch(s, who, NULL, rc, call->msg.text);
 	if (!handlers_ca_allowed(who, q->ca_id)) {
 		/* PERMISSION_DENIED: the server logs and audits it. */
-		snprintf(err, errlen, "%s may not issue for CA %s", who->identity, q->ca_id);
+		msg_set(&call->msg, "%s may not issue for CA %s", who->identity, q->ca_id);
 		return SFTCA_ERR_DENIED;
 	}
 	if (q->n_items == 0) {
-		snprintf(err, errlen, "the batch is empty");
-		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
+		msg_set(&call->msg, "the batch is empty");
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, call->msg.text);
 	}
 	if (q->n_items > s->cfg->max_batch) {
-		snprintf(err, errlen, "batch of %zu items; at most %u allowed (max_batch)", q->n_items,
-			 s->cfg->max_batch);
-		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
+		msg_set(&call->msg, "batch of %zu items; at most %u allowed (max_batch)", q->n_items,
+			s->cfg->max_batch);
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, call->msg.text);
 	}
 	if (q->days > 36500) {
-		snprintf(err, errlen, "days %u out of range (1 to 36500)", q->days);
-		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
+		msg_set(&call->msg, "days %u out of range (1 to 36500)", q->days);
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, call->msg.text);
 	}
 	if (!ratelimit_take(s->issue_rl, who->identity)) {
-		snprintf(err, errlen, "%s is over its IssueBatch rate (%.2f/s); slow down",
-			 who->identity, s->cfg->issue_rate);
-		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_LIMIT, err);
+		msg_set(&call->msg, "%s is over its IssueBatch rate (%.2f/s); slow down",
+			who->identity, s->cfg->issue_rate);
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_LIMIT, call->msg.text);
 	}
 	if (token_state(s->token, NULL, 0) != TOKEN_STATE_READY) {
-		snprintf(err, errlen, "token unavailable; retry later");
+		msg_set(&call->msg, "token unavailable; retry later");
 		return SFTCA_ERR_TOKEN_LOST;
 	}
 	if (ca_bundle_pem(s->cas, q->ca_id, &bundle) == 0) {
 		arena_adopt(a, bundle, free);
 		r->bundle_pem = bundle;
 	}
-	if (!reply_fits(s, q, bundle ? strlen(bundle) : 0, err, errlen))
-		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, err);
+	if (!reply_fits(s, q, bundle ? strlen(bundle) : 0, &call->msg))
+		return refuse_batch(s, who, q->ca_id, SFTCA_ERR_INVALID, call->msg.text);
 	in = arena_alloc(a, q->n_items * sizeof(*in));
 	out = arena_alloc(a, q->n_items * sizeof(*out));
 	r->results = arena_alloc(a, q->n_items * sizeof(*r->results));
@@ -120,7 +120,7 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 		in[i].csr = q->items[i]->csr_der.data;
 		in[i].csr_len = q->items[i]->csr_der.len;
 	}
-	rc = issue_batch(s, who, q->ca_id, q->days, in, q->n_items, out, &gen, err, errlen);
+	rc = issue_batch(s, who, call, q->ca_id, q->days, in, q->n_items, out, &gen);
 	/* The DER buffers belong to the arena from here, whatever happens next. */
 	for (size_t i = 0; i < q->n_items; i++)
 		if (out[i].der)
@@ -134,7 +134,7 @@ int rpc_issue_batch(struct signer *s, const struct caller *who, const ProtobufCM
 			return SFTCA_ERR_NOMEM;
 		sftca__v1__issue_result__init(res);
 		res->code = out[i].code;
-		res->message = arena_strdup(a, out[i].message);
+		res->message = arena_strdup(a, out[i].message.text);
 		res->serial = arena_strdup(a, out[i].serial);
 		res->cert_der.data = out[i].der;
 		res->cert_der.len = out[i].der_len;
@@ -191,7 +191,7 @@ static int list_row(void *arg, const struct ledger_cert *c)
 }
 
 int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		    struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		    struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Sftca__V1__ListIssuedRequest *q = (const void *)req;
 	Sftca__V1__ListIssuedResponse *r = arena_alloc(a, sizeof(*r));
@@ -205,12 +205,12 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
 	sftca__v1__list_issued_response__init(r);
-	if (q->ca_id[0] && (rc = handlers_check_ca_id(q->ca_id, err, errlen)) != 0)
+	if (q->ca_id[0] && (rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
 		return rc;
 	if (q->state[0] && strcmp(q->state, "pending") && strcmp(q->state, "issued") &&
 	    strcmp(q->state, "revoked") && strcmp(q->state, "abandoned")) {
-		snprintf(err, errlen, "state '%.40s' unknown (pending, issued, revoked, abandoned)",
-			 q->state);
+		msg_set(&call->msg, "state '%.40s' unknown (pending, issued, revoked, abandoned)",
+			q->state);
 		return SFTCA_ERR_INVALID;
 	}
 	if (q->page_token[0]) {
@@ -218,12 +218,12 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 		errno = 0;
 		f.after_rowid = strtoll(q->page_token, &end, 10);
 		if (*end != '\0' || errno != 0 || f.after_rowid < 0) {
-			snprintf(err, errlen, "page_token is not one this signer gave out");
+			msg_set(&call->msg, "page_token is not one this signer gave out");
 			return SFTCA_ERR_INVALID;
 		}
 	}
 	if (q->ca_id[0] && !handlers_ca_allowed(who, q->ca_id)) {
-		snprintf(err, errlen, "%s may not see CA %s", who->identity, q->ca_id);
+		msg_set(&call->msg, "%s may not see CA %s", who->identity, q->ca_id);
 		return SFTCA_ERR_DENIED;
 	}
 	f.ca_id = q->ca_id;
@@ -235,7 +235,7 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 	if ((r->rows = arena_alloc(a, f.limit * sizeof(*r->rows))) == NULL)
 		return SFTCA_ERR_NOMEM;
 	if ((rc = ledger_list(s->ledger, &f, list_row, &acc, &last, &count)) != 0) {
-		snprintf(err, errlen, "ledger read failed");
+		msg_set(&call->msg, "ledger read failed");
 		return rc;
 	}
 	if (count == f.limit) {
@@ -247,7 +247,7 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 }
 
 int rpc_health_check(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
-		     struct arena *a, ProtobufCMessage **resp, char *err, size_t errlen)
+		     struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
 {
 	const Grpc__Health__V1__HealthCheckRequest *q = (const void *)req;
 	Grpc__Health__V1__HealthCheckResponse *r = arena_alloc(a, sizeof(*r));
@@ -256,7 +256,7 @@ int rpc_health_check(struct signer *s, const struct caller *who, const ProtobufC
 	if (r == NULL)
 		return SFTCA_ERR_NOMEM;
 	if (q->service[0] && strcmp(q->service, "sftca.v1.Signer") != 0) {
-		snprintf(err, errlen, "unknown service '%.60s'", q->service);
+		msg_set(&call->msg, "unknown service '%.60s'", q->service);
 		return SFTCA_ERR_NOT_FOUND;
 	}
 	grpc__health__v1__health_check_response__init(r);

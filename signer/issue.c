@@ -36,8 +36,9 @@ struct item {
 struct batch {
 	struct item *items;
 	size_t n;
-	EVP_PKEY *signing_key;
+	struct ca_gen *g;
 	const EVP_MD *md;
+	int64_t deadline_ms; /* the call's, for every item */
 };
 
 static void item_fail(struct item *it, int code, const char *fmt, ...)
@@ -50,7 +51,7 @@ static void item_fail(struct item *it, int code, const char *fmt, ...)
 	it->ok = 0;
 	it->out->code = code;
 	va_start(ap, fmt);
-	vsnprintf(it->out->message, sizeof(it->out->message), fmt, ap);
+	msg_vset(&it->out->message, fmt, ap);
 	va_end(ap);
 }
 
@@ -124,19 +125,28 @@ static int refuse_compromised_keys(struct signer *s, const struct caller *who,
 	return r;
 }
 
-/* On a pool thread, holding a token session only inside X509_sign. */
+/* On a pool thread, holding a token session only inside X509_sign. Each
+ * item has its own token call: items sign in parallel, each keeps its error. */
 static void sign_item(void *ctx, size_t i)
 {
 	struct batch *b = ctx;
 	struct item *it = &b->items[i];
-	int err;
+	struct token_call call = { .deadline_ms = b->deadline_ms };
+	EVP_PKEY *key;
+	int err, signed_ok;
 
 	if (!it->ok)
 		return;
-	if (X509_sign(it->x, b->signing_key, b->md) > 0)
+	if ((key = ca_gen_signer(b->g, &call)) == NULL) {
+		item_fail(it, GRPC_STATUS_INTERNAL, "the token refused to sign");
+		return;
+	}
+	signed_ok = X509_sign(it->x, key, b->md) > 0;
+	EVP_PKEY_free(key);
+	if (signed_ok)
 		return;
 	ERR_clear_error();
-	err = token_last_sign_error();
+	err = call.error;
 	if (err == SFTCA_ERR_TOKEN_LOST)
 		item_fail(it, GRPC_STATUS_UNAVAILABLE, "token unavailable; retry later");
 	else if (err == SFTCA_ERR_TIMEOUT)
@@ -234,7 +244,7 @@ static int audit_batch(struct signer *s, const struct caller *who, const char *c
 									   ? items[i].in->peer_uuid
 									   : ""),
 							"code", items[i].out->code, "message",
-							audit_text(items[i].out->message)));
+							audit_text(items[i].out->message.text)));
 	}
 	return audit_log(s->audit, "issue", who->identity, ca_id, result,
 			 json_pack("{s:i, s:i, s:o, s:o, s:s?}", "generation", (int)gen, "items",
@@ -256,20 +266,21 @@ static void withhold(struct item *items, size_t n, struct issue_out *out, const 
 
 /* The ledger failed before anything was signed: every item still on its
  * way is failed, and the batch too. */
-static int unsigned_batch(struct item *items, size_t n, const char *what, int r, char *errmsg,
-			  size_t errlen)
+static int unsigned_batch(struct item *items, size_t n, const char *what, int r,
+			  struct sftca_msg *msg)
 {
 	for (size_t i = 0; i < n; i++)
 		if (items[i].ok)
 			item_fail(&items[i], GRPC_STATUS_UNAVAILABLE, "not signed: %s", what);
-	snprintf(errmsg, errlen, "%s (%s): nothing was signed", what, sftca_strerror(r));
-	return SFTCA_ERR_UNAVAILABLE;
+	return msg_fail(msg, SFTCA_ERR_UNAVAILABLE, "%s (%s): nothing was signed", what,
+			sftca_strerror(r));
 }
 
-int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, unsigned days,
-		const struct issue_in *in, size_t n, struct issue_out *out, unsigned *generation,
-		char *errmsg, size_t errlen)
+int issue_batch(struct signer *s, const struct caller *who, struct signer_call *call,
+		const char *ca_id, unsigned days, const struct issue_in *in, size_t n,
+		struct issue_out *out, unsigned *generation)
 {
+	struct sftca_msg *msg = &call->msg;
 	struct item *items = calloc(n ? n : 1, sizeof(*items));
 	int *reserved = calloc(n ? n : 1, sizeof(*reserved));
 	struct ca_gen *g = NULL;
@@ -281,7 +292,7 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 	int r;
 
 	*generation = 0;
-	errmsg[0] = '\0';
+	msg_clear(msg);
 	if (items == NULL || reserved == NULL) {
 		r = SFTCA_ERR_NOMEM;
 		goto out;
@@ -292,35 +303,36 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 		memset(&out[i], 0, sizeof(out[i]));
 	}
 	if ((r = ca_get_active(s->cas, ca_id, &g)) != 0) {
-		snprintf(errmsg, errlen,
-			 r == SFTCA_ERR_NOT_FOUND ? "no CA %s" : "CA %s cannot sign: its key is not usable",
-			 ca_id);
+		if (r == SFTCA_ERR_NOT_FOUND)
+			msg_set(msg, "no CA %s", ca_id);
+		else
+			msg_set(msg, "CA %s cannot sign: its key is not usable", ca_id);
 		goto out;
 	}
 	*generation = ca_gen_info(g)->generation;
 	if (days == 0)
 		days = s->cfg->leaf_days;
 	if (x509_not_after(ca_gen_cert(g)) <= now) {
-		snprintf(errmsg, errlen, "CA %s generation %u has expired: renew it first", ca_id,
-			 *generation);
+		msg_set(msg, "CA %s generation %u has expired: renew it first", ca_id, *generation);
 		r = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		prepare_item(&items[i], ca_gen_cert(g), who->identity, days, s->cfg->max_csr, now);
 	if ((r = refuse_compromised_keys(s, who, items, n)) != 0) {
-		r = unsigned_batch(items, n, "ledger read failed", r, errmsg, errlen);
+		r = unsigned_batch(items, n, "ledger read failed", r, msg);
 		goto out;
 	}
 	/* Write-ahead: nothing is signed unless its serial is on record. */
 	if ((r = reserve(s, items, n, ca_id, *generation, &nres)) != 0) {
-		r = unsigned_batch(items, n, "ledger write failed", r, errmsg, errlen);
+		r = unsigned_batch(items, n, "ledger write failed", r, msg);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		reserved[i] = items[i].ok;
-	b = (struct batch){ items, n, ca_gen_signing_key(g), profile_digest(X509_get0_pubkey(ca_gen_cert(g))) };
-	signpool_run(s->pool, sign_item, &b, n, who->deadline_ms);
+	b = (struct batch){ items, n, g, profile_digest(X509_get0_pubkey(ca_gen_cert(g))),
+			    call->token.deadline_ms };
+	signpool_run(s->pool, sign_item, &b, n);
 	for (size_t i = 0; i < n; i++)
 		finish_item(&items[i], X509_get0_pubkey(ca_gen_cert(g)), now);
 	/* The audit record is on disk before anything is released: a batch the
@@ -330,7 +342,7 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 		if (record(s, items, n, reserved) != 0)
 			log_error("ledger: the rows of a withheld batch stay pending until the "
 				  "next start");
-		snprintf(errmsg, errlen, "audit log write failed: no certificate was released");
+		msg_set(msg, "audit log write failed: no certificate was released");
 		r = SFTCA_ERR_UNAVAILABLE;
 		goto out;
 	}
@@ -340,9 +352,8 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 		 * pending and become abandoned at the next start. */
 		withhold(items, n, out, "signed but not recorded: withheld");
 		audited = 0;
-		snprintf(errmsg, errlen,
-			 "ledger write failed (%s) after signing: no certificate was released",
-			 sftca_strerror(r));
+		msg_set(msg, "ledger write failed (%s) after signing: no certificate was released",
+			sftca_strerror(r));
 		r = SFTCA_ERR_UNAVAILABLE;
 		goto out;
 	}
@@ -353,7 +364,7 @@ int issue_batch(struct signer *s, const struct caller *who, const char *ca_id, u
 	r = 0;
 out:
 	if (items && n && !audited)
-		audit_batch(s, who, ca_id, *generation, items, n, "error", errmsg);
+		audit_batch(s, who, ca_id, *generation, items, n, "error", msg->text);
 	for (size_t i = 0; items && i < n; i++) {
 		X509_PUBKEY_free(items[i].spki);
 		ASN1_INTEGER_free(items[i].serial);

@@ -3,12 +3,12 @@
 #include "arena.h"
 #include "audit.h"
 #include "clientid.h"
+#include "clock.h"
 #include "errors.h"
 #include "log.h"
 #include "msg.h"
 #include "rpc.h"
 #include "tlsfiles.h"
-#include "token.h"
 #include "wirecheck.h"
 
 #include <errno.h>
@@ -54,6 +54,7 @@ struct call {
 	char path[128];
 	/* Decided when the call arrives, before its body is read. */
 	struct caller who;
+	int64_t deadline_ms;      /* CLOCK_MONOTONIC: the client's deadline */
 	const struct server_method *m;
 	grpc_status_code refused;  /* not OK: a worker refuses it without a body */
 	struct sftca_msg why;
@@ -249,7 +250,7 @@ static int64_t call_deadline_ms(const struct call *c)
 		left = 3600 * 1000; /* no deadline: cap waits at an hour */
 	else
 		left = gpr_time_to_millis(gpr_time_sub(dl, now));
-	return token_monotonic_ms() + left;
+	return clock_monotonic_ms() + left;
 }
 
 static void method_path(const struct call *c, char *buf, size_t len)
@@ -328,7 +329,7 @@ static void identify(struct server *srv, struct call *c)
 
 	memset(who, 0, sizeof(*who));
 	snprintf(who->peer, sizeof(who->peer), "%s", c->peer);
-	who->deadline_ms = call_deadline_ms(c);
+	c->deadline_ms = call_deadline_ms(c);
 	if (ctx != NULL) {
 		it = grpc_auth_context_find_properties_by_name(ctx,
 							       GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
@@ -429,7 +430,7 @@ static int read_request(struct server *srv, struct call *c, const struct server_
 /* Run on a worker thread: authorize, decode, handle, encode. */
 static void call_handle(struct server *srv, struct call *c)
 {
-	char err[512] = "";
+	struct signer_call call = { .token = { .deadline_ms = c->deadline_ms } };
 	const char *path = c->path;
 	const struct server_method *m = c->m;
 	ProtobufCMessage *req = NULL, *resp = NULL;
@@ -440,40 +441,38 @@ static void call_handle(struct server *srv, struct call *c)
 
 	if (c->refused != GRPC_STATUS_OK) {
 		st = c->refused;
-		snprintf(err, sizeof(err), "%s", msg_text(&c->why, SFTCA_ERR_DENIED));
-		refuse(srv, &who, path, err);
+		msg_set(&call.msg, "%s", msg_text(&c->why, SFTCA_ERR_DENIED));
+		refuse(srv, &who, path, call.msg.text);
 		goto done;
 	}
-	if (token_monotonic_ms() >= who.deadline_ms) {
+	if (clock_monotonic_ms() >= call.token.deadline_ms) {
 		st = GRPC_STATUS_DEADLINE_EXCEEDED;
-		snprintf(err, sizeof(err), "deadline passed before the call was handled");
-		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, err);
+		msg_set(&call.msg, "deadline passed before the call was handled");
+		log_warn("dropped %s for %s (%s): %s", path, who.identity, who.peer, call.msg.text);
 		goto done;
 	}
 	if ((r = read_request(srv, c, m, path, &req, &c->why)) != 0) {
 		st = rpc_status_from_err(r);
-		snprintf(err, sizeof(err), "%s", msg_text(&c->why, r));
-		refuse(srv, &who, path, err);
+		msg_set(&call.msg, "%s", msg_text(&c->why, r));
+		refuse(srv, &who, path, call.msg.text);
 		goto done;
 	}
 	if ((a = arena_new()) == NULL) {
 		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
 		goto done;
 	}
-	token_set_deadline(who.deadline_ms);
-	r = m->fn(srv->o->signer, &who, req, a, &resp, err, sizeof(err));
-	token_set_deadline(0);
+	r = m->fn(srv->o->signer, &who, req, a, &resp, &call);
 	if (r != 0) {
 		st = rpc_status_from_err(r);
-		if (err[0] == '\0')
-			snprintf(err, sizeof(err), "%s", sftca_strerror(r));
+		if (!msg_isset(&call.msg))
+			msg_set(&call.msg, "%s", sftca_strerror(r));
 		/* Denials are audited here, other refusals by their handlers;
 		 * every failed call is logged, once, with who asked. */
 		if (st == GRPC_STATUS_PERMISSION_DENIED)
-			refuse(srv, &who, path, err);
+			refuse(srv, &who, path, call.msg.text);
 		else
 			log_warn("%s for %s (%s) answered %s: %s", path, who.identity, who.peer,
-				 rpc_status_name(st), err);
+				 rpc_status_name(st), call.msg.text);
 		goto done;
 	}
 	if (rpc_pack(resp, &c->send) != 0) {
@@ -481,19 +480,19 @@ static void call_handle(struct server *srv, struct call *c)
 	} else if (grpc_byte_buffer_length(c->send) > srv->o->cfg->max_message) {
 		/* gRPC would drop it with only "Sent message larger than max"
 		 * at the client; say why, here and there. */
-		snprintf(err, sizeof(err),
-			 "the reply (%zu bytes) is over max_message_bytes (%zu); ask for fewer items",
-			 grpc_byte_buffer_length(c->send), srv->o->cfg->max_message);
+		msg_set(&call.msg,
+			"the reply (%zu bytes) is over max_message_bytes (%zu); ask for fewer items",
+			grpc_byte_buffer_length(c->send), srv->o->cfg->max_message);
 		log_warn("reply to %s for %s (%s) not sent: %s; what the call did (such as "
 			 "certificates issued) stays done",
-			 path, who.identity, who.peer, err);
+			 path, who.identity, who.peer, call.msg.text);
 		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
 	}
 done:
 	if (req)
 		protobuf_c_message_free_unpacked(req, NULL);
 	arena_free(a);
-	call_finish(c, st, err);
+	call_finish(c, st, call.msg.text);
 }
 
 static void enqueue(struct server *srv, struct call *c)
@@ -558,7 +557,7 @@ static void waiting_remove(struct server *srv, struct call *c)
  * long as its own deadline says, or for ever. */
 static void sweep_waiting(struct server *srv)
 {
-	int64_t now = token_monotonic_ms();
+	int64_t now = clock_monotonic_ms();
 	struct call *c, *next;
 
 	if (now < srv->next_sweep_ms)
@@ -627,7 +626,7 @@ static void on_new(struct server *srv, struct call *c, int ok)
 		call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "signer busy: too many calls in flight");
 		return;
 	}
-	c->body_deadline_ms = token_monotonic_ms() + 1000 * (int64_t)srv->o->cfg->request_timeout;
+	c->body_deadline_ms = clock_monotonic_ms() + 1000 * (int64_t)srv->o->cfg->request_timeout;
 	waiting_add(srv, c);
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_MESSAGE;

@@ -13,10 +13,10 @@ struct arena;
 struct server;
 
 /* Returns 0 and sets *resp (from the arena), or an SFTCA_ERR_* code with a
- * message for the caller in err. */
+ * message for the caller in call->msg. call->token carries the deadline. */
 typedef int (*server_handler)(struct signer *s, const struct caller *who,
 			      const ProtobufCMessage *req, struct arena *a, ProtobufCMessage **resp,
-			      char *err, size_t errlen);
+			      struct signer_call *call);
 
 struct server_method {
 	const char *path;                         /* "/sftca.v1.Signer/GetStatus" */

@@ -1,7 +1,5 @@
 #include "signpool.h"
 
-#include "token.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -10,7 +8,6 @@ struct task {
 	signpool_fn fn;
 	void *ctx;
 	size_t n, next, done;
-	int64_t deadline_ms;
 	pthread_cond_t done_cv;
 	struct task *qnext;
 };
@@ -45,7 +42,6 @@ static void *worker(void *arg)
 				p->tail = NULL;
 		}
 		pthread_mutex_unlock(&p->mu);
-		token_set_deadline(t->deadline_ms);
 		t->fn(t->ctx, i);
 		pthread_mutex_lock(&p->mu);
 		if (++t->done == t->n)
@@ -92,9 +88,9 @@ void signpool_free(struct signpool *p)
 	free(p);
 }
 
-void signpool_run(struct signpool *p, signpool_fn fn, void *ctx, size_t n, int64_t deadline_ms)
+void signpool_run(struct signpool *p, signpool_fn fn, void *ctx, size_t n)
 {
-	struct task t = { .fn = fn, .ctx = ctx, .n = n, .deadline_ms = deadline_ms };
+	struct task t = { .fn = fn, .ctx = ctx, .n = n };
 
 	if (n == 0)
 		return;

@@ -5,6 +5,7 @@
  * sessions, recovery and signing; objects are in token_obj.c. */
 #include "token_int.h"
 
+#include "clock.h"
 #include "errors.h"
 #include "fileio.h"
 #include "log.h"
@@ -15,26 +16,6 @@
 #include <time.h>
 
 #define DEFAULT_WAIT_MS 30000
-
-static _Thread_local int64_t tl_deadline;
-static _Thread_local int tl_sign_error;
-
-int64_t token_monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void token_set_deadline(int64_t monotonic_ms)
-{
-	tl_deadline = monotonic_ms;
-}
-
-int token_last_sign_error(void)
-{
-	return tl_sign_error;
-}
 
 const char *token_ckr_name(CK_RV rv)
 {
@@ -132,14 +113,9 @@ void token_counters(struct token *t, uint64_t *logins, uint64_t *recoveries)
 
 /* --- sessions ------------------------------------------------------------ */
 
-static int64_t deadline_ms(void)
+int token_session_get(struct token *t, int64_t deadline_ms, CK_SESSION_HANDLE *s)
 {
-	return tl_deadline ? tl_deadline : token_monotonic_ms() + DEFAULT_WAIT_MS;
-}
-
-int token_session_get(struct token *t, CK_SESSION_HANDLE *s)
-{
-	int64_t until = deadline_ms();
+	int64_t until = deadline_ms ? deadline_ms : clock_monotonic_ms() + DEFAULT_WAIT_MS;
 	struct timespec ts;
 	int r = 0;
 
@@ -152,7 +128,7 @@ int token_session_get(struct token *t, CK_SESSION_HANDLE *s)
 	pthread_mutex_lock(&t->pool_mu);
 	while (t->pool_free == 0 && r == 0) {
 		/* Wake at least every 200 ms to notice a token that went away. */
-		int64_t now = token_monotonic_ms(), slice = now + 200 < until ? now + 200 : until;
+		int64_t now = clock_monotonic_ms(), slice = now + 200 < until ? now + 200 : until;
 		struct timespec sts = { slice / 1000, (slice % 1000) * 1000000 };
 
 		if (token_state(t, NULL, 0) != TOKEN_STATE_READY)
@@ -484,7 +460,7 @@ int token_key_open(struct token *t, const char *label, struct token_key **out)
 	k->t = t;
 	memcpy(k->label, label, strlen(label) + 1);
 	pthread_mutex_init(&k->mu, NULL);
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		goto fail;
 	if ((r = token_find_one(t, s, CKO_PRIVATE_KEY, label, &k->handle)) == 0)
 		r = token_read_public(t, s, label, &k->pub);
@@ -531,8 +507,8 @@ static int key_handle(struct token_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 	return r;
 }
 
-int token_sign(struct token_key *k, enum token_mech m, const unsigned char *in, size_t inlen,
-	       unsigned char *sig, size_t *siglen)
+int token_sign(struct token_key *k, struct token_call *call, enum token_mech m,
+	       const unsigned char *in, size_t inlen, unsigned char *sig, size_t *siglen)
 {
 	struct token *t = k->t;
 	CK_MECHANISM mech = { m == TOKEN_MECH_RSA_PKCS ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
@@ -542,7 +518,7 @@ int token_sign(struct token_key *k, enum token_mech m, const unsigned char *in, 
 	CK_RV rv;
 	int r;
 
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, call ? call->deadline_ms : 0, &s)) != 0)
 		goto out;
 	if ((r = key_handle(k, s, &h)) == 0) {
 		if ((rv = t->f->C_SignInit(s, &mech, h)) != CKR_OK)
@@ -554,6 +530,7 @@ int token_sign(struct token_key *k, enum token_mech m, const unsigned char *in, 
 	}
 	token_session_put(t, s);
 out:
-	tl_sign_error = r;
+	if (call)
+		call->error = r;
 	return r;
 }

@@ -57,10 +57,13 @@ enum token_state token_state(struct token *t, char *msg, size_t msglen);
 /* Counters for tests and status: C_Login calls and completed recoveries. */
 void token_counters(struct token *t, uint64_t *logins, uint64_t *recoveries);
 
-/* Calls made on this thread give up waiting for a session at this
- * CLOCK_MONOTONIC time in milliseconds (0 = TOKEN default of 30 s). */
-void token_set_deadline(int64_t monotonic_ms);
-int64_t token_monotonic_ms(void);
+/* One caller's use of the token, owned by that caller and never shared
+ * between threads: how long to wait for a session (in) and why the last
+ * signature failed (out). */
+struct token_call {
+	int64_t deadline_ms; /* CLOCK_MONOTONIC (clock.h); 0: 30 s from each call */
+	int error;           /* SFTCA_ERR_* of the last token_sign(), 0 when it worked */
+};
 
 /* Generate a key pair named label inside the token (private half
  * sensitive, never extractable, token object). key_type: "rsa:2048",
@@ -90,15 +93,18 @@ int token_key_open(struct token *t, const char *label, struct token_key **out)
 	__attribute__((warn_unused_result));
 void token_key_free(struct token_key *k);
 EVP_PKEY *token_key_public(struct token_key *k);
-/* Sign in the token. *siglen: in = buffer size, out = signature length.
- * SFTCA_ERR_TOKEN_LOST when the token is (or just became) unavailable. */
-int token_sign(struct token_key *k, enum token_mech m, const unsigned char *in, size_t inlen,
-	       unsigned char *sig, size_t *siglen) __attribute__((warn_unused_result));
-/* Error of the last failed token_sign() on this thread (0 if none). */
-int token_last_sign_error(void);
+/* Sign in the token, waiting for a session until call's deadline (call may
+ * be NULL: the default wait); the result is also left in call->error.
+ * *siglen: in = buffer size, out = signature length. SFTCA_ERR_TOKEN_LOST
+ * when the token is (or just became) unavailable, SFTCA_ERR_TIMEOUT when no
+ * session came free before the deadline. */
+int token_sign(struct token_key *k, struct token_call *call, enum token_mech m,
+	       const unsigned char *in, size_t inlen, unsigned char *sig, size_t *siglen)
+	__attribute__((warn_unused_result));
 
 /* An EVP_PKEY whose private operations (X509_sign, X509_CRL_sign, ...) run
- * in the token through k. k must outlive it. */
-EVP_PKEY *token_pkey_new(struct token_key *k);
+ * in the token through k, on behalf of call (NULL: the default wait, no
+ * error kept). k and call must outlive it. */
+EVP_PKEY *token_pkey_new(struct token_key *k, struct token_call *call);
 
 #endif

@@ -57,7 +57,7 @@ int token_label_free(struct token *t, const char *label)
 	CK_ULONG n;
 	int r;
 
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		return r;
 	r = find_objects(t, s, (CK_OBJECT_CLASS)-1, label, &h, 1, &n);
 	token_session_put(t, s);
@@ -73,7 +73,7 @@ int token_destroy_label(struct token *t, const char *label)
 	CK_ULONG n;
 	int r;
 
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		return r;
 	if ((r = find_objects(t, s, (CK_OBJECT_CLASS)-1, label, h, 16, &n)) == 0)
 		for (CK_ULONG i = 0; i < n; i++)
@@ -312,7 +312,7 @@ int token_generate_key(struct token *t, const char *label, const char *key_type,
 		return SFTCA_ERR_INTERNAL;
 	mech.mechanism = kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
 
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		return r;
 	pthread_mutex_lock(&t->keygen_mu);
 	rv = t->f->C_GenerateKeyPair(s, &mech, pubt.a, pubt.n, privt.a, privt.n, &hpub, &hpriv);
@@ -411,7 +411,7 @@ int token_import_key(struct token *t, const char *label, EVP_PKEY *priv)
 		goto wipe;
 	}
 
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		goto wipe;
 	rv = t->f->C_CreateObject(s, a.a, a.n, &h);
 	if (rv != CKR_OK) {
@@ -463,7 +463,7 @@ int token_store_cert(struct token *t, const char *key_label, const char *cert_la
 		r = SFTCA_ERR_INTERNAL;
 		goto out;
 	}
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		goto out;
 	rv = t->f->C_CreateObject(s, a.a, a.n, &h);
 	r = rv == CKR_OK ? 0 : token_fail(t, "C_CreateObject(certificate)", rv);
@@ -491,7 +491,7 @@ int token_key_attrs(struct token *t, const char *label, struct token_key_attrs *
 	CK_RV rv;
 	int r;
 
-	if ((r = token_session_get(t, &s)) != 0)
+	if ((r = token_session_get(t, 0, &s)) != 0)
 		return r;
 	if ((r = token_find_one(t, s, CKO_PRIVATE_KEY, label, &h)) == 0) {
 		rv = t->f->C_GetAttributeValue(s, h, a, 5);

@@ -19,7 +19,8 @@
 
 static RSA_METHOD *rsa_meth;
 static EC_KEY_METHOD *ec_meth;
-static int rsa_idx = -1, ec_idx = -1;
+/* Two borrowed pointers per key: the token key and the call it signs for. */
+static int rsa_idx = -1, ec_idx = -1, rsa_call_idx = -1, ec_call_idx = -1;
 static pthread_once_t meth_once = PTHREAD_ONCE_INIT;
 
 /* RSA_sign() hands us the DER DigestInfo with PKCS#1 v1.5 padding
@@ -32,7 +33,8 @@ static int rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, 
 
 	if (k == NULL || padding != RSA_PKCS1_PADDING || flen < 0)
 		return -1;
-	if (token_sign(k, TOKEN_MECH_RSA_PKCS, from, (size_t)flen, to, &siglen) != 0)
+	if (token_sign(k, RSA_get_ex_data(rsa, rsa_call_idx), TOKEN_MECH_RSA_PKCS, from, (size_t)flen,
+		       to, &siglen) != 0)
 		return -1;
 	return (int)siglen;
 }
@@ -49,7 +51,9 @@ static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM 
 	(void)kinv;
 	(void)rp;
 	if (k == NULL || dlen < 0 ||
-	    token_sign(k, TOKEN_MECH_ECDSA, dgst, (size_t)dlen, raw, &rawlen) != 0 || rawlen % 2)
+	    token_sign(k, EC_KEY_get_ex_data(ec, ec_call_idx), TOKEN_MECH_ECDSA, dgst, (size_t)dlen, raw,
+		       &rawlen) != 0 ||
+	    rawlen % 2)
 		return NULL;
 	r = BN_bin2bn(raw, (int)rawlen / 2, NULL);
 	s = BN_bin2bn(raw + rawlen / 2, (int)rawlen / 2, NULL);
@@ -69,6 +73,8 @@ static void methods_init(void)
 
 	rsa_idx = RSA_get_ex_new_index(0, "sftca token key", NULL, NULL, NULL);
 	ec_idx = EC_KEY_get_ex_new_index(0, "sftca token key", NULL, NULL, NULL);
+	rsa_call_idx = RSA_get_ex_new_index(0, "sftca token call", NULL, NULL, NULL);
+	ec_call_idx = EC_KEY_get_ex_new_index(0, "sftca token call", NULL, NULL, NULL);
 	if ((rsa_meth = RSA_meth_dup(RSA_PKCS1_OpenSSL())) != NULL) {
 		RSA_meth_set1_name(rsa_meth, "sftca PKCS#11 token");
 		RSA_meth_set_priv_enc(rsa_meth, rsa_priv_enc);
@@ -80,7 +86,7 @@ static void methods_init(void)
 	}
 }
 
-EVP_PKEY *token_pkey_new(struct token_key *k)
+EVP_PKEY *token_pkey_new(struct token_key *k, struct token_call *call)
 {
 	EVP_PKEY *pub = token_key_public(k), *pk = NULL;
 
@@ -95,7 +101,8 @@ EVP_PKEY *token_pkey_new(struct token_key *k)
 			goto fail_rsa;
 		RSA_get0_key(rsa, &n, &e, NULL);
 		if (!RSA_set0_key(copy, BN_dup(n), BN_dup(e), NULL) || !RSA_set_method(copy, rsa_meth) ||
-		    !RSA_set_ex_data(copy, rsa_idx, k) || !EVP_PKEY_assign_RSA(pk, copy))
+		    !RSA_set_ex_data(copy, rsa_idx, k) || !RSA_set_ex_data(copy, rsa_call_idx, call) ||
+		    !EVP_PKEY_assign_RSA(pk, copy))
 			goto fail_rsa;
 		RSA_free(rsa);
 		return pk;
@@ -108,7 +115,8 @@ fail_rsa:
 		EC_KEY *ec = EVP_PKEY_get1_EC_KEY(pub), *copy = NULL;
 
 		if (ec == NULL || (copy = EC_KEY_dup(ec)) == NULL || !EC_KEY_set_method(copy, ec_meth) ||
-		    !EC_KEY_set_ex_data(copy, ec_idx, k) || !EVP_PKEY_assign_EC_KEY(pk, copy)) {
+		    !EC_KEY_set_ex_data(copy, ec_idx, k) || !EC_KEY_set_ex_data(copy, ec_call_idx, call) ||
+		    !EVP_PKEY_assign_EC_KEY(pk, copy)) {
 			EC_KEY_free(ec);
 			EC_KEY_free(copy);
 			goto fail;

@@ -34,6 +34,7 @@
 #include "arena.h"
 #include "audit.h"
 #include "ca.h"
+#include "clock.h"
 #include "config.h"
 #include "errors.h"
 #include "handlers.h"
@@ -337,7 +338,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct caller who = { .peer = "fuzz" };
 	ProtobufCMessage *req = NULL, *resp = NULL;
 	struct arena *a;
-	char err[512] = "", **field = NULL, *orig = NULL;
+	struct signer_call call = { .token = { .deadline_ms = 0 } };
+	char **field = NULL, *orig = NULL;
 	int r;
 
 	if (size == 0)
@@ -360,17 +362,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK((a = arena_new()) != NULL);
-	who.deadline_ms = token_monotonic_ms() + 5000;
-	token_set_deadline(who.deadline_ms);
-	r = m->fn(&core, &who, req, a, &resp, err, sizeof(err));
-	token_set_deadline(0);
+	call.token.deadline_ms = clock_monotonic_ms() + 5000;
+	r = m->fn(&core, &who, req, a, &resp, &call);
 	if (r == 0) {
 		FUZZ_CHECK(resp != NULL);
 		check_reply(resp);
 		if (m->fn == rpc_issue_batch)
 			remember_serials((const void *)resp);
 	} else {
-		FUZZ_CHECK(fuzz_terminated(err, sizeof(err)));
+		FUZZ_CHECK(fuzz_terminated(call.msg.text, sizeof(call.msg.text)));
 		FUZZ_CHECK(sftca_strerror(r) != NULL);
 	}
 	if (field)

@@ -31,7 +31,7 @@ static void run_and_check(struct signpool *p, size_t n)
 	struct batch b = { .hits = calloc(n ? n : 1, sizeof(atomic_int)), .caller = pthread_self() };
 
 	assert_non_null(b.hits);
-	signpool_run(p, hit, &b, n, 0);
+	signpool_run(p, hit, &b, n);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(atomic_load(&b.hits[i]), 1);
 	assert_int_equal(atomic_load(&b.on_caller), 0);
