@@ -16,6 +16,12 @@ PEER=11111111-2222-4333-8444-555555555555
 make_token
 make_pki
 LOG=$T/signer.log AUDIT=$T/state/audit.log
+# The token behind the fault shim: "C_Sign HOLD" keeps signatures in flight
+# for as long as the max_calls check needs, however fast the machine.
+SHIM=$BUILD/lib/p11shim.so
+[ -r "$SHIM" ] || fail "p11shim.so not built"
+export SFTCA_SHIM_MODULE=$MODULE SFTCA_SHIM_CONTROL=$T/shim.rules SFTCA_SHIM_LOG=$T/shim.log
+: > "$SFTCA_SHIM_CONTROL"
 
 # items N CSR: N IssueBatch items for one CSR file, distinct peer UUIDs.
 items() {
@@ -66,13 +72,13 @@ head -c 100000 /dev/urandom > "$T/100k.bin"
 head -c 12000000 /dev/urandom > "$T/12m.bin"
 
 # --- sizes and calls in flight ---------------------------------------------------
-SESSIONS=1 write_conf "$T/signer.conf" "[limits]
+SESSIONS=1 MODULE=$SHIM write_conf "$T/signer.conf" "[limits]
 max_message_bytes = 65536
 max_batch = 200
 max_csr_bytes = 1024
 max_calls = 2"
 start_signer "$T/signer.conf"
-# RSA-4096 makes each signature slow enough for calls to overlap.
+# RSA-4096: the largest certificates, for the reply-size estimate below.
 rpc ops-admin CreateCA ca_id="$CA_ID" key_type=rsa:4096
 assert_eq "$STATUS" OK "create CA: $OUT"
 # issued: how many ledger rows CA_ID has (every page; 100 rows fit in 64 KiB).
@@ -156,12 +162,20 @@ assert_eq "$STATUS" "OK" "a batch of the size the refusal named"
 assert_eq "$(issued)" "$((BEFORE + fit))" "all $fit issued and delivered"
 ok "batch whose reply could exceed max_message_bytes: refused before signing, naming the $fit items that fit; those go through"
 
-# More calls than max_calls: 20 slow batches (as many items as fit) arrive
-# together.
+# More calls than max_calls: 20 batches (as many items as fit) arrive
+# together while the token holds every signature. Of max_calls 2, one slot
+# is kept for admins: the one admitted stays in flight until the other 19
+# have been refused, then the token lets go.
 before=$(issued)
 l0=$(wc -l <"$LOG")
+busy_logged() { [ "$(tail -n +"$((l0 + 1))" "$LOG" | grep -c 'refused /sftca.v1.Signer/IssueBatch .*other calls in flight (max_calls 2)')" -ge "$1" ]; }
+echo 'C_Sign HOLD' > "$SFTCA_SHIM_CONTROL"
+(trap ': > "$SFTCA_SHIM_CONTROL"' EXIT; wait_until 120 "19 calls refused as busy" busy_logged 19) &
+echo "$!" > "$T/pids/release"
 mapfile -t batch < <(items "$fit" "$T/peer.csr")
-parallel 20 "$(($(now_ms) + 2500))" probe fmc-east --timeout 60 rpc IssueBatch ca_id="$CA_ID" "${batch[@]}"
+parallel 20 "$(($(now_ms) + 2500))" probe fmc-east --timeout 150 rpc IssueBatch ca_id="$CA_ID" "${batch[@]}"
+wait "$(cat "$T/pids/release")"
+rm -f "$T/pids/release"
 n_ok=0 n_busy=0
 for f in "$T"/par.*; do
 	case $(head -1 "$f") in
@@ -173,20 +187,50 @@ for f in "$T"/par.*; do
 	*) fail "call over max_calls: $(head -3 "$f")" ;;
 	esac
 done
-[ "$n_ok" -ge 1 ] && [ "$n_busy" -ge 1 ] || fail "20 calls with max_calls 2: $n_ok OK, $n_busy refused"
+[ "$n_ok" -eq 1 ] && [ "$n_busy" -eq 19 ] || fail "20 calls with max_calls 2 (1 kept for admins): $n_ok OK, $n_busy refused"
 assert_eq "$(issued)" "$((before + fit * n_ok))" "ledger holds exactly the admitted batches"
 newlog=$(log_since "$l0" "other calls in flight")
 assert_eq "$(grep -cE "refused /sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\): [0-9]+ other calls in flight \(max_calls 2\)" <<<"$newlog")" \
 	"$n_busy" "one log line per call refused as busy"
 ok "20 calls with max_calls 2: $n_ok admitted (all $fit items each issued), $n_busy RESOURCE_EXHAUSTED 'too many calls in flight', each logged with identity"
+
+# A call waiting for a token session gives up at its own deadline, not the
+# token's 30 s default: the deadline travels with the call down to the
+# signature. One session, held in C_Sign by a batch; an admin's GetCRL
+# (signed in the token on the handler thread) with a 3 s deadline waits
+# behind it.
+: > "$SFTCA_SHIM_LOG"
+echo 'C_Sign HOLD' > "$SFTCA_SHIM_CONTROL"
+probe fmc-east --timeout 150 rpc IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr" \
+	>"$T/holder.out" 2>&1 </dev/null &
+echo "$!" > "$T/pids/holder"
+held() { grep -q '^C_Sign held$' "$SFTCA_SHIM_LOG"; }
+wait_until 60 "the batch's signature held in the token" held
+a0=$(wc -l <"$AUDIT") t0=$(now_ms)
+set +e
+OUT=$(probe ops-admin --timeout 3 rpc GetCRL ca_id="$CA_ID" 2>&1 </dev/null)
+set -e
+assert_contains "$OUT" "^DEADLINE_EXCEEDED" "the waiting call's client gives up at 3 s"
+# Still held: the signer's answer can only come from the call's deadline.
+gave_up() { tail -n +"$((a0 + 1))" "$AUDIT" | grep -q '"event":"crl.sign".*"message":"CRL for CA [^"]*: deadline exceeded"'; }
+wait_until 60 "the signer giving up on a token session" gave_up
+waited=$(($(now_ms) - t0))
+[ "$waited" -lt 20000 ] || fail "the signer gave up on a token session after $waited ms: not at the call's 3 s deadline"
+: > "$SFTCA_SHIM_CONTROL"
+wait "$(cat "$T/pids/holder")" || true
+rm -f "$T/pids/holder"
+assert_contains "$(cat "$T/holder.out")" "^OK " "the held batch completes once the token lets go"
+ok "a GetCRL waiting for the only session ends at its 3 s deadline (audited after $waited ms, not the 30 s default); the held batch completes"
 rpc fmc-east IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr"
 assert_eq "$STATUS" OK "a call after the burst: $OUT"
 memory_ok "after sizes and load"
 stop_signer
 
 # --- the per-client IssueBatch rate ------------------------------------------------
+# A refill every 5 s: the burst of 6 below is over long before one comes,
+# however slow the machine (it would need 20 s for two).
 write_conf "$T/signer-rate.conf" "[limits]
-issue_rate = 1
+issue_rate = 0.2
 issue_burst = 2"
 start_signer "$T/signer-rate.conf"
 l0=$(wc -l <"$LOG") a0=$(grep -c '"event":"refused"' "$AUDIT" || true)
@@ -199,26 +243,27 @@ elapsed_ms=$(($(now_ms) - t0))
 statuses=$(grep -E '^[A-Z][A-Z_]* ' <<<"$OUT" | cut -d' ' -f1 | tr '\n' ' ')
 assert_eq "$(wc -w <<<"$statuses")" 6 "six calls answered: $OUT"
 n_ok=$(grep -c '^OK ' <<<"$OUT" || true)
-n_rate=$(grep -c "^RESOURCE_EXHAUSTED cn=fmc-east is over its IssueBatch rate (1.00/s); slow down$" <<<"$OUT" || true)
+n_rate=$(grep -c "^RESOURCE_EXHAUSTED cn=fmc-east is over its IssueBatch rate (0.20/s); slow down$" <<<"$OUT" || true)
 assert_eq "$((n_ok + n_rate))" 6 "every call OK or over the rate ($statuses)"
 assert_contains "$statuses" "^OK OK " "the burst of 2 is admitted"
-# The bucket refills at 1 call/s while the burst runs.
-[ "$n_ok" -le $((2 + elapsed_ms / 1000)) ] || fail "$n_ok calls admitted in $elapsed_ms ms with rate 1/s, burst 2"
+# The bucket refills at 1 call per 5 s while the burst runs.
+[ "$n_ok" -le $((2 + elapsed_ms / 5000)) ] || fail "$n_ok calls admitted in $elapsed_ms ms with rate 0.2/s, burst 2"
 [ "$n_rate" -ge 1 ] || fail "no call refused in a burst of 6 ($elapsed_ms ms)"
 newlog=$(log_since "$l0" "over its IssueBatch rate")
 assert_eq "$(grep -cE "/sftca.v1.Signer/IssueBatch for cn=fmc-east \(ipv4:127\.0\.0\.1:[0-9]+\) answered RESOURCE_EXHAUSTED: cn=fmc-east is over its IssueBatch rate" <<<"$newlog")" "$n_rate" "each rate refusal logged"
 assert_eq "$(($(grep -c '"event":"refused","identity":"cn=fmc-east"' "$AUDIT") - a0))" "$n_rate" "each rate refusal audited"
-ok "burst of 6 IssueBatch from one CN in $elapsed_ms ms: $statuses(rate 1/s, burst 2), each refusal logged and audited"
+ok "burst of 6 IssueBatch from one CN in $elapsed_ms ms: $statuses(rate 0.2/s, burst 2), each refusal logged and audited"
 
 rpc ops-admin IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr"
 assert_eq "$STATUS" OK "another CN right after: $OUT"
 rpc ops-admin IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr"
 assert_eq "$STATUS" OK "another CN, its second call: $OUT"
 ok "another CN is unaffected (its own burst of 2)"
-sleep 1.2
-rpc fmc-east IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr"
-assert_eq "$STATUS" OK "the limited CN after waiting: $OUT"
-ok "after 1.2 s the limited CN may issue again"
+# Until the bucket refills, each try is refused (and takes nothing from it).
+refilled() { rpc fmc-east IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr"; [ "$STATUS" = OK ]; }
+t0=$(now_ms)
+wait_until 60 "the limited CN admitted again" refilled
+ok "after $(($(now_ms) - t0)) ms the limited CN may issue again"
 memory_ok "after the rate limit"
 stop_signer
 expect_rc 0 "$SIGNER" verify-audit "$AUDIT"

@@ -24,10 +24,14 @@ FMC=$T/fmc
 "$SRC/scripts/make-fmc-tree.sh" --root "$FMC" --fmc-uuid "$CA_ID" --peers 200 --key-pool 8 >/dev/null
 logins() { grep -c '^C_Login' "$SFTCA_SHIM_LOG" || true; }
 health() { probe ops-admin health; }
+health_is() { [ "$(health)" = "$1" ]; }
+# retries_logged N FROM: the recovery loop has failed N times since log line FROM.
+retries_logged() { [ "$(tail -n +"$(($2 + 1))" "$T/signer.log" | grep -c "reconnect failed: .*; retrying in")" -ge "$1" ]; }
 assert_eq "$(logins)" "1" "one login at start"
 assert_eq "$(health)" "SERVING" "serving before the fault"
 
 # The token fails for everything (as if unplugged).
+L0=$(wc -l < "$T/signer.log")
 echo '* CKR_DEVICE_ERROR' > "$SFTCA_SHIM_CONTROL"
 start=$(date +%s%N)
 expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$FMC" --retries 0 --timeout 20
@@ -37,15 +41,16 @@ assert_contains "$OUT" "UNAVAILABLE" "calls fail with UNAVAILABLE"
 assert_eq "$(health)" "NOT_SERVING" "health while the token is gone"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "token 'sftca': (lost|recovering)" "status shows the token state"
-sleep 7 # the recovery loop keeps trying, at most one attempt per few seconds
+# The recovery loop keeps trying (one attempt per few seconds): two failed
+# attempts seen, and still no login.
+wait_until 60 "two failed reconnects" retries_logged 2 "$L0"
 assert_eq "$(logins)" "1" "no login attempt while the module cannot even initialise"
 ok "token gone: NOT_SERVING, IssueBatch fails fast ($elapsed ms) with UNAVAILABLE, recovery retries"
 
 : > "$SFTCA_SHIM_CONTROL"
 back=$(date +%s%N)
-for _ in $(seq 100); do [ "$(health)" = "SERVING" ] && break; sleep 0.1; done
+wait_until 60 "serving again" health_is SERVING
 took=$(( ($(date +%s%N) - back) / 1000000 ))
-assert_eq "$(health)" "SERVING" "serving again"
 [ "$took" -le 10000 ] || fail "recovery took $took ms"
 assert_eq "$(logins)" "2" "exactly one C_Login for the recovery"
 assert_file_contains "$T/signer.log" "token 'sftca' is back" "recovery logged"
@@ -76,10 +81,8 @@ L0=$(wc -l < "$T/signer.log")
 printf 'C_Sign HANG 1 20\nC_Sign CKR_DEVICE_ERROR 1 20\n' > "$SFTCA_SHIM_CONTROL"
 as fmc-east issue --ca "$CA_ID" --root "$T/fmc-hang" --batch 100 --retries 0 >"$T/hang.out" 2>&1 &
 hang_client=$!
-for _ in $(seq 300); do
-	tail -n +"$((L0 + 1))" "$T/signer.log" | grep -q "has not returned for 10 s" && break
-	sleep 0.1
-done
+stuck_logged() { tail -n +"$((L0 + 1))" "$T/signer.log" | grep -q "has not returned for 10 s"; }
+wait_until 90 "recovery saying it waits for a stuck call" stuck_logged
 newlog=$(tail -n +"$((L0 + 1))" "$T/signer.log")
 assert_contains "$newlog" "lost: C_Sign: CKR_DEVICE_ERROR" "the other session's failure"
 assert_contains "$newlog" "a call into .*p11shim.so has not returned for 10 s; recovery waits for it" "recovery says what it waits for"
@@ -90,8 +93,7 @@ elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 assert_contains "$OUT" "UNAVAILABLE" "calls fail with UNAVAILABLE meanwhile"
 [ "$elapsed" -lt 10000 ] || fail "failing took $elapsed ms while a call was stuck in the module"
 : > "$SFTCA_SHIM_CONTROL" # the stuck call returns (with an error)
-for _ in $(seq 100); do [ "$(health)" = "SERVING" ] && break; sleep 0.1; done
-assert_eq "$(health)" "SERVING" "recovered once the stuck call returned"
+wait_until 60 "recovered once the stuck call returned" health_is SERVING
 set +e; wait "$hang_client"; set -e
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$T/fmc-hang"
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$T/fmc-hang"
@@ -102,9 +104,12 @@ ok "a module call that does not return: calls fail fast ($elapsed ms), recovery 
 printf 'C_Login CKR_PIN_INCORRECT\nC_Sign CKR_DEVICE_ERROR 1 5\n' > "$SFTCA_SHIM_CONTROL"
 before=$(logins)
 set +e; as fmc-east issue --ca "$CA_ID" --root "$FMC" --force --retries 0 >/dev/null 2>&1; set -e
-sleep 8
-assert_eq "$(( $(logins) - before ))" "1" "one refused login, then no more"
+stopped() { grep -q "recovery stopped" "$T/signer.log"; }
+wait_until 60 "recovery stopping after the refused PIN" stopped
 assert_eq "$(health)" "NOT_SERVING" "not serving after the PIN was refused"
+# Stopped for good: calls now fail without anything reaching the token.
+set +e; as fmc-east issue --ca "$CA_ID" --root "$FMC" --force --retries 0 >/dev/null 2>&1; set -e
+assert_eq "$(( $(logins) - before ))" "1" "one refused login, then no more"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "FAILED \(operator needed\)" "status says an operator is needed"
 assert_file_contains "$T/signer.log" "recovery stopped" "logged"
@@ -118,8 +123,7 @@ SOCK=$T/p11.sock
 p11_server() {
 	p11-kit server -f -n "$SOCK" --provider "$SFTCA_SHIM_MODULE" "pkcs11:token=sftca" >>"$T/p11.log" 2>&1 &
 	echo $! > "$T/pids/p11server"
-	for _ in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
-	fail "p11-kit server did not start"
+	wait_until 30 "p11-kit server socket $SOCK" test -S "$SOCK"
 }
 # The server and its per-connection p11-kit-remote children, this test's
 # only (its ASan twin runs the same command line at the same time). Killed
@@ -149,19 +153,18 @@ expect_rc 0 as ops-admin ca create --ca "$CA_ID"
 as fmc-east issue --ca "$CA_ID" --root "$T/fmc3" --batch 100 --retries 6 >"$T/remote-issue.out" 2>&1 &
 client=$!
 db=$T/state-remote/ledger.db
-for _ in $(seq 300); do
+over_100_issued() {
+	local n
 	n=$(sqlite3 "$db" "SELECT COUNT(*) FROM certificates WHERE state='issued'" 2>/dev/null || echo 0)
-	[ "$n" -gt 100 ] && break
-	sleep 0.05
-done
+	[ "$n" -gt 100 ]
+}
+wait_until 120 "100 certificates issued through the remote token" over_100_issued
 p11_kill
 killed_at=$(date +%s)
-sleep 3
-[ "$(probe ops-admin health)" = "NOT_SERVING" ] || fail "health during the remote token outage"
+wait_until 60 "health NOT_SERVING during the remote token outage" health_is NOT_SERVING
 p11_server
 restarted=$(date +%s)
-for _ in $(seq 100); do [ "$(probe ops-admin health)" = "SERVING" ] && break; sleep 0.1; done
-assert_eq "$(probe ops-admin health)" "SERVING" "serving after the remote token returned"
+wait_until 60 "serving after the remote token returned" health_is SERVING
 took=$(( $(date +%s) - restarted ))
 [ "$took" -le 10 ] || fail "recovery took $took s after the token returned"
 set +e; wait "$client"; crc=$?; set -e

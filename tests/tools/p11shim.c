@@ -7,7 +7,10 @@
  *                       RV "HANG" blocks the call until the rule is gone
  *                       from the file, then fails it with CKR_DEVICE_ERROR
  *                       (a module call that does not return, like p11-kit's
- *                       client after a dropped connection).
+ *                       client after a dropped connection). RV "HOLD"
+ *                       blocks it the same way, then lets it through: a
+ *                       slow token whose calls are in flight for exactly
+ *                       as long as a test needs.
  *                       FUNCTION "*" matches every wrapped function; COUNT
  *                       limits how many calls fail (default: all until the
  *                       rule is removed), after SKIP calls that pass. An
@@ -15,7 +18,8 @@
  *   SFTCA_SHIM_LOG      a file that gets one line per call of C_Initialize,
  *                       C_Finalize and C_Login (with the result), so tests
  *                       can count logins; and of C_Sign too when
- *                       SFTCA_SHIM_LOG_SIGN is set (to prove nothing was signed).
+ *                       SFTCA_SHIM_LOG_SIGN is set (to prove nothing was signed);
+ *                       and "FUNCTION held" when a HOLD rule starts holding a call.
  *
  * Not part of the product: the signer's own PKCS#11 code is signer/token.c. */
 #include <dlfcn.h>
@@ -30,6 +34,7 @@
 
 #define MAX_RULES 16
 #define RV_HANG ((CK_RV)-1)
+#define RV_HOLD ((CK_RV)-2)
 
 struct rule {
 	char fn[64];
@@ -64,17 +69,26 @@ static const struct {
 	{ "CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED },
 	{ "CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY },
 	{ "HANG", RV_HANG },
+	{ "HOLD", RV_HOLD },
 };
 
-static void shim_log(const char *fn, CK_RV rv)
+static void shim_log_text(const char *fn, const char *what)
 {
 	const char *path = getenv("SFTCA_SHIM_LOG");
 	FILE *f;
 
 	if (path == NULL || (f = fopen(path, "a")) == NULL)
 		return;
-	fprintf(f, "%s %lu\n", fn, (unsigned long)rv);
+	fprintf(f, "%s %s\n", fn, what);
 	fclose(f);
+}
+
+static void shim_log(const char *fn, CK_RV rv)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lu", (unsigned long)rv);
+	shim_log_text(fn, num);
 }
 
 /* Re-read the control file when its mtime or size changed. */
@@ -138,7 +152,10 @@ static CK_RV fault(const char *fn)
 			break;
 		}
 	}
-	while (rv == RV_HANG) {
+	if (rv == RV_HOLD)
+		shim_log_text(fn, "held");
+	while (rv == RV_HANG || rv == RV_HOLD) {
+		CK_RV waiting = rv;
 		int held = 0;
 
 		pthread_mutex_unlock(&mu);
@@ -146,10 +163,10 @@ static CK_RV fault(const char *fn)
 		pthread_mutex_lock(&mu);
 		load_rules();
 		for (int i = 0; i < nrules; i++)
-			held |= rules[i].rv == RV_HANG &&
+			held |= rules[i].rv == waiting &&
 				(strcmp(rules[i].fn, fn) == 0 || strcmp(rules[i].fn, "*") == 0);
 		if (!held)
-			rv = CKR_DEVICE_ERROR;
+			rv = waiting == RV_HANG ? CKR_DEVICE_ERROR : CKR_OK;
 	}
 	pthread_mutex_unlock(&mu);
 	return rv;
