@@ -3,7 +3,8 @@
 # Besides the ordinary build it builds three trees whose tests the one ctest
 # run also covers: build-asan (ASan+UBSan: every unit and integration test
 # again), build-tsan (the signer under ThreadSanitizer for the concurrency
-# test) and build-fuzz (clang libFuzzer targets, a short run each).
+# test, the client for its threaded paths) and build-fuzz (clang libFuzzer
+# targets, a short run each).
 # The last lines of the output are ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +28,7 @@ build_tree() {
 # Every test tree carries fault injection (SFTCA_FAILPOINTS); release builds
 # (build_sftca, quickstart) do not.
 build_tree build-asan "" -DCMAKE_BUILD_TYPE=Debug -DSFTCA_SANITIZE=ON -DSFTCA_TEST_HOOKS=ON
-build_tree build-tsan "sftca-signer p11shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_TSAN=ON \
+build_tree build-tsan "sftca-signer p11shim sftca" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_TSAN=ON \
 	-DSFTCA_TEST_HOOKS=ON
 build_tree build-fuzz fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSFTCA_FUZZ=ON \
 	-DSFTCA_TEST_HOOKS=ON

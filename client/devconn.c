@@ -421,11 +421,8 @@ static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outl
 			r = seterr(err, errlen, SFTCA_ERR_SSH, "connection lost: %s", ssh_get_error(c->s));
 			goto out;
 		}
-		if (got > 0 && outlen > 1) {
-			size_t take = (size_t)got < outlen - 1 - n ? (size_t)got : outlen - 1 - n;
-			memcpy(out + n, tmp, take);
-			n += take;
-		}
+		if (got > 0)
+			shell_out_append(out, outlen, &n, tmp, (size_t)got);
 		/* stderr is drained so it can never fill the window. */
 		while (ssh_channel_read_timeout(ch, tmp, sizeof(tmp), 1, 0) > 0)
 			;

@@ -141,6 +141,18 @@ int shell_extract(char *buf, const char *begin, const char *end, char *out, size
 	return 0;
 }
 
+void shell_out_append(char *out, size_t outlen, size_t *used, const char *data, size_t n)
+{
+	size_t take;
+
+	if (outlen == 0)
+		return;
+	take = n < outlen - 1 - *used ? n : outlen - 1 - *used;
+	memcpy(out + *used, data, take);
+	*used += take;
+	out[*used] = '\0';
+}
+
 void shell_parse_sums(const char *out, const char *const *names, int n, char (*sums)[65])
 {
 	const char *line = out;

@@ -43,6 +43,13 @@ int shell_status_complete(const char *after);
 int shell_extract(char *buf, const char *begin, const char *end, char *out, size_t outlen,
 		  int *status);
 
+/* An exec channel's output (a direct device's command), n more bytes of
+ * it, into out (outlen bytes, *used of them filled): kept NUL-terminated,
+ * what does not fit dropped. Bytes are kept as they came, a NUL too: the
+ * parsers then stop at it, which can only fail the push of a device that
+ * prints one (no command push runs does). */
+void shell_out_append(char *out, size_t outlen, size_t *used, const char *data, size_t n);
+
 /* "sha256  name" lines (sha256sum's output) into one lowercase hex digest
  * per name ("" when absent). */
 void shell_parse_sums(const char *out, const char *const *names, int n, char (*sums)[65]);

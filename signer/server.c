@@ -2,6 +2,7 @@
 
 #include "arena.h"
 #include "audit.h"
+#include "callauth.h"
 #include "clientid.h"
 #include "clock.h"
 #include "errors.h"
@@ -348,14 +349,6 @@ static void identify(struct server *srv, struct call *c)
 	grpc_auth_context_release(ctx);
 }
 
-static const struct server_method *find_method(struct server *srv, const char *path)
-{
-	for (size_t i = 0; i < srv->o->nmethods; i++)
-		if (strcmp(srv->o->methods[i].path, path) == 0)
-			return &srv->o->methods[i];
-	return NULL;
-}
-
 static void refuse(struct server *srv, const struct caller *who, const char *path,
 		   const char *why)
 {
@@ -363,21 +356,6 @@ static void refuse(struct server *srv, const struct caller *who, const char *pat
 	/* Audited coalesced per identity and method: a flood of denials costs
 	 * one record per interval, not two fsyncs each under the audit lock. */
 	audit_denied(srv->o->signer->audit, who->identity, path, who->peer, why);
-}
-
-/* Whether who may call m; if not, why says so for the caller. */
-static int authorized(const struct caller *who, const struct server_method *m, const char *path,
-		      struct sftca_msg *why)
-{
-	if (who->role >= m->min_role && (m->min_role == ROLE_NONE || who->role != ROLE_NONE) &&
-	    (m->min_role != ROLE_NONE || strcmp(who->identity, "unauthenticated") != 0))
-		return 1;
-	if (who->role == ROLE_NONE)
-		msg_set(why, "%s is not authorized for any role", who->identity);
-	else
-		msg_set(why, "%s needs the %s role; %s has %s", path, role_name(m->min_role),
-			who->identity, role_name(who->role));
-	return 0;
 }
 
 /* Only a request carrying a list (IssueBatch's items) needs megabytes;
@@ -601,7 +579,7 @@ static void on_new(struct server *srv, struct call *c, int ok)
 	 * is read, so that a caller without the role holds nothing. */
 	method_path(c, c->path, sizeof(c->path));
 	identify(srv, c);
-	if ((c->m = find_method(srv, c->path)) == NULL) {
+	if ((c->m = server_method_find(srv->o->methods, srv->o->nmethods, c->path)) == NULL) {
 		msg_set(&c->why, "unknown method %s", c->path);
 		log_warn("refused %s for %s (%s): %s", c->path, c->who.identity, c->who.peer,
 			 c->why.text);
@@ -609,7 +587,7 @@ static void on_new(struct server *srv, struct call *c, int ok)
 		return;
 	}
 	if (c->refused != GRPC_STATUS_OK ||
-	    !authorized(&c->who, c->m, c->path, &c->why)) {
+	    !server_authorized(&c->who, c->m, c->path, &c->why)) {
 		/* A worker logs and audits it: an audit write here would let a
 		 * flood of refusals stall the event thread. */
 		if (c->refused == GRPC_STATUS_OK)

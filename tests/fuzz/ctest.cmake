@@ -14,7 +14,8 @@ if(SFTCA_FUZZ_BUILD_DIR)
   # Start-up (the token for fuzz_handlers), the corpus replay and the final
   # report come on top of the fuzzing time.
   math(EXPR _sftca_fuzz_timeout "${SFTCA_FUZZ_SECONDS} + 180")
-  foreach(_t config devices failedpush csr handlers logscan certscan wire devparse audit)
+  foreach(_t config devices failedpush csr handlers logscan certscan wire devparse audit
+          anchor clientid devout)
     add_test(NAME fuzz_${_t}
       COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run-ci.sh ${SFTCA_FUZZ_BUILD_DIR} ${_t}
               ${SFTCA_FUZZ_SECONDS})

@@ -8,6 +8,7 @@
  * the output is bounded, and every digest is "" or 64 lowercase hex digits
  * that the input holds on a line with its file name. */
 #include "fuzz_common.h"
+#include "fuzz_sums.h"
 
 #include "devparse.h"
 
@@ -38,28 +39,6 @@ static void check_buf(const struct shellbuf *b)
 	FUZZ_CHECK(memchr(b->buf, 0x1b, b->len) == NULL);
 	/* A NUL would end every search before what follows it. */
 	FUZZ_CHECK(memchr(b->buf, 0, b->len) == NULL);
-}
-
-/* Each digest is empty or 64 lowercase hex digits that text holds as
- * "HEX  NAME" on a line of its own. */
-static void check_sums(const char *text, char (*sums)[65])
-{
-	for (int i = 0; i < 3; i++) {
-		char line[128];
-		const char *p;
-		size_t ll;
-
-		FUZZ_CHECK(fuzz_terminated(sums[i], 65));
-		if (sums[i][0] == '\0')
-			continue;
-		FUZZ_CHECK(strlen(sums[i]) == 64);
-		FUZZ_CHECK(strspn(sums[i], "0123456789abcdef") == 64);
-		ll = (size_t)snprintf(line, sizeof(line), "%s  %s", sums[i], names[i]);
-		for (p = strstr(text, line); p != NULL; p = strstr(p + 1, line))
-			if ((p == text || p[-1] == '\n') && (p[ll] == '\0' || p[ll] == '\n'))
-				break;
-		FUZZ_CHECK(p != NULL);
-	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -116,13 +95,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* The output lies between the markers of the buffer. */
 			FUZZ_CHECK(strstr(parts.buf, out) != NULL);
 			shell_parse_sums(out, names, 3, sums);
-			check_sums(out, sums);
+			fuzz_check_sums(out, names, 3, sums);
 		}
 	}
 	/* The parser alone on the raw bytes, as far as they are text. */
 	if (whole.buf != NULL) {
 		shell_parse_sums(whole.buf, names, 3, sums);
-		check_sums(whole.buf, sums);
+		fuzz_check_sums(whole.buf, names, 3, sums);
 	}
 	shellbuf_reset(&whole);
 	FUZZ_CHECK(whole.buf == NULL || (whole.len == 0 && whole.buf[0] == '\0'));

@@ -359,6 +359,92 @@ def audit_seeds():
     put("audit", "empty", b"\xff")
 
 
+def anchor_seeds():
+    """Byte 0: bit 0 = the harness signs the checkpoint's first line, bit 1 =
+    it writes audit.head for the log; byte 1: length of the checkpoint text;
+    the rest: the log."""
+    import hashlib
+    import json
+    lines, hashes, prev = [], [], "0" * 64
+    for seq, event in enumerate(["signer.start", "ca.create", "issue", "revoke", "signer.stop"], 1):
+        line = json.dumps({"seq": seq, "ts": "2026-12-05T08:00:0%d.000Z" % seq, "event": event,
+                           "identity": "cn=ops-admin", "result": "ok", "prev": prev},
+                          separators=(",", ":"))
+        lines.append(line + "\n")
+        prev = hashlib.sha256(line.encode()).hexdigest()
+        hashes.append(prev)
+    log = "".join(lines).encode()
+
+    def seed(name, flags, text, body=log):
+        text = text.encode()
+        put("anchor", name, bytes([flags, len(text)]) + text + body)
+    seed("signed-last", 3, "5 %s 1764921605" % hashes[4])
+    seed("signed-middle", 3, "2 %s 1764921602" % hashes[1])
+    seed("signed-wrong-hash", 3, "2 %s 1764921602" % hashes[2])
+    seed("signed-ahead", 3, "7 %s 1764921607" % hashes[4])
+    seed("signed-tail", 3, "5 %s 1764921605\nsig AAAA\n" % hashes[4])
+    seed("signed-no-head", 1, "5 %s 1764921605" % hashes[4])
+    seed("signed-log-cut", 3, "5 %s 1764921605" % hashes[4], "".join(lines[:3]).encode())
+    seed("unsigned", 2, "5 %s 1764921605\nsig MEUCIQDx\n" % hashes[4])
+    seed("signed-not-a-checkpoint", 3, "five %s" % hashes[4])
+    seed("empty", 3, "")
+
+
+def clientid_seeds(tmp):
+    """Byte 0: bit 0 = the rest is DER (else PEM), bits 1-7 = a method of
+    signer_methods[]; byte 1: length of a path given instead."""
+    ca_key, ca = os.path.join(tmp, "cid-ca.key"), os.path.join(tmp, "cid-ca.pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ca_key)
+    openssl("req", "-new", "-x509", "-key", ca_key, "-days", "30", "-subj", "/CN=sftca fuzz client CA",
+            "-out", ca)
+
+    def leaf(name, subj, serial):
+        key, csr = os.path.join(tmp, name + ".key"), os.path.join(tmp, name + ".csr")
+        pem, der = os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".der")
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+        openssl("req", "-new", "-utf8", "-key", key, "-subj", subj, "-out", csr)
+        openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", str(serial),
+                "-days", "30", "-out", pem)
+        openssl("x509", "-in", pem, "-outform", "DER", "-out", der)
+        return open(pem, "rb").read(), open(der, "rb").read()
+
+    admin_pem, admin_der = leaf("cid-admin", "/CN=ops-admin/O=Example", 3)
+    _, auditor_der = leaf("cid-auditor", "/CN=auditor-1", 40)
+    _, issuer_der = leaf("cid-issuer", "/O=Example/CN=fmc-east", 9)
+    _, two_der = leaf("cid-two", "/CN=ops-admin/CN=auditor-1", 41)
+    _, none_der = leaf("cid-none", "/O=Example/OU=no common name", 42)
+    utf8_pem, _ = leaf("cid-utf8", "/CN=f\u00fchrung", 43)
+    _, nul_der = leaf("cid-nul", "/CN=ops-adminX", 44)
+    nul_der = nul_der.replace(b"ops-adminX", b"ops-admin\x00", 1)
+    put("clientid", "pem-admin-revoked-getstatus", b"\x00\x00" + admin_pem)
+    put("clientid", "der-auditor-createca", b"\x03\x00" + auditor_der)
+    put("clientid", "der-issuer-issuebatch", bytes([6 << 1 | 1, 0]) + issuer_der)
+    put("clientid", "der-two-cns", b"\x01\x00" + two_der)
+    put("clientid", "der-no-cn-health", bytes([10 << 1 | 1, 0]) + none_der)
+    put("clientid", "pem-utf8-cn", b"\x14\x00" + utf8_pem)
+    put("clientid", "der-nul-in-cn", b"\x01\x00" + nul_der)
+    put("clientid", "der-unknown-method", bytes([100 << 1 | 1, 0]) + auditor_der)
+    for name, path in (("path-revoke", "/sftca.v1.Signer/Revoke"),
+                       ("path-health", "/grpc.health.v1.Health/Check"),
+                       ("path-nul", "/sftca.v1.Signer/GetStatus\x00/sftca.v1.Signer/Revoke"),
+                       ("path-prefix", "/sftca.v1.Signer/Get")):
+        put("clientid", name, bytes([1, len(path)]) + path.encode() + issuer_der)
+    put("clientid", "pem-truncated", b"\x00\x00" + admin_pem[:len(admin_pem) // 2])
+
+
+def devout_seeds():
+    """Byte 0 picks the read size (< 192: 1-64 bytes, else all at once)."""
+    h1, h2, h3 = "3f" * 32, "a0" * 32, "5c" * 32
+    sums = (h1 + "  cacert.pem\n" + h2 + "  sftunnel-cert.pem\n" + h3 + "  sftunnel-key.pem\n" +
+            "SFTCA-RESTART-PENDING\n")
+    put("devout", "sums", b"\x00" + sums.encode())
+    put("devout", "sums-whole", b"\xff" + sums.encode())
+    put("devout", "sums-nul", b"\x05" + sums.encode().replace(b"\n", b"\x00\n", 1))
+    put("devout", "temps", b"\x0f" + (h1 + "  .cacert.pem.sftca-tmp\n" + h2 + "  .sftunnel-cert.pem.sftca-tmp\n").encode())
+    put("devout", "escapes", b"\x02" + b"\x1b]0;owned\x07\x1b[2J" + h1.encode() + b"  cacert.pem\r\n\xc2\x9b31m\xff")
+    put("devout", "long", b"\x3f" + (sums * 40).encode())
+
+
 def main():
     config_seeds()
     devices_seeds()
@@ -367,9 +453,12 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         csrs = csr_seeds(tmp)
         certscan_seeds(tmp)
+        clientid_seeds(tmp)
     handlers_seeds(csrs)
     devparse_seeds()
     audit_seeds()
+    anchor_seeds()
+    devout_seeds()
 
 
 if __name__ == "__main__":

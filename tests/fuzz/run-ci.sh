@@ -4,7 +4,7 @@
 #
 # usage: run-ci.sh BUILD_DIR TARGET [SECONDS]
 #   BUILD_DIR  a clang tree configured with -DSFTCA_FUZZ=ON (bin/fuzz_TARGET)
-#   TARGET     config | devices | failedpush | csr | handlers | logscan
+#   TARGET     a fuzz_<TARGET> of tests/fuzz/CMakeLists.txt (config, devices, ..., devout)
 #   SECONDS    how long to fuzz (default 45)
 #
 # Every input of the committed corpus tests/fuzz/corpus/TARGET/ runs first

@@ -20,7 +20,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-all=(config devices failedpush csr handlers logscan wire)
+all=(config devices failedpush csr handlers logscan wire certscan devparse audit anchor clientid devout)
 seconds=3600
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
 	seconds=$1

@@ -1,0 +1,30 @@
+/* The check fuzz_devparse and fuzz_devout make of shell_parse_sums. */
+#ifndef SFTCA_FUZZ_SUMS_H
+#define SFTCA_FUZZ_SUMS_H
+
+#include "fuzz_common.h"
+
+/* Each of the n digests is empty or 64 lowercase hex digits that text
+ * holds as "HEX  NAME" on a line of its own. */
+static inline void fuzz_check_sums(const char *text, const char *const *names, int n,
+				   char (*sums)[65])
+{
+	for (int i = 0; i < n; i++) {
+		char line[128];
+		const char *p;
+		size_t ll;
+
+		FUZZ_CHECK(fuzz_terminated(sums[i], 65));
+		if (sums[i][0] == '\0')
+			continue;
+		FUZZ_CHECK(strlen(sums[i]) == 64);
+		FUZZ_CHECK(strspn(sums[i], "0123456789abcdef") == 64);
+		ll = (size_t)snprintf(line, sizeof(line), "%s  %s", sums[i], names[i]);
+		for (p = strstr(text, line); p != NULL; p = strstr(p + 1, line))
+			if ((p == text || p[-1] == '\n') && (p[ll] == '\0' || p[ll] == '\n'))
+				break;
+		FUZZ_CHECK(p != NULL);
+	}
+}
+
+#endif
