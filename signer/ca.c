@@ -86,7 +86,7 @@ const struct ledger_gen *ca_gen_info(const struct ca_gen *g)
 
 static int in_bundle(const struct ca_gen *g)
 {
-	return strcmp(g->info.state, "active") == 0 || strcmp(g->info.state, "retiring") == 0;
+	return g->info.state == GEN_ACTIVE || g->info.state == GEN_RETIRING;
 }
 
 /* Open the token key of a generation; logs and leaves key NULL on failure. */
@@ -158,7 +158,7 @@ static struct ca *ca_find(struct ca_registry *r, const char *id)
 static struct ca_gen *ca_active(const struct ca *c)
 {
 	for (size_t i = c->n; i-- > 0;)
-		if (strcmp(c->gens[i]->info.state, "active") == 0)
+		if (c->gens[i]->info.state == GEN_ACTIVE)
 			return c->gens[i];
 	return NULL;
 }
@@ -272,9 +272,9 @@ static char *bundle_of(const struct ca *c)
 
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = c->n; i-- > 0;) {
-			const char *want = pass == 0 ? "active" : "retiring";
+			enum gen_state want = pass == 0 ? GEN_ACTIVE : GEN_RETIRING;
 			char *pem, *grown;
-			if (strcmp(c->gens[i]->info.state, want) != 0)
+			if (c->gens[i]->info.state != want)
 				continue;
 			if ((pem = x509_to_pem(c->gens[i]->cert)) == NULL ||
 			    (grown = realloc(out, len + strlen(pem) + 1)) == NULL) {
@@ -403,20 +403,32 @@ static unsigned next_generation(const struct ca *c)
 	return c && c->n ? c->gens[c->n - 1]->info.generation + 1 : 1;
 }
 
+/* A new generation to record, and what becomes of the active one. */
+struct gen_commit {
+	const char *ca_id;
+	unsigned generation;
+	const char *key_label;
+	const char *destroy_label; /* token objects removed on failure; NULL: none */
+	X509 *cert;
+	EVP_PKEY *pub;
+	int imported;
+	enum gen_state prev_state; /* of the active generation; NONE: there is none */
+	const char *requester;
+};
+
 /* Fill the ledger record of a new generation from its certificate. */
-static int gen_info_fill(struct ledger_gen *g, const char *ca_id, unsigned gen, const char *label,
-			 X509 *cert, EVP_PKEY *pub, int imported, const char *requester,
-			 unsigned char **der)
+static int gen_info_fill(struct ledger_gen *g, const struct gen_commit *gc, unsigned char **der)
 {
+	X509 *cert = gc->cert;
 	int len;
 
 	memset(g, 0, sizeof(*g));
 	*der = NULL;
-	snprintf(g->ca_id, sizeof(g->ca_id), "%s", ca_id);
-	g->generation = gen;
-	snprintf(g->state, sizeof(g->state), "active");
-	snprintf(g->key_label, sizeof(g->key_label), "%s", label);
-	pkey_type_text(pub, g->key_type, sizeof(g->key_type));
+	snprintf(g->ca_id, sizeof(g->ca_id), "%s", gc->ca_id);
+	g->generation = gc->generation;
+	g->state = GEN_ACTIVE;
+	snprintf(g->key_label, sizeof(g->key_label), "%s", gc->key_label);
+	pkey_type_text(gc->pub, g->key_type, sizeof(g->key_type));
 	x509_name_text(X509_get_subject_name(cert), g->subject, sizeof(g->subject));
 	if (x509_serial_hex(cert, g->serial, sizeof(g->serial)) != 0)
 		return SFTCA_ERR_INVALID;
@@ -424,8 +436,8 @@ static int gen_info_fill(struct ledger_gen *g, const char *ca_id, unsigned gen, 
 	g->not_before = x509_not_before(cert);
 	g->not_after = x509_not_after(cert);
 	g->created_at = time(NULL);
-	g->imported = imported;
-	snprintf(g->created_by, sizeof(g->created_by), "%s", requester);
+	g->imported = gc->imported;
+	snprintf(g->created_by, sizeof(g->created_by), "%s", gc->requester);
 	if ((len = i2d_X509(cert, der)) <= 0)
 		return SFTCA_ERR_CRYPTO;
 	g->cert_der = *der;
@@ -433,14 +445,13 @@ static int gen_info_fill(struct ledger_gen *g, const char *ca_id, unsigned gen, 
 	return 0;
 }
 
-/* Record cert as the new active generation (the old active one becomes
- * prev_state) in the ledger, then in memory. On failure the token objects
- * under destroy_label (if any) and cert_label are removed. */
-static int commit_generation(struct ca_registry *r, const char *ca_id, unsigned gen,
-			     const char *key_label, const char *destroy_label, X509 *cert,
-			     EVP_PKEY *pub, int imported, const char *prev_state,
-			     const char *requester)
+/* Record gc->cert as the new active generation (the old active one becomes
+ * gc->prev_state) in the ledger, then in memory. On failure the token
+ * objects under gc->destroy_label (if any) and the certificate's label are
+ * removed. */
+static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
 {
+	const char *ca_id = gc->ca_id;
 	char cert_label[160];
 	struct ledger_gen info;
 	unsigned char *der = NULL;
@@ -448,23 +459,22 @@ static int commit_generation(struct ca_registry *r, const char *ca_id, unsigned 
 	struct ca *c;
 	int rc;
 
-	snprintf(cert_label, sizeof(cert_label), "%s/cert-g%u", key_label, gen);
-	if ((rc = gen_info_fill(&info, ca_id, gen, key_label, cert, pub, imported, requester,
-				&der)) != 0)
+	snprintf(cert_label, sizeof(cert_label), "%s/cert-g%u", gc->key_label, gc->generation);
+	if ((rc = gen_info_fill(&info, gc, &der)) != 0)
 		goto fail;
-	if ((rc = token_store_cert(r->token, key_label, cert_label, cert)) != 0)
+	if ((rc = token_store_cert(r->token, gc->key_label, cert_label, gc->cert)) != 0)
 		goto fail;
 	if ((rc = gen_new(r, &info, &g)) != 0 || g->pkey == NULL) {
 		rc = rc ? rc : SFTCA_ERR_TOKEN;
 		goto fail;
 	}
-	if ((rc = ledger_gen_insert(r->ledger, &info, prev_state)) != 0)
+	if ((rc = ledger_gen_insert(r->ledger, &info, gc->prev_state)) != 0)
 		goto fail;
 	pthread_rwlock_wrlock(&r->lock);
-	if ((c = ca_find(r, ca_id)) != NULL && prev_state != NULL) {
+	if ((c = ca_find(r, ca_id)) != NULL && gc->prev_state != GEN_STATE_NONE) {
 		struct ca_gen *a = ca_active(c);
 		if (a != NULL)
-			snprintf(a->info.state, sizeof(a->info.state), "%s", prev_state);
+			a->info.state = gc->prev_state;
 	}
 	rc = ca_append(r, ca_id, g);
 	pthread_rwlock_unlock(&r->lock);
@@ -472,7 +482,7 @@ static int commit_generation(struct ca_registry *r, const char *ca_id, unsigned 
 	if (rc != 0) {
 		/* Recorded but not in memory: a restart reloads it. */
 		log_error("CA %s generation %u recorded, but memory ran out: restart the signer",
-			  ca_id, gen);
+			  ca_id, gc->generation);
 		gen_free(g);
 	}
 	OPENSSL_free(der);
@@ -480,8 +490,8 @@ static int commit_generation(struct ca_registry *r, const char *ca_id, unsigned 
 fail:
 	gen_free(g);
 	token_destroy_label(r->token, cert_label);
-	if (destroy_label)
-		token_destroy_label(r->token, destroy_label);
+	if (gc->destroy_label)
+		token_destroy_label(r->token, gc->destroy_label);
 	OPENSSL_free(der);
 	return rc;
 }
@@ -518,6 +528,7 @@ fail:
 int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
 	      const char *requester, struct ca_change *res)
 {
+	struct gen_commit gc;
 	char label[128];
 	X509_NAME *subject = NULL;
 	X509 *cert = NULL;
@@ -550,7 +561,10 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	}
 	if ((rc = new_key_and_cert(r, label, key_type, subject, days, &cert, &pub)) != 0)
 		goto out;
-	if ((rc = commit_generation(r, ca_id, 1, label, label, cert, pub, 0, NULL, requester)) == 0)
+	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
+				   .destroy_label = label, .cert = cert, .pub = pub,
+				   .requester = requester };
+	if ((rc = commit_generation(r, &gc)) == 0)
 		res->generation = 1;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -583,7 +597,7 @@ static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_chan
 		if (has_retiring) {
 			*has_retiring = 0;
 			for (size_t i = 0; i < c->n; i++)
-				if (strcmp(c->gens[i]->info.state, "retiring") == 0)
+				if (c->gens[i]->info.state == GEN_RETIRING)
 					*has_retiring = 1;
 		}
 	}
@@ -596,6 +610,7 @@ static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_chan
 int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char *requester,
 	     struct ca_change *res)
 {
+	struct gen_commit gc;
 	struct ca_gen *a = NULL;
 	X509 *cert = NULL;
 	unsigned gen = 0;
@@ -612,8 +627,10 @@ int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char
 	if ((rc = profile_ca_cert(X509_get_subject_name(a->cert), token_key_public(a->key), a->pkey,
 				  time(NULL), days, &cert)) != 0)
 		goto out;
-	if ((rc = commit_generation(r, ca_id, gen, a->info.key_label, NULL, cert,
-				    token_key_public(a->key), 0, "retired", requester)) == 0)
+	gc = (struct gen_commit){ .ca_id = ca_id, .generation = gen, .key_label = a->info.key_label,
+				   .cert = cert, .pub = token_key_public(a->key),
+				   .prev_state = GEN_RETIRED, .requester = requester };
+	if ((rc = commit_generation(r, &gc)) == 0)
 		res->generation = gen;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -679,6 +696,7 @@ static int v1_rotate_guard(struct ca_registry *r, const char *ca_id, const struc
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
 	      int force, const char *requester, struct ca_change *res)
 {
+	struct gen_commit gc;
 	struct ca_gen *a = NULL;
 	char label[128];
 	X509 *cert = NULL;
@@ -708,8 +726,10 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	if ((rc = new_key_and_cert(r, label, key_type, X509_get_subject_name(a->cert), days, &cert,
 				   &pub)) != 0)
 		goto out;
-	if ((rc = commit_generation(r, ca_id, gen, label, label, cert, pub, 0, "retiring",
-				    requester)) == 0)
+	gc = (struct gen_commit){ .ca_id = ca_id, .generation = gen, .key_label = label,
+				   .destroy_label = label, .cert = cert, .pub = pub,
+				   .prev_state = GEN_RETIRING, .requester = requester };
+	if ((rc = commit_generation(r, &gc)) == 0)
 		res->generation = gen;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -747,15 +767,14 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
-	if ((rc = ledger_gen_set_state(r->ledger, ca_id, "retiring", "retired", &changed)) != 0)
+	if ((rc = ledger_gen_set_state(r->ledger, ca_id, GEN_RETIRING, GEN_RETIRED, &changed)) != 0)
 		goto out;
 	pthread_rwlock_wrlock(&r->lock);
 	{
 		struct ca *c = ca_find(r, ca_id);
 		for (size_t i = 0; c && i < c->n; i++)
-			if (strcmp(c->gens[i]->info.state, "retiring") == 0)
-				snprintf(c->gens[i]->info.state, sizeof(c->gens[i]->info.state),
-					 "retired");
+			if (c->gens[i]->info.state == GEN_RETIRING)
+				c->gens[i]->info.state = GEN_RETIRED;
 	}
 	pthread_rwlock_unlock(&r->lock);
 	atomic_fetch_add(&r->crl_epoch, 1);
@@ -808,6 +827,7 @@ static int check_import_cert(const char *ca_id, X509 *cert, EVP_PKEY *key, struc
 int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
 	      const char *requester, struct ca_change *res)
 {
+	struct gen_commit gc;
 	char label[128];
 	int rc, exists;
 
@@ -831,8 +851,10 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 	make_label(label, sizeof(label), ca_id, 1);
 	if ((rc = token_import_key(r->token, label, key)) != 0)
 		goto out;
-	if ((rc = commit_generation(r, ca_id, 1, label, label, cert, X509_get0_pubkey(cert), 1, NULL,
-				    requester)) == 0)
+	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
+				   .destroy_label = label, .cert = cert, .pub = X509_get0_pubkey(cert),
+				   .imported = 1, .requester = requester };
+	if ((rc = commit_generation(r, &gc)) == 0)
 		res->generation = 1;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -1002,7 +1024,7 @@ static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
 		if (a)
 			gens[ng++] = a;
 		for (size_t i = c->n; i-- > 0 && ng < 16;)
-			if (strcmp(c->gens[i]->info.state, "retiring") == 0)
+			if (c->gens[i]->info.state == GEN_RETIRING)
 				gens[ng++] = c->gens[i];
 		for (size_t i = 0; i < ng; i++) {
 			if (gens[i]->pkey == NULL)

@@ -82,15 +82,18 @@ const char *handlers_ca_scope(const struct caller *who, struct arena *a)
 	return scope;
 }
 
-static Sftca__V1__GenerationState gen_state(const char *s)
+static Sftca__V1__GenerationState gen_state(enum gen_state s)
 {
-	if (strcmp(s, "active") == 0)
+	switch (s) {
+	case GEN_ACTIVE:
 		return SFTCA__V1__GENERATION_STATE__GENERATION_ACTIVE;
-	if (strcmp(s, "retiring") == 0)
+	case GEN_RETIRING:
 		return SFTCA__V1__GENERATION_STATE__GENERATION_RETIRING;
-	if (strcmp(s, "retired") == 0)
+	case GEN_RETIRED:
 		return SFTCA__V1__GENERATION_STATE__GENERATION_RETIRED;
-	return SFTCA__V1__GENERATION_STATE__GENERATION_STATE_UNSPECIFIED;
+	default:
+		return SFTCA__V1__GENERATION_STATE__GENERATION_STATE_UNSPECIFIED;
+	}
 }
 
 struct info_acc {

@@ -172,7 +172,7 @@ static int list_row(void *arg, const struct ledger_cert *c)
 	row->requester = arena_strdup(acc->a, c->requester);
 	row->requested_at = c->requested_at;
 	row->issued_at = c->issued_at;
-	row->state = arena_strdup(acc->a, c->state);
+	row->state = arena_strdup(acc->a, cert_state_name(c->state));
 	row->revoked_at = c->revoked_at;
 	row->revocation_reason = arena_strdup(acc->a, c->revocation_reason);
 	if (acc->with_der && c->cert_der && c->cert_len) {
@@ -207,8 +207,7 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 	sftca__v1__list_issued_response__init(r);
 	if (q->ca_id[0] && (rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
 		return rc;
-	if (q->state[0] && strcmp(q->state, "pending") && strcmp(q->state, "issued") &&
-	    strcmp(q->state, "revoked") && strcmp(q->state, "abandoned")) {
+	if (q->state[0] && (f.state = cert_state_parse(q->state)) == CERT_STATE_NONE) {
 		msg_set(&call->msg, "state '%.40s' unknown (pending, issued, revoked, abandoned)",
 			q->state);
 		return SFTCA_ERR_INVALID;
@@ -229,7 +228,6 @@ int rpc_list_issued(struct signer *s, const struct caller *who, const ProtobufCM
 	f.ca_id = q->ca_id;
 	f.ca_scope = handlers_ca_scope(who, a);
 	f.peer_uuid = q->peer_uuid;
-	f.state = q->state;
 	f.limit = q->page_size == 0 ? 500 : q->page_size > 1000 ? 1000 : q->page_size;
 	f.with_der = q->include_der;
 	if ((r->rows = arena_alloc(a, f.limit * sizeof(*r->rows))) == NULL)

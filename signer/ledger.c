@@ -20,6 +20,40 @@ struct ledger {
 	char path[4096];
 };
 
+/* The stored names, indexed by the enums; [0] is the NONE state. */
+static const char *const gen_names[] = { "none", "active", "retiring", "retired" };
+static const char *const cert_names[] = { "none", "pending", "issued", "revoked", "abandoned" };
+
+#define NNAMES(a) (sizeof(a) / sizeof((a)[0]))
+
+static unsigned name_parse(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 1; s != NULL && i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (unsigned)i;
+	return 0;
+}
+
+const char *gen_state_name(enum gen_state s)
+{
+	return (unsigned)s < NNAMES(gen_names) ? gen_names[s] : gen_names[0];
+}
+
+enum gen_state gen_state_parse(const char *s)
+{
+	return (enum gen_state)name_parse(gen_names, NNAMES(gen_names), s);
+}
+
+const char *cert_state_name(enum cert_state s)
+{
+	return (unsigned)s < NNAMES(cert_names) ? cert_names[s] : cert_names[0];
+}
+
+enum cert_state cert_state_parse(const char *s)
+{
+	return (enum cert_state)name_parse(cert_names, NNAMES(cert_names), s);
+}
+
 static const char *const schema[] = {
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 	"CREATE TABLE IF NOT EXISTS ca_generations ("
@@ -205,7 +239,7 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 
 /* --- CA generations -------------------------------------------------------- */
 
-int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, const char *prev_state)
+int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, enum gen_state prev_state)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -213,7 +247,7 @@ int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, const char *
 	pthread_mutex_lock(&l->mu);
 	if ((r = exec(l->db, "BEGIN IMMEDIATE")) != 0)
 		goto out;
-	if (prev_state != NULL) {
+	if (prev_state != GEN_STATE_NONE) {
 		if (sqlite3_prepare_v2(l->db,
 				       "UPDATE ca_generations SET state=?, state_changed_at=?"
 				       " WHERE ca_id=? AND state='active'",
@@ -221,7 +255,7 @@ int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, const char *
 			r = db_err(l->db, "preparing");
 			goto rollback;
 		}
-		bind_text(st, 1, prev_state);
+		bind_text(st, 1, gen_state_name(prev_state));
 		sqlite3_bind_int64(st, 2, g->created_at);
 		bind_text(st, 3, g->ca_id);
 		r = step_done(l->db, st, "retiring the previous generation");
@@ -310,7 +344,13 @@ int ledger_gens_load(struct ledger *l, const char *ca_id, struct ledger_gen **ge
 		memset(g, 0, sizeof(*g));
 		copy_col(st, 0, g->ca_id, sizeof(g->ca_id));
 		g->generation = (unsigned)sqlite3_column_int(st, 1);
-		copy_col(st, 2, g->state, sizeof(g->state));
+		if ((g->state = gen_state_parse((const char *)sqlite3_column_text(st, 2))) ==
+		    GEN_STATE_NONE) {
+			log_error("ledger: CA %s generation %u has an unknown state '%s'", g->ca_id,
+				  g->generation, sqlite3_column_text(st, 2));
+			r = SFTCA_ERR_LEDGER;
+			goto out;
+		}
 		copy_col(st, 3, g->key_label, sizeof(g->key_label));
 		copy_col(st, 4, g->key_type, sizeof(g->key_type));
 		copy_col(st, 5, g->subject, sizeof(g->subject));
@@ -351,8 +391,8 @@ void ledger_gens_free(struct ledger_gen *gens, size_t n)
 	free(gens);
 }
 
-int ledger_gen_set_state(struct ledger *l, const char *ca_id, const char *from, const char *to,
-			 int *changed)
+int ledger_gen_set_state(struct ledger *l, const char *ca_id, enum gen_state from,
+			 enum gen_state to, int *changed)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -365,9 +405,9 @@ int ledger_gen_set_state(struct ledger *l, const char *ca_id, const char *from, 
 		r = db_err(l->db, "preparing");
 		goto out;
 	}
-	bind_text(st, 1, to);
+	bind_text(st, 1, gen_state_name(to));
 	bind_text(st, 2, ca_id);
-	bind_text(st, 3, from);
+	bind_text(st, 3, gen_state_name(from));
 	r = step_done(l->db, st, "changing generation state");
 	if (changed)
 		*changed = sqlite3_changes(l->db);
@@ -504,7 +544,7 @@ int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const
 		  void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	char state[16] = "";
+	enum cert_state state = CERT_STATE_NONE;
 	int rc, r;
 
 	pthread_mutex_lock(&l->mu);
@@ -520,7 +560,7 @@ int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const
 	bind_text(st, 2, ca_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		copy_col(st, 0, state, sizeof(state));
+		state = cert_state_parse((const char *)sqlite3_column_text(st, 0));
 		*generation = (unsigned)sqlite3_column_int(st, 1);
 	}
 	sqlite3_finalize(st);
@@ -533,7 +573,7 @@ int ledger_revoke(struct ledger *l, const char *ca_id, const char *serial, const
 		r = db_err(l->db, "looking up the serial");
 		goto rollback;
 	}
-	if (strcmp(state, "issued") != 0) {
+	if (state != CERT_ISSUED) {
 		r = SFTCA_ERR_PRECONDITION;
 		goto rollback;
 	}
@@ -580,7 +620,7 @@ static void row_from_stmt(sqlite3_stmt *st, struct ledger_cert *c, int with_der)
 	copy_col(st, 10, c->requester, sizeof(c->requester));
 	c->requested_at = sqlite3_column_int64(st, 11);
 	c->issued_at = sqlite3_column_int64(st, 12);
-	copy_col(st, 13, c->state, sizeof(c->state));
+	c->state = cert_state_parse((const char *)sqlite3_column_text(st, 13));
 	c->revoked_at = sqlite3_column_int64(st, 14);
 	copy_col(st, 15, c->revocation_reason, sizeof(c->revocation_reason));
 	if (with_der) {
@@ -682,8 +722,8 @@ int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn f
 		bind_text(st, 2, f->ca_id);
 	if (f->peer_uuid && f->peer_uuid[0])
 		bind_text(st, 3, f->peer_uuid);
-	if (f->state && f->state[0])
-		bind_text(st, 4, f->state);
+	if (f->state != CERT_STATE_NONE)
+		bind_text(st, 4, cert_state_name(f->state));
 	sqlite3_bind_int(st, 5, (int)f->limit);
 	if (f->ca_scope)
 		bind_text(st, 6, f->ca_scope);
@@ -771,7 +811,7 @@ int ledger_check(struct ledger *l, unsigned *problems)
 		X509 *x;
 		char hex[80];
 
-		if (strcmp(state, "pending") == 0) {
+		if (cert_state_parse(state) == CERT_PENDING) {
 			log_error("ledger: serial %s is still pending", serial);
 			(*problems)++;
 			continue;

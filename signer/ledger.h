@@ -13,10 +13,24 @@
 
 struct ledger;
 
+/* States are enums in the code and text only in the database: the names
+ * below are what the ledger stores, and *_parse is the one way back. */
+enum gen_state { GEN_STATE_NONE = 0, GEN_ACTIVE, GEN_RETIRING, GEN_RETIRED };
+enum cert_state { CERT_STATE_NONE = 0, CERT_PENDING, CERT_ISSUED, CERT_REVOKED, CERT_ABANDONED };
+
+/* The stored name ("active", "retiring", "retired"); "none" for GEN_STATE_NONE. */
+const char *gen_state_name(enum gen_state s);
+/* GEN_STATE_NONE when s is not a stored name. */
+enum gen_state gen_state_parse(const char *s);
+/* The stored name ("pending", "issued", "revoked", "abandoned"); "none" for CERT_STATE_NONE. */
+const char *cert_state_name(enum cert_state s);
+/* CERT_STATE_NONE when s is not a stored name. */
+enum cert_state cert_state_parse(const char *s);
+
 struct ledger_gen {
 	char ca_id[40];
 	unsigned generation;
-	char state[12];      /* active | retiring | retired */
+	enum gen_state state;
 	char key_label[128];
 	char key_type[16];
 	char subject[512];
@@ -40,7 +54,7 @@ struct ledger_cert {
 	char cert_sha256[65];
 	char requester[192];
 	int64_t requested_at, issued_at;
-	char state[12];
+	enum cert_state state;
 	int64_t revoked_at;
 	char revocation_reason[32];
 	const unsigned char *cert_der;
@@ -55,16 +69,17 @@ void ledger_close(struct ledger *l);
 
 /* --- CA generations --- */
 /* Insert g as the new active generation; the previous active generation
- * (if any) becomes prev_state ("retiring" or "retired"). One transaction. */
-int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, const char *prev_state)
+ * (if any) becomes prev_state (GEN_RETIRING or GEN_RETIRED; GEN_STATE_NONE
+ * when there is none). One transaction. */
+int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, enum gen_state prev_state)
 	__attribute__((warn_unused_result));
 /* Every generation of every CA (ca_id, generation order); free with ledger_gens_free. */
 int ledger_gens_load(struct ledger *l, const char *ca_id, struct ledger_gen **gens, size_t *n)
 	__attribute__((warn_unused_result));
 void ledger_gens_free(struct ledger_gen *gens, size_t n);
 /* Move every generation of ca_id in state 'from' to 'to'; *changed = rows. */
-int ledger_gen_set_state(struct ledger *l, const char *ca_id, const char *from, const char *to,
-			 int *changed) __attribute__((warn_unused_result));
+int ledger_gen_set_state(struct ledger *l, const char *ca_id, enum gen_state from,
+			 enum gen_state to, int *changed) __attribute__((warn_unused_result));
 /* Peers whose newest certificate is an issued, unrevoked, unexpired leaf of
  * ca_id signed by the key of a retiring generation other than the active
  * key (whichever generation of that key issued it): the devices a finalize
@@ -105,7 +120,8 @@ int ledger_compromised_keys(struct ledger *l, const char *const *spki, size_t n,
 			    ledger_hit_fn fn, void *arg) __attribute__((warn_unused_result));
 
 struct ledger_filter {
-	const char *ca_id, *peer_uuid, *state; /* NULL or "" = any */
+	const char *ca_id, *peer_uuid;         /* NULL or "" = any */
+	enum cert_state state;                 /* CERT_STATE_NONE = any */
 	const char *ca_scope;                  /* NULL = any, else ",id1,id2,": only those */
 	int64_t after_rowid;                   /* paging cursor */
 	unsigned limit;

@@ -42,23 +42,16 @@
 
 #define EXPIRY_CHECK_SECONDS (6 * 3600)
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: sftca-signer --config FILE [--check-config] [--allow-root] [-v] [--syslog]\n"
-		"       sftca-signer --config FILE import-ca --ca ID --cert CACERT.pem --key CAKEY.pem\n"
-		"       sftca-signer --config FILE check-ledger\n"
-		"       sftca-signer verify-audit FILE... [--head FILE] [--key PEM]\n"
-		"       sftca-signer init-token --module SO --label LABEL --so-pin-file F --pin-file F\n"
-		"\n"
-		"Runs in the foreground until SIGTERM or SIGINT. The InternalCA keys stay in the\n"
-		"PKCS#11 token named in [pkcs11]; see README.md for the configuration.\n"
-		"  --config FILE    signer configuration (INI)\n"
-		"  --check-config   validate the configuration and its files, then exit\n"
-		"  --allow-root     run as root without dropping to [signer] user\n"
-		"  -v, --verbose    debug logging\n"
-		"  --syslog         log to syslog instead of stderr\n");
-}
+/* A mode of sftca-signer besides serving: cfg is NULL when !needs_config. */
+struct command {
+	const char *name;
+	int (*fn)(const struct signer_config *cfg, int argc, char **argv);
+	int needs_config;
+	const char *args;    /* the synopsis after the name */
+	const char *summary; /* one line for --help */
+};
+
+static void command_usage(FILE *f, const char *name);
 
 /* The state directory: created 0700, and never readable by others. */
 /* Who owns the state: [signer] user when root drops to it, else whoever
@@ -545,10 +538,10 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 		case 'C': certp = optarg; break;
 		case 'K': keyp = optarg; break;
 		case 'h':
-			printf("usage: sftca-signer --config FILE import-ca --ca ID --cert CACERT.pem "
-			       "--key CAKEY.pem\n\nMoves an existing InternalCA into the token as a "
-			       "non-extractable key and records it as generation 1.\nThe key file "
-			       "must be mode 0600. Run it with the signer stopped.\n");
+			command_usage(stdout, "import-ca");
+			printf("\nMoves an existing InternalCA into the token as a non-extractable key "
+			       "and records it as generation 1.\nThe key file must be mode 0600. Run it "
+			       "with the signer stopped.\n");
 			return 0;
 		default:
 			return 2;
@@ -594,13 +587,14 @@ out:
 	return r;
 }
 
-static int check_ledger(const struct signer_config *cfg)
+static int check_ledger(const struct signer_config *cfg, int argc, char **argv)
 {
 	struct ledger *l = NULL;
 	struct owner own;
 	unsigned problems = 0;
 	int abandoned = 0, lockfd, r;
 
+	(void)argc, (void)argv; /* words after check-ledger have always been ignored */
 	if (state_owner(cfg, &own) != 0 ||
 	    (lockfd = lock_state_dir(cfg->state_dir, "check-ledger", &own)) < 0)
 		return 1;
@@ -620,7 +614,7 @@ static int check_ledger(const struct signer_config *cfg)
 	return problems ? 1 : 0;
 }
 
-static int init_token(int argc, char **argv)
+static int init_token(const struct signer_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "module", required_argument, NULL, 'm' },
@@ -632,6 +626,7 @@ static int init_token(int argc, char **argv)
 	const char *module = NULL, *label = NULL, *so = NULL, *pin = NULL;
 	int c, created = 0;
 
+	(void)cfg;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -643,8 +638,7 @@ static int init_token(int argc, char **argv)
 		}
 	}
 	if (!module || !label || !so || !pin || optind != argc) {
-		fprintf(stderr, "usage: sftca-signer init-token --module SO --label LABEL "
-				"--so-pin-file FILE --pin-file FILE\n");
+		command_usage(stderr, "init-token");
 		return 2;
 	}
 	if (token_init(module, label, so, pin, &created) != 0)
@@ -669,7 +663,7 @@ static EVP_PKEY *load_pubkey(const char *path)
 
 /* verify-audit FILE... [--head FILE] [--key PEM]: the files oldest first;
  * one FILE named audit.log brings its rotated siblings audit.log.1... */
-static int verify_audit(int argc, char **argv)
+static int verify_audit(const struct signer_config *cfg, int argc, char **argv)
 {
 	const char *head = NULL, *keyp = NULL, **files = calloc((size_t)argc + 1, sizeof(*files));
 	EVP_PKEY *key = NULL;
@@ -679,6 +673,7 @@ static int verify_audit(int argc, char **argv)
 	char why[512];
 	int r = 2;
 
+	(void)cfg;
 	for (int i = 1; files && i < argc; i++) {
 		if (strcmp(argv[i], "--head") == 0 && i + 1 < argc)
 			head = argv[++i];
@@ -688,7 +683,7 @@ static int verify_audit(int argc, char **argv)
 			files[n++] = argv[i];
 	}
 	if (n == 0) {
-		fprintf(stderr, "usage: sftca-signer verify-audit FILE... [--head FILE] [--key PEM]\n");
+		command_usage(stderr, "verify-audit");
 		goto out;
 	}
 	if (keyp && (key = load_pubkey(keyp)) == NULL)
@@ -720,6 +715,66 @@ out:
 	return r;
 }
 
+/* The modes besides serving. Those without a configuration are the first
+ * word on the command line; the others follow --config FILE. */
+static const struct command commands[] = {
+	{ "import-ca", import_ca, 1, "--ca ID --cert CACERT.pem --key CAKEY.pem",
+	  "move an existing InternalCA into the token (signer stopped)" },
+	{ "check-ledger", check_ledger, 1, "",
+	  "check the ledger's integrity (signer stopped)" },
+	{ "verify-audit", verify_audit, 0, "FILE... [--head FILE] [--key PEM]",
+	  "check the audit log's hash chain (and, with --key, its signed checkpoint)" },
+	{ "init-token", init_token, 0, "--module SO --label LABEL --so-pin-file FILE --pin-file FILE",
+	  "create the token (kept if it exists), PINs read from files" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *command_find(const char *name, int needs_config)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (commands[i].needs_config == needs_config && strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void command_synopsis(FILE *f, const struct command *c)
+{
+	fprintf(f, "sftca-signer %s%s%s%s\n", c->needs_config ? "--config FILE " : "", c->name,
+		c->args[0] ? " " : "", c->args);
+}
+
+static void command_usage(FILE *f, const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0) {
+			fprintf(f, "usage: ");
+			command_synopsis(f, &commands[i]);
+		}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sftca-signer --config FILE [--check-config] [--allow-root] [-v] "
+		   "[--syslog]\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		fprintf(f, "       ");
+		command_synopsis(f, &commands[i]);
+	}
+	fprintf(f, "\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\n"
+		"Runs in the foreground until SIGTERM or SIGINT. The InternalCA keys stay in the\n"
+		"PKCS#11 token named in [pkcs11]; see README.md for the configuration.\n"
+		"  --config FILE    signer configuration (INI)\n"
+		"  --check-config   validate the configuration and its files, then exit\n"
+		"  --allow-root     run as root without dropping to [signer] user\n"
+		"  -v, --verbose    debug logging\n"
+		"  --syslog         log to syslog instead of stderr\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -732,6 +787,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct command *cmd;
 	struct signer_config cfg;
 	const char *config = NULL;
 	int c, check = 0, allow_root = 0, r;
@@ -744,13 +800,9 @@ int main(int argc, char **argv)
 	    errno != ENOMEM)
 		perror("mlockall");
 	umask(077);
-	if (argc > 1 && strcmp(argv[1], "init-token") == 0) {
+	if (argc > 1 && (cmd = command_find(argv[1], 0)) != NULL) {
 		log_init("sftca-signer", LOG_STYLE_CLI, LOG_LVL_INFO);
-		return init_token(argc - 1, argv + 1);
-	}
-	if (argc > 1 && strcmp(argv[1], "verify-audit") == 0) {
-		log_init("sftca-signer", LOG_STYLE_CLI, LOG_LVL_INFO);
-		return verify_audit(argc - 1, argv + 1);
+		return cmd->fn(NULL, argc - 1, argv + 1);
 	}
 	while ((c = getopt_long(argc, argv, "+c:vhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -777,10 +829,8 @@ int main(int argc, char **argv)
 		r = check_config_files(&cfg) == 0 ? 0 : 1;
 		if (r == 0)
 			printf("%s: configuration OK\n", config);
-	} else if (optind < argc && strcmp(argv[optind], "import-ca") == 0) {
-		r = import_ca(&cfg, argc - optind, argv + optind);
-	} else if (optind < argc && strcmp(argv[optind], "check-ledger") == 0) {
-		r = check_ledger(&cfg);
+	} else if (optind < argc && (cmd = command_find(argv[optind], 1)) != NULL) {
+		r = cmd->fn(&cfg, argc - optind, argv + optind);
 	} else if (optind < argc) {
 		fprintf(stderr, "sftca-signer: unknown command '%s'\n", argv[optind]);
 		r = 2;

@@ -191,6 +191,57 @@ assert_contains "$OUT" "${peers[0]}  issued .*new key" "issue gives the revoked 
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "${peers[0]}"
 ok "revoke + CRL: token-signed CRL v2 with number, reason and update times; openssl -crl_check rejects the revoked leaf, accepts its neighbour"
 
+# --- the ledger as JSON ---------------------------------------------------------
+# --format json (and --json, the same) is one JSON array of the rows the CSV
+# lists, field for field; the revocation above is in it.
+as auditor-1 ledger --ca "$CA_ID" --format csv > "$T/ledger.csv"
+as auditor-1 ledger --ca "$CA_ID" --format json > "$T/ledger.json"
+as auditor-1 --json ledger --ca "$CA_ID" > "$T/ledger-global.json"
+as auditor-1 ledger --ca "$CA_ID" --state revoked --format json > "$T/ledger-revoked.json"
+as auditor-1 ledger --ca "$CA2" --peer "$CA_ID" --format json > "$T/ledger-empty.json"
+python3 - "$T" "$CA_ID" "$serial" <<'PY' || fail "ledger --format json: $(head -c 600 "$T/ledger.json")"
+import csv, json, re, sys
+t, ca, revoked = sys.argv[1:4]
+rows = json.load(open(t + "/ledger.json"))
+table = list(csv.DictReader(open(t + "/ledger.csv", newline="")))
+assert isinstance(rows, list) and len(rows) >= 5, f"{len(rows)} rows"
+assert rows == [dict(r, generation=int(r["generation"])) for r in table], "JSON rows differ from the CSV rows"
+iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+for r in rows:
+    assert list(r) == list(table[0]), f"fields {list(r)}"
+    assert r["ca_id"] == ca and r["state"] in ("issued", "revoked", "abandoned", "pending"), r
+    assert re.fullmatch(r"[0-9A-F]+", r["serial"]) and re.fullmatch(r"[0-9a-f]{64}", r["cert_sha256"]), r
+    assert iso.match(r["not_after"]) and iso.match(r["issued_at"]), r
+rev = [r for r in rows if r["serial"] == revoked]
+assert len(rev) == 1 and rev[0]["state"] == "revoked", rev
+assert rev[0]["revocation_reason"] == "keyCompromise" and iso.match(rev[0]["revoked_at"]), rev
+assert rev[0]["generation"] == 2, rev
+assert all(r["revoked_at"] == "" for r in rows if r["serial"] != revoked)
+assert json.load(open(t + "/ledger-global.json")) == rows, "--json differs from --format json"
+assert json.load(open(t + "/ledger-revoked.json")) == rev, "--state revoked"
+assert json.load(open(t + "/ledger-empty.json")) == [], "no rows: an empty array"
+PY
+ok "ledger --format json / --json: one array, the CSV's rows and fields, the revocation with its reason and time; a filter with no rows gives []"
+
+# --- rotate --force after the v1 renewal ------------------------------------------
+# The operator's word: the key that signed as v1 (generation 1, renewed as 2)
+# is rotated away; generation 2 retires with an overlap like any other.
+expect_rc 0 as ops-admin ca rotate --ca "$CA_ID" --force --out "$T/g3.pem"
+assert_contains "$OUT" "generation 3" "forced rotation after a v1 renewal makes generation 3"
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "1 +retired +rsa:2048 +v1" "generation 1 stays retired"
+assert_contains "$OUT" "2 +retiring +rsa:2048 +v3" "the renewed generation retires"
+assert_contains "$OUT" "3 +active +rsa:2048 +v3" "generation 3 active"
+[ "$(openssl x509 -in "$T/g3.pem" -noout -pubkey)" != "$(openssl x509 -in "$T/renewed.pem" -noout -pubkey)" ] ||
+	fail "generation 3 kept the old key"
+as ops-admin ca cert --ca "$CA_ID" --bundle > "$T/bundle-forced.pem"
+assert_eq "$(grep -c BEGIN "$T/bundle-forced.pem")" "2" "the overlap bundle holds generations 3 and 2"
+assert_eq "$(openssl x509 -in "$T/bundle-forced.pem" -noout -fingerprint)" "$(openssl x509 -in "$T/g3.pem" -noout -fingerprint)" "active generation first"
+assert_eq "$(openssl verify -CAfile "$T/bundle-forced.pem" "$N" 2>&1)" "$N: OK" "a generation-2 leaf verifies against the overlap bundle"
+grep -qF '"event":"ca.rotate","identity":"cn=ops-admin","ca":"'"$CA_ID"'","result":"ok","detail":{"generation":3,' "$T/state/audit.log" ||
+	fail "no ca.rotate audit line for generation 3 of $CA_ID"
+ok "rotate --force after a v1 renewal: generation 3 with a new key, the renewed generation retiring in the overlap bundle"
+
 # --- an expired CA -------------------------------------------------------------
 CA3=c8d5d5c6-87c9-11ef-a993-b9831565bc4e
 F3=$T/fmc3

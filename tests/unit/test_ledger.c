@@ -1,7 +1,7 @@
 /* Ledger: a fresh ledger in a temp dir (no token). Serials go pending ->
  * issued | abandoned, a restart abandons what was left pending, a serial is
  * never written twice, revocation and the keyCompromise lookup, the CRL
- * number, and the integrity check. */
+ * number, the integrity check, and the states' names in storage. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "errors.h"
 #include "tmpdir.h"
@@ -90,7 +91,7 @@ static void add_gen(struct ledger *l, const char *ca_id, unsigned generation, co
 	snprintf(g.created_by, sizeof(g.created_by), "unit");
 	g.cert_der = d.p;
 	g.cert_len = (size_t)d.len;
-	assert_int_equal(ledger_gen_insert(l, &g, generation > 1 ? "retiring" : NULL), 0);
+	assert_int_equal(ledger_gen_insert(l, &g, generation > 1 ? GEN_RETIRING : GEN_STATE_NONE), 0);
 	OPENSSL_free(d.p);
 }
 
@@ -120,7 +121,7 @@ static int collect(void *arg, const struct ledger_cert *c)
 
 	assert_true(s->n < 8);
 	snprintf(s->serial[s->n], sizeof(s->serial[0]), "%s", c->serial);
-	snprintf(s->state[s->n], sizeof(s->state[0]), "%s", c->state);
+	snprintf(s->state[s->n], sizeof(s->state[0]), "%s", cert_state_name(c->state));
 	snprintf(s->reason[s->n], sizeof(s->reason[0]), "%s", c->revocation_reason);
 	s->n++;
 	return 0;
@@ -128,7 +129,7 @@ static int collect(void *arg, const struct ledger_cert *c)
 
 static struct seen list(struct ledger *l, const char *state)
 {
-	struct ledger_filter f = { .state = state, .limit = 100 };
+	struct ledger_filter f = { .state = cert_state_parse(state), .limit = 100 };
 	struct seen s = { 0 };
 	int64_t last;
 	unsigned count;
@@ -403,6 +404,75 @@ static void crl_numbers(void **state)
 	ledger_close(l);
 }
 
+/* What a column of the ledger holds, straight from SQLite: the text the
+ * enums stand for must stay what older signers wrote. */
+static const char *raw(const char *sql)
+{
+	static char out[256];
+	char path[128];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, sizeof(out), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+static void state_names(void **state)
+{
+	static const char *const gens[] = { "active", "retiring", "retired" };
+	static const char *const certs[] = { "pending", "issued", "revoked", "abandoned" };
+	struct ledger *l = open_fresh();
+	struct ledger_cert c = row("5001", "peer-1", SPKI_A);
+	struct ledger_gen *g = NULL;
+	size_t n = 0;
+	int changed = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++) {
+		assert_string_equal(gen_state_name(gen_state_parse(gens[i])), gens[i]);
+		assert_int_equal(gen_state_parse(gens[i]), GEN_ACTIVE + i);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		assert_string_equal(cert_state_name(cert_state_parse(certs[i])), certs[i]);
+		assert_int_equal(cert_state_parse(certs[i]), CERT_PENDING + i);
+	}
+	assert_int_equal(gen_state_parse("Active"), GEN_STATE_NONE);
+	assert_int_equal(gen_state_parse("none"), GEN_STATE_NONE);
+	assert_int_equal(gen_state_parse(NULL), GEN_STATE_NONE);
+	assert_int_equal(cert_state_parse("issued "), CERT_STATE_NONE);
+	assert_int_equal(cert_state_parse(""), CERT_STATE_NONE);
+	assert_string_equal(gen_state_name((enum gen_state)99), "none");
+	assert_string_equal(cert_state_name((enum cert_state)99), "none");
+
+	add_gen(l, CA, 1, "key-1");
+	add_gen(l, CA, 2, "key-2");
+	assert_string_equal(raw("SELECT group_concat(state) FROM (SELECT state FROM ca_generations"
+				" ORDER BY generation)"),
+			    "retiring,active");
+	assert_int_equal(ledger_gen_set_state(l, CA, GEN_RETIRING, GEN_RETIRED, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(ledger_gen_set_state(l, CA, GEN_RETIRING, GEN_RETIRED, &changed), 0);
+	assert_int_equal(changed, 0);
+	assert_string_equal(raw("SELECT state FROM ca_generations WHERE generation = 1"), "retired");
+	assert_int_equal(ledger_gens_load(l, CA, &g, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(g[0].state, GEN_RETIRED);
+	assert_int_equal(g[1].state, GEN_ACTIVE);
+	ledger_gens_free(g, n);
+
+	assert_int_equal(ledger_reserve(l, &c, 1), 0);
+	assert_string_equal(raw("SELECT state FROM certificates WHERE serial = '5001'"), "pending");
+	assert_int_equal(list(l, "pending").n, 1);
+	assert_int_equal(list(l, "issued").n, 0);
+	ledger_close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +483,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compromised_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_finds_wrong_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(crl_numbers, setup, teardown),
+		cmocka_unit_test_setup_teardown(state_names, setup, teardown),
 	};
 	int r;
 
