@@ -311,12 +311,12 @@ static void print_device(struct push_run *r, const struct job *j)
 						d->name, "ip", d->ip, "port", d->port, "uuid", j->uuid,
 						"result", what, "files", j->rep.files, "restarted",
 						j->rep.restarted, "message",
-						j->skip ? j->skip : j->rep.message));
+						j->skip ? j->skip : j->rep.msg.text));
 	} else if (j->skip) {
 		printf("[%zu/%zu] %s %s: skipped, %s\n", r->done, r->njobs, d->name, d->ip, j->skip);
 	} else if (j->rep.result == PUSH_FAILED) {
 		printf("[%zu/%zu] %s %s %s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
-		       j->rep.message);
+		       j->rep.msg.text);
 	} else {
 		printf("[%zu/%zu] %s %s %s: %s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid, what,
 		       j->rep.files[0] ? " " : "", j->rep.files,
