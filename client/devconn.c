@@ -342,7 +342,7 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 static int ftd_put(struct devconn *c, const char *path, const void *data, size_t len,
 		   unsigned mode, struct sftca_msg *m)
 {
-	char qpath[1100], head[1400], out[256];
+	char qpath[1100], head[2400], out[256];
 	size_t b64cap = 4 * ((len + 2) / 3) + len / 48 + 16, off = 0;
 	char *cmd = NULL, *b64 = malloc(b64cap);
 	int status = -1, r;
@@ -359,14 +359,15 @@ static int ftd_put(struct devconn *c, const char *path, const void *data, size_t
 		b64[off++] = '\n';
 	}
 	b64[off] = '\0';
-	snprintf(head, sizeof(head),
-		 "umask 077; base64 -d > %s <<'SFTCA_EOF_%s'\n", qpath, c->nonce);
-	if ((cmd = malloc(strlen(head) + off + 128 + strlen(qpath))) == NULL) {
+	/* chmod only after a write that worked: the status is the write's, and
+	 * nothing that is in the way (not sftca's) changes its mode. */
+	snprintf(head, sizeof(head), "umask 077; base64 -d > %s <<'SFTCA_EOF_%s' && chmod %o %s\n",
+		 qpath, c->nonce, mode, qpath);
+	if ((cmd = malloc(strlen(head) + off + 64)) == NULL) {
 		free(b64);
 		return msg_fail(m, SFTCA_ERR_NOMEM, "out of memory");
 	}
-	snprintf(cmd, strlen(head) + off + 128 + strlen(qpath), "%s%sSFTCA_EOF_%s\nchmod %o %s",
-		 head, b64, c->nonce, mode, qpath);
+	snprintf(cmd, strlen(head) + off + 64, "%s%sSFTCA_EOF_%s", head, b64, c->nonce);
 	r = ftd_run(c, cmd, out, sizeof(out), &status, m);
 	OPENSSL_cleanse(b64, off); /* may be a private key */
 	OPENSSL_cleanse(cmd, strlen(cmd));
