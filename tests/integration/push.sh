@@ -180,6 +180,10 @@ ok "--retry FAILED_PUSH after the faults are gone: the 6 devices updated, no tem
 head -1 "$CSV" > "$T/78.csv" && grep -E "^ftd-0[78]," "$CSV" >> "$T/78.csv" && chmod 600 "$T/78.csv"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$(dev_uuid ftd-07)" --peer "$(dev_uuid ftd-08)" --rekey
 for n in ftd-07 ftd-08; do
+	P=$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed
+	assert_eq "$(stat -c %a "$P/sftunnel-cert.pem" "$P/sftunnel-key.pem" | paste -sd ' ')" "644 600" "FMC tree: modes of $n's new certificate and key"
+done
+for n in ftd-07 ftd-08; do
 	ctl "$n" run mkdir "/var/sf/peers/$CA_ID/.sftunnel-key.pem.sftca-tmp"
 	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote "$n" "$f" > "$T/blk-$n-$f"; done
 done
