@@ -1,5 +1,6 @@
-/* The sftca CLI: global options, the connection to the signer, and one
- * function per subcommand (client/cmd_*.c). */
+/* The sftca CLI: global options and the client configuration (options.c),
+ * calls to the signer (call.c), output helpers (output.c), and one function
+ * per subcommand (client/cmd_*.c). */
 #ifndef SFTCA_CLIENT_H
 #define SFTCA_CLIENT_H
 
@@ -39,6 +40,17 @@ extern struct global_opts g_opts;
 int global_opt(int c, const char *arg);
 /* Help text for the global options, appended to every --help. */
 void global_help(FILE *f);
+
+/* [client] of the client configuration: --config FILE, else
+ * /etc/sftca/client.conf (a missing default file is empty). */
+struct client_conf {
+	char *signer, *tls_cert, *tls_key, *tls_ca, *known_hosts;
+};
+/* Load it; 0, or -1 (reported with file and line). */
+int client_conf_load(struct client_conf *cf) __attribute__((warn_unused_result));
+void client_conf_free(struct client_conf *cf);
+/* The file client_conf_load reads, for messages. */
+const char *client_conf_path(void);
 
 /* The known_hosts file for device connections: flag (--known-hosts), else
  * known_hosts = in [client] of the client config, else .ssh/known_hosts in

@@ -18,6 +18,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What the command line asks for: parse_push fills it, and it is the only
+ * reader of the global options; run and print get everything from here. */
+struct push_args {
+	struct push_opts o;
+	const char *devices, *failed_path, *retry_path;
+	int jobs, json;
+	char kh_path[4096], kh_source[4200];
+};
+
 struct job {
 	const struct device *dev;
 	char uuid[40];
@@ -26,15 +35,24 @@ struct job {
 	struct push_report rep;
 };
 
+/* One run: the plan, the devices' outcomes, and what the summary needs. */
 struct push_run {
 	struct push_opts o;
+	struct device_list dl;
+	struct failed_list retry;
+	struct treelock *lock;
+	pthread_mutex_t kh_mu;     /* known_hosts additions (--accept-new-host-keys) */
 	struct job *jobs;
 	size_t njobs;
 	struct failedpush_writer *fw;
 	pthread_mutex_t mu;
-	size_t done, updated, unchanged, failed;
-	json_t *json;
+	size_t done, updated, unchanged, failed, unmatched;
+	int unresolved, written;
+	json_t *json;              /* --json: the devices so far */
 };
+
+/* parse_push: go on to run the command. */
+#define PUSH_GO (-1)
 
 static void help(FILE *f)
 {
@@ -67,43 +85,6 @@ static void help(FILE *f)
 	global_help(f);
 }
 
-static void report(struct push_run *r, struct job *j)
-{
-	const struct device *d = j->dev;
-	const char *what = j->skip ? "skipped"
-			   : j->rep.result == PUSH_FAILED ? "FAILED"
-			   : j->rep.result == PUSH_UPDATED ? "updated"
-							   : "unchanged";
-
-	pthread_mutex_lock(&r->mu);
-	r->done++;
-	if (j->skip == NULL && j->rep.result == PUSH_FAILED)
-		r->failed++;
-	else if (j->skip == NULL && j->rep.result == PUSH_UPDATED)
-		r->updated++;
-	else if (j->skip == NULL)
-		r->unchanged++;
-	if (r->json) {
-		json_array_append_new(r->json,
-				      json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s}", "device",
-						d->name, "ip", d->ip, "port", d->port, "uuid", j->uuid,
-						"result", what, "files", j->rep.files, "restarted",
-						j->rep.restarted, "message",
-						j->skip ? j->skip : j->rep.message));
-	} else if (j->skip) {
-		printf("[%zu/%zu] %s %s: skipped, %s\n", r->done, r->njobs, d->name, d->ip, j->skip);
-	} else if (j->rep.result == PUSH_FAILED) {
-		printf("[%zu/%zu] %s %s %s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
-		       j->rep.message);
-	} else {
-		printf("[%zu/%zu] %s %s %s: %s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid, what,
-		       j->rep.files[0] ? " " : "", j->rep.files,
-		       j->rep.restarted ? ", sftunnel restarted" : "");
-	}
-	fflush(stdout);
-	pthread_mutex_unlock(&r->mu);
-}
-
 /* A device for the FAILED_PUSH list, with the vendor's source and
  * destination paths. */
 static void list_failed(struct push_run *r, const char *uuid, const char *name, const char *ip)
@@ -118,19 +99,6 @@ static void list_failed(struct push_run *r, const char *uuid, const char *name, 
 	snprintf(dst, sizeof(dst), "%s/%s", r->o.device_dir, r->o.ca_id);
 	if (failedpush_add(r->fw, uuid, name, ip, bundle, pair, dst) != 0)
 		log_error("%s: could not be added to the FAILED_PUSH list", name);
-}
-
-static void push_one(void *ctx, size_t i)
-{
-	struct push_run *r = ctx;
-	struct job *j = &r->jobs[i];
-
-	if (j->skip == NULL) {
-		push_device(&r->o, j->dev, j->uuid, &j->rep);
-		if (j->rep.result == PUSH_FAILED)
-			list_failed(r, j->uuid, j->dev->name, j->dev->ip);
-	}
-	report(r, j);
 }
 
 /* --retry: entries of the file no devices.csv row answers are not pushed
@@ -190,7 +158,9 @@ static int plan(struct push_run *r, const struct device_list *dl, const struct f
 	return bad;
 }
 
-int cmd_push(int argc, char **argv)
+/* The command line into a; PUSH_GO, or the exit code (help, usage, a
+ * known_hosts file that cannot be chosen). */
+static int parse_push(int argc, char **argv, struct push_args *a)
 {
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTS,
@@ -211,43 +181,36 @@ int cmd_push(int argc, char **argv)
 		{ "device-dir", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct push_run r = { 0 };
-	struct device_list dl = { 0 };
-	struct failed_list retry = { 0 };
-	struct treelock *lock = NULL;
-	struct sftca_msg m = { { 0 } };
-	pthread_mutex_t kh_mu = PTHREAD_MUTEX_INITIALIZER;
-	const char *devices = NULL, *failed_path = "FAILED_PUSH", *retry_path = NULL;
-	char kh_path[4096], kh_source[4200];
 	const char *kh_flag = NULL;
-	int ch, jobs = 8, unresolved, written = 0, rc = EXIT_FAIL;
-	size_t unmatched = 0;
+	int ch;
 	long v;
 
-	r.o.device_dir = PUSH_DEFAULT_DEVICE_DIR;
-	r.o.restart_cmd = PUSH_DEFAULT_RESTART;
-	r.o.default_shell = SHELL_FTD;
-	r.o.conn.timeout_s = 30;
-	r.o.conn.deadline_s = 300;
-	r.o.conn.known_hosts_mu = &kh_mu;
+	memset(a, 0, sizeof(*a));
+	a->failed_path = "FAILED_PUSH";
+	a->jobs = 8;
+	a->o.device_dir = PUSH_DEFAULT_DEVICE_DIR;
+	a->o.restart_cmd = PUSH_DEFAULT_RESTART;
+	a->o.default_shell = SHELL_FTD;
+	a->o.conn.timeout_s = 30;
+	a->o.conn.deadline_s = 300;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': r.o.ca_id = optarg; break;
-		case 'r': r.o.root = optarg; break;
-		case 'd': devices = optarg; break;
-		case 'F': failed_path = optarg; break;
-		case 'R': retry_path = optarg; break;
+		case 'c': a->o.ca_id = optarg; break;
+		case 'r': a->o.root = optarg; break;
+		case 'd': a->devices = optarg; break;
+		case 'F': a->failed_path = optarg; break;
+		case 'R': a->retry_path = optarg; break;
 		case 'k': kh_flag = optarg; break;
-		case 'a': r.o.conn.accept_new = 1; break;
-		case 'i': r.o.conn.identity = optarg; break;
-		case 'x': r.o.restart_cmd = optarg; break;
-		case 'n': r.o.no_restart = 1; break;
-		case 'D': r.o.device_dir = optarg; break;
+		case 'a': a->o.conn.accept_new = 1; break;
+		case 'i': a->o.conn.identity = optarg; break;
+		case 'x': a->o.restart_cmd = optarg; break;
+		case 'n': a->o.no_restart = 1; break;
+		case 'D': a->o.device_dir = optarg; break;
 		case 's':
 			if (strcmp(optarg, "ftd") == 0)
-				r.o.default_shell = SHELL_FTD;
+				a->o.default_shell = SHELL_FTD;
 			else if (strcmp(optarg, "direct") == 0)
-				r.o.default_shell = SHELL_DIRECT;
+				a->o.default_shell = SHELL_DIRECT;
 			else {
 				log_error("--shell '%s': ftd or direct", optarg);
 				return EXIT_USAGE;
@@ -260,11 +223,11 @@ int cmd_push(int argc, char **argv)
 					     optarg, 1, ch == 'T' ? 86400 : 1000)) < 0)
 				return EXIT_USAGE;
 			if (ch == 'j')
-				jobs = (int)v;
+				a->jobs = (int)v;
 			else if (ch == 't')
-				r.o.conn.timeout_s = (int)v;
+				a->o.conn.timeout_s = (int)v;
 			else
-				r.o.conn.deadline_s = (int)v;
+				a->o.conn.deadline_s = (int)v;
 			break;
 		case 'h':
 			help(stdout);
@@ -276,80 +239,183 @@ int cmd_push(int argc, char **argv)
 			}
 		}
 	}
-	if (optind != argc || !r.o.ca_id || !r.o.root || !devices) {
+	if (optind != argc || !a->o.ca_id || !a->o.root || !a->devices) {
 		log_error("push: --ca ID, --root DIR and --devices devices.csv are required");
 		return EXIT_USAGE;
 	}
-	if (!uuid_is_canonical(r.o.ca_id)) {
-		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", r.o.ca_id);
+	if (!uuid_is_canonical(a->o.ca_id)) {
+		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", a->o.ca_id);
 		return EXIT_USAGE;
 	}
-	if (client_known_hosts(kh_flag, kh_path, sizeof(kh_path), kh_source, sizeof(kh_source)) != 0)
+	if (client_known_hosts(kh_flag, a->kh_path, sizeof(a->kh_path), a->kh_source,
+			       sizeof(a->kh_source)) != 0)
 		return EXIT_FAIL;
-	r.o.conn.known_hosts = kh_path;
-	if (devices_load(devices, &dl) != 0)
-		return EXIT_FAIL;
-	pthread_mutex_init(&r.mu, NULL);
+	a->json = g_opts.json;
+	return PUSH_GO;
+}
+
+/* Load the devices, take the tree, and decide which devices to push under
+ * which UUID. 0, or -1 (reported). */
+static int plan_push(const struct push_args *a, struct push_run *r)
+{
+	struct sftca_msg m = { { 0 } };
+
+	r->o = a->o;
+	r->o.conn.known_hosts = a->kh_path;
+	r->o.conn.known_hosts_mu = &r->kh_mu;
+	if (devices_load(a->devices, &r->dl) != 0)
+		return -1;
 	/* What issue writes and what push reads must not change under it. */
-	if ((lock = treelock_take(r.o.root, "push", &m)) == NULL) {
+	if ((r->lock = treelock_take(r->o.root, "push", &m)) == NULL) {
 		log_error("%s", m.text);
-		goto out;
+		return -1;
 	}
-	if (retry_path && failedpush_load(retry_path, &retry) != 0)
-		goto out;
-	r.o.restart_unchanged = retry_path != NULL;
-	af_backup_stamp(r.o.stamp);
-	if ((unresolved = plan(&r, &dl, retry_path ? &retry : NULL)) < 0)
-		goto out;
-	if ((r.fw = failedpush_open(failed_path)) == NULL)
-		goto out;
-	if (g_opts.json)
-		r.json = json_array();
-	unmatched = keep_unmatched(&r, retry_path ? &retry : NULL, retry_path);
-	if (!g_opts.json)
-		printf("host keys: %s (%s)\n", kh_path, kh_source);
-	if (retry_path && !g_opts.json)
+	if (a->retry_path && failedpush_load(a->retry_path, &r->retry) != 0)
+		return -1;
+	r->o.restart_unchanged = a->retry_path != NULL;
+	af_backup_stamp(r->o.stamp);
+	if ((r->unresolved = plan(r, &r->dl, a->retry_path ? &r->retry : NULL)) < 0)
+		return -1;
+	if ((r->fw = failedpush_open(a->failed_path)) == NULL)
+		return -1;
+	if (a->json)
+		r->json = json_array();
+	r->unmatched = keep_unmatched(r, a->retry_path ? &r->retry : NULL, a->retry_path);
+	return 0;
+}
+
+static void print_plan(const struct push_args *a, const struct push_run *r)
+{
+	if (a->json)
+		return;
+	printf("host keys: %s (%s)\n", a->kh_path, a->kh_source);
+	if (a->retry_path)
 		printf("retrying %zu of %zu devices in devices.csv: those %s lists (%zu entries, %zu "
 		       "without a row)\n",
-		       r.njobs, dl.n, retry_path, retry.n, unmatched);
-	ssh_init();
-	parallel_for(jobs, r.njobs, push_one, &r);
-	ssh_finalize();
-	if (failedpush_close(r.fw, unresolved == 0 && unmatched == 0, &written) != 0)
-		log_error("%s could not be written", failed_path);
-	r.fw = NULL;
-	if (r.json) {
-		json_print(json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r.json,
-				     "known_hosts", kh_path,
-				     "summary", "updated", (json_int_t)r.updated, "unchanged",
-				     (json_int_t)r.unchanged, "failed", (json_int_t)r.failed,
-				     "unresolved", (json_int_t)unresolved, "retry_without_row",
-				     (json_int_t)unmatched, "failed_push",
-				     written == FAILEDPUSH_WRITTEN ? failed_path : NULL));
-		r.json = NULL;
+		       r->njobs, r->dl.n, a->retry_path, r->retry.n, r->unmatched);
+}
+
+/* One device's line (or JSON object), as soon as it is done; the caller
+ * holds r->mu. */
+static void print_device(struct push_run *r, const struct job *j)
+{
+	const struct device *d = j->dev;
+	const char *what = j->skip ? "skipped"
+			   : j->rep.result == PUSH_FAILED ? "FAILED"
+			   : j->rep.result == PUSH_UPDATED ? "updated"
+							   : "unchanged";
+
+	if (r->json) {
+		json_array_append_new(r->json,
+				      json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s}", "device",
+						d->name, "ip", d->ip, "port", d->port, "uuid", j->uuid,
+						"result", what, "files", j->rep.files, "restarted",
+						j->rep.restarted, "message",
+						j->skip ? j->skip : j->rep.msg.text));
+	} else if (j->skip) {
+		printf("[%zu/%zu] %s %s: skipped, %s\n", r->done, r->njobs, d->name, d->ip, j->skip);
+	} else if (j->rep.result == PUSH_FAILED) {
+		printf("[%zu/%zu] %s %s %s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
+		       j->rep.msg.text);
 	} else {
-		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID", r.updated,
-		       r.unchanged, r.failed, unresolved);
-		if (unmatched)
-			printf(", %zu listed in %s without a devices.csv row", unmatched, retry_path);
+		printf("[%zu/%zu] %s %s %s: %s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid, what,
+		       j->rep.files[0] ? " " : "", j->rep.files,
+		       j->rep.restarted ? ", sftunnel restarted" : "");
+	}
+	fflush(stdout);
+}
+
+static void push_one(void *ctx, size_t i)
+{
+	struct push_run *r = ctx;
+	struct job *j = &r->jobs[i];
+
+	if (j->skip == NULL) {
+		push_device(&r->o, j->dev, j->uuid, &j->rep);
+		if (j->rep.result == PUSH_FAILED)
+			list_failed(r, j->uuid, j->dev->name, j->dev->ip);
+	}
+	pthread_mutex_lock(&r->mu);
+	r->done++;
+	if (j->skip == NULL && j->rep.result == PUSH_FAILED)
+		r->failed++;
+	else if (j->skip == NULL && j->rep.result == PUSH_UPDATED)
+		r->updated++;
+	else if (j->skip == NULL)
+		r->unchanged++;
+	print_device(r, j);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Push every planned device, a->jobs at once, then write FAILED_PUSH. */
+static void run_push(const struct push_args *a, struct push_run *r)
+{
+	ssh_init();
+	parallel_for(a->jobs, r->njobs, push_one, r);
+	ssh_finalize();
+	if (failedpush_close(r->fw, r->unresolved == 0 && r->unmatched == 0, &r->written) != 0)
+		log_error("%s could not be written", a->failed_path);
+	r->fw = NULL;
+}
+
+/* The summary; the exit code. */
+static int print_push(const struct push_args *a, struct push_run *r)
+{
+	if (r->json) {
+		json_print(json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r->json,
+				     "known_hosts", a->kh_path,
+				     "summary", "updated", (json_int_t)r->updated, "unchanged",
+				     (json_int_t)r->unchanged, "failed", (json_int_t)r->failed,
+				     "unresolved", (json_int_t)r->unresolved, "retry_without_row",
+				     (json_int_t)r->unmatched, "failed_push",
+				     r->written == FAILEDPUSH_WRITTEN ? a->failed_path : NULL));
+		r->json = NULL;
+	} else {
+		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID", r->updated,
+		       r->unchanged, r->failed, r->unresolved);
+		if (r->unmatched)
+			printf(", %zu listed in %s without a devices.csv row", r->unmatched, a->retry_path);
 		putchar('\n');
-		if (written == FAILEDPUSH_WRITTEN)
+		if (r->written == FAILEDPUSH_WRITTEN)
 			printf("failed devices written to %s (retry: sftca push ... --retry %s)\n",
-			       failed_path, failed_path);
-		else if (written == FAILEDPUSH_CLEARED)
+			       a->failed_path, a->failed_path);
+		else if (r->written == FAILEDPUSH_CLEARED)
 			printf("no device failed: the previous %s was moved aside (kept as a "
 			       "backup)\n",
-			       failed_path);
+			       a->failed_path);
 	}
-	rc = r.failed || unresolved || unmatched ? EXIT_FAIL : EXIT_OK;
-out:
-	json_decref(r.json);
-	if (r.fw && failedpush_close(r.fw, 0, &written) != 0)
-		log_error("%s could not be written", failed_path);
-	treelock_release(lock);
-	free(r.jobs);
-	devices_free(&dl);
-	failedpush_free(&retry);
-	pthread_mutex_destroy(&r.mu);
+	return r->failed || r->unresolved || r->unmatched ? EXIT_FAIL : EXIT_OK;
+}
+
+static void push_run_free(const struct push_args *a, struct push_run *r)
+{
+	json_decref(r->json);
+	if (r->fw && failedpush_close(r->fw, 0, &r->written) != 0)
+		log_error("%s could not be written", a->failed_path);
+	treelock_release(r->lock);
+	free(r->jobs);
+	devices_free(&r->dl);
+	failedpush_free(&r->retry);
+	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->kh_mu);
+}
+
+int cmd_push(int argc, char **argv)
+{
+	struct push_args a;
+	struct push_run r = { 0 };
+	int rc;
+
+	if ((rc = parse_push(argc, argv, &a)) != PUSH_GO)
+		return rc;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_mutex_init(&r.kh_mu, NULL);
+	rc = EXIT_FAIL;
+	if (plan_push(&a, &r) == 0) {
+		print_plan(&a, &r);
+		run_push(&a, &r);
+		rc = print_push(&a, &r);
+	}
+	push_run_free(&a, &r);
 	return rc;
 }

@@ -42,19 +42,6 @@ struct devconn {
 	unsigned seq;
 };
 
-static int seterr(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 /* The peer went away (a dropped connection reads as silence otherwise). */
 static int session_dead(ssh_session s)
 {
@@ -79,15 +66,15 @@ static long long step_until(const struct devconn *c)
 
 /* The error for a step that ran out of time, naming which limit passed:
  * "WHAT within N sNOTE", or the device's deadline. */
-static int timed_out(const struct devconn *c, char *err, size_t errlen, const char *what,
+static int timed_out(const struct devconn *c, struct sftca_msg *m, const char *what,
 		     const char *note)
 {
 	if (c->deadline && now_ms() >= c->deadline - 50)
-		return seterr(err, errlen, SFTCA_ERR_TIMEOUT,
-			      "%s: the device's deadline of %d s passed (--device-timeout)", what,
-			      c->deadline_s);
-	return seterr(err, errlen, SFTCA_ERR_TIMEOUT, "%s within %d s%s", what, c->timeout_ms / 1000,
-		      note);
+		return msg_fail(m, SFTCA_ERR_TIMEOUT,
+				"%s: the device's deadline of %d s passed (--device-timeout)", what,
+				c->deadline_s);
+	return msg_fail(m, SFTCA_ERR_TIMEOUT, "%s within %d s%s", what, c->timeout_ms / 1000,
+			note);
 }
 
 int sh_quote(const char *s, char *buf, size_t len)
@@ -137,7 +124,7 @@ static void server_fingerprint(ssh_session s, char *fp, size_t len)
 }
 
 static int check_host_key(ssh_session s, const struct device *d, const struct devconn_opts *o,
-			  char *err, size_t errlen)
+			  struct sftca_msg *m)
 {
 	char fp[128];
 	int r = 0;
@@ -147,26 +134,26 @@ static int check_host_key(ssh_session s, const struct device *d, const struct de
 	case SSH_KNOWN_HOSTS_OK:
 		return 0;
 	case SSH_KNOWN_HOSTS_CHANGED:
-		return seterr(err, errlen, SFTCA_ERR_HOSTKEY,
-			      "host key CHANGED (now %s): refusing, possible man-in-the-middle; if the "
-			      "device was rebuilt, remove its old key from %s",
-			      fp, o->known_hosts);
+		return msg_fail(m, SFTCA_ERR_HOSTKEY,
+				"host key CHANGED (now %s): refusing, possible man-in-the-middle; if the "
+				"device was rebuilt, remove its old key from %s",
+				fp, o->known_hosts);
 	case SSH_KNOWN_HOSTS_OTHER:
-		return seterr(err, errlen, SFTCA_ERR_HOSTKEY,
-			      "host key of another type than the one in %s (now %s): refusing",
-			      o->known_hosts, fp);
+		return msg_fail(m, SFTCA_ERR_HOSTKEY,
+				"host key of another type than the one in %s (now %s): refusing",
+				o->known_hosts, fp);
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
 	case SSH_KNOWN_HOSTS_UNKNOWN:
 		if (!o->accept_new)
-			return seterr(err, errlen, SFTCA_ERR_HOSTKEY,
-				      "unknown host key %s: verify it and add it to %s, or pass "
-				      "--accept-new-host-keys",
-				      fp, o->known_hosts);
+			return msg_fail(m, SFTCA_ERR_HOSTKEY,
+					"unknown host key %s: verify it and add it to %s, or pass "
+					"--accept-new-host-keys",
+					fp, o->known_hosts);
 		if (o->known_hosts_mu)
 			pthread_mutex_lock(o->known_hosts_mu);
 		if (ssh_session_update_known_hosts(s) != SSH_OK)
-			r = seterr(err, errlen, SFTCA_ERR_HOSTKEY, "cannot add the host key to %s: %s",
-				   o->known_hosts, ssh_get_error(s));
+			r = msg_fail(m, SFTCA_ERR_HOSTKEY, "cannot add the host key to %s: %s",
+				     o->known_hosts, ssh_get_error(s));
 		if (o->known_hosts_mu)
 			pthread_mutex_unlock(o->known_hosts_mu);
 		if (r == 0)
@@ -174,28 +161,28 @@ static int check_host_key(ssh_session s, const struct device *d, const struct de
 				 o->known_hosts);
 		return r;
 	default:
-		return seterr(err, errlen, SFTCA_ERR_HOSTKEY, "host key check failed: %s",
-			      ssh_get_error(s));
+		return msg_fail(m, SFTCA_ERR_HOSTKEY, "host key check failed: %s",
+				ssh_get_error(s));
 	}
 }
 
 static int authenticate(ssh_session s, const struct device *d, const struct devconn_opts *o,
-			char *err, size_t errlen)
+			struct sftca_msg *m)
 {
 	int rc;
 
 	if (o->identity) {
 		ssh_key key = NULL;
 		if (ssh_pki_import_privkey_file(o->identity, NULL, NULL, NULL, &key) != SSH_OK)
-			return seterr(err, errlen, SFTCA_ERR_AUTH, "cannot read the identity %s",
-				      o->identity);
+			return msg_fail(m, SFTCA_ERR_AUTH, "cannot read the identity %s",
+					o->identity);
 		rc = ssh_userauth_publickey(s, NULL, key);
 		ssh_key_free(key);
 		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
 		if (d->password == NULL || d->password[0] == '\0')
-			return seterr(err, errlen, SFTCA_ERR_AUTH,
-				      "public key refused for user %s", d->user);
+			return msg_fail(m, SFTCA_ERR_AUTH,
+					"public key refused for user %s", d->user);
 	}
 	rc = ssh_userauth_password(s, NULL, d->password ? d->password : "");
 	if (rc == SSH_AUTH_SUCCESS)
@@ -205,17 +192,17 @@ static int authenticate(ssh_session s, const struct device *d, const struct devc
 	for (int round = 0; (rc = ssh_userauth_kbdint(s, NULL, NULL)) == SSH_AUTH_INFO; round++) {
 		int n = ssh_userauth_kbdint_getnprompts(s);
 		if (round == KBDINT_MAX_ROUNDS || n > 8)
-			return seterr(err, errlen, SFTCA_ERR_AUTH,
-				      "authentication refused for user %s: the server asked more than "
-				      "%d rounds of keyboard-interactive questions",
-				      d->user, KBDINT_MAX_ROUNDS);
+			return msg_fail(m, SFTCA_ERR_AUTH,
+					"authentication refused for user %s: the server asked more than "
+					"%d rounds of keyboard-interactive questions",
+					d->user, KBDINT_MAX_ROUNDS);
 		for (int i = 0; i < n; i++)
 			if (ssh_userauth_kbdint_setanswer(s, (unsigned)i, d->password ? d->password : "") < 0)
 				break;
 	}
 	if (rc == SSH_AUTH_SUCCESS)
 		return 0;
-	return seterr(err, errlen, SFTCA_ERR_AUTH, "authentication refused for user %s", d->user);
+	return msg_fail(m, SFTCA_ERR_AUTH, "authentication refused for user %s", d->user);
 }
 
 /* --- ftd: the interactive root shell ------------------------------------------- */
@@ -273,7 +260,7 @@ static int ftd_send(struct devconn *c, const char *text)
 }
 
 /* From the restricted CLI to a root shell: "expert", "sudo su", password. */
-static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
+static int ftd_become_root(struct devconn *c, struct sftca_msg *m)
 {
 	static const char *const cli[] = { ">" };
 	static const char *const user[] = { "$" };
@@ -283,23 +270,23 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 	int r;
 
 	if (ftd_expect(c, cli, 1, NULL, NULL) != 0)
-		return seterr(err, errlen, SFTCA_ERR_SSH, "no FTD CLI prompt (>) after login");
+		return msg_fail(m, SFTCA_ERR_SSH, "no FTD CLI prompt (>) after login");
 	shellbuf_reset(&c->out);
 	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL, NULL) != 0)
-		return seterr(err, errlen, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
+		return msg_fail(m, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
 	shellbuf_reset(&c->out);
 	if (ftd_send(c, "sudo su\n") != 0 || (r = ftd_expect(c, sudo, 2, NULL, NULL)) < 0)
-		return seterr(err, errlen, SFTCA_ERR_SSH, "'sudo su' did not answer");
+		return msg_fail(m, SFTCA_ERR_SSH, "'sudo su' did not answer");
 	if (r == 0) {
 		shellbuf_reset(&c->out);
 		snprintf(line, sizeof(line), "%s\n", c->dev->password ? c->dev->password : "");
 		r = ftd_send(c, line);
 		OPENSSL_cleanse(line, sizeof(line));
 		if (r != 0 || (r = ftd_expect(c, root, 3, NULL, NULL)) < 0)
-			return seterr(err, errlen, SFTCA_ERR_SSH, "no answer to the sudo password");
+			return msg_fail(m, SFTCA_ERR_SSH, "no answer to the sudo password");
 		if (r != 0)
-			return seterr(err, errlen, SFTCA_ERR_AUTH,
-				      "sudo su refused the password of user %s", c->dev->user);
+			return msg_fail(m, SFTCA_ERR_AUTH,
+					"sudo su refused the password of user %s", c->dev->user);
 	}
 	/* An interactive root shell keeps a history: without this, the
 	 * heredocs that carry the files (a new private key among them) would be
@@ -308,14 +295,14 @@ static int ftd_become_root(struct devconn *c, char *err, size_t errlen)
 	shellbuf_reset(&c->out);
 	if (ftd_send(c, "unset HISTFILE; set +o history\n") != 0 ||
 	    ftd_expect(c, root, 1, NULL, NULL) != 0)
-		return seterr(err, errlen, SFTCA_ERR_SSH,
-			      "the root shell did not come back after turning its history off");
+		return msg_fail(m, SFTCA_ERR_SSH,
+				"the root shell did not come back after turning its history off");
 	shellbuf_reset(&c->out);
 	return 0;
 }
 
 static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
-		   char *err, size_t errlen)
+		   struct sftca_msg *m)
 {
 	char begin[64], end[64], head[96], tail[96];
 	int r;
@@ -331,38 +318,38 @@ static int ftd_run(struct devconn *c, const char *cmd, char *out, size_t outlen,
 	snprintf(tail, sizeof(tail), "\n) 2>&1; echo __SFTCA_%s_%u_''E_$?__\n", c->nonce, c->seq);
 	shellbuf_reset(&c->out);
 	if (ftd_send(c, head) != 0 || ftd_send(c, cmd) != 0 || ftd_send(c, tail) != 0)
-		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
+		return msg_fail(m, SFTCA_ERR_SSH, "the device shell closed");
 	/* One bound for the whole command, status digits included: a device
 	 * that drips bytes after the marker does not hold the push. */
 	switch ((r = ftd_expect(c, NULL, 0, end, shell_status_complete))) {
 	case -2:
 		break;
 	case -3:
-		return timed_out(c, err, errlen, "no complete answer from the device shell", "");
+		return timed_out(c, m, "no complete answer from the device shell", "");
 	case -4:
-		return seterr(err, errlen, SFTCA_ERR_LIMIT,
-			      "the device shell printed more than %d KiB for one command: given up",
-			      SHELLBUF_MAX / 1024);
+		return msg_fail(m, SFTCA_ERR_LIMIT,
+				"the device shell printed more than %d KiB for one command: given up",
+				SHELLBUF_MAX / 1024);
 	default:
-		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell closed");
+		return msg_fail(m, SFTCA_ERR_SSH, "the device shell closed");
 	}
 	if (shell_extract(c->out.buf, begin, end, out, outlen, status) != 0)
-		return seterr(err, errlen, SFTCA_ERR_SSH, "the device shell mangled the command");
+		return msg_fail(m, SFTCA_ERR_SSH, "the device shell mangled the command");
 	shellbuf_reset(&c->out);
 	return 0;
 }
 
 static int ftd_put(struct devconn *c, const char *path, const void *data, size_t len,
-		   unsigned mode, char *err, size_t errlen)
+		   unsigned mode, struct sftca_msg *m)
 {
-	char qpath[1100], head[1400], out[256];
+	char qpath[1100], head[2400], out[256];
 	size_t b64cap = 4 * ((len + 2) / 3) + len / 48 + 16, off = 0;
 	char *cmd = NULL, *b64 = malloc(b64cap);
 	int status = -1, r;
 
 	if (b64 == NULL || sh_quote(path, qpath, sizeof(qpath)) != 0) {
 		free(b64);
-		return seterr(err, errlen, SFTCA_ERR_INVALID, "path too long");
+		return msg_fail(m, SFTCA_ERR_INVALID, "path too long");
 	}
 	/* 48 input bytes = 64 characters per line: short lines for the tty. */
 	for (size_t i = 0; i < len; i += 48) {
@@ -372,29 +359,30 @@ static int ftd_put(struct devconn *c, const char *path, const void *data, size_t
 		b64[off++] = '\n';
 	}
 	b64[off] = '\0';
-	snprintf(head, sizeof(head),
-		 "umask 077; base64 -d > %s <<'SFTCA_EOF_%s'\n", qpath, c->nonce);
-	if ((cmd = malloc(strlen(head) + off + 128 + strlen(qpath))) == NULL) {
+	/* chmod only after a write that worked: the status is the write's, and
+	 * nothing that is in the way (not sftca's) changes its mode. */
+	snprintf(head, sizeof(head), "umask 077; base64 -d > %s <<'SFTCA_EOF_%s' && chmod %o %s\n",
+		 qpath, c->nonce, mode, qpath);
+	if ((cmd = malloc(strlen(head) + off + 64)) == NULL) {
 		free(b64);
-		return seterr(err, errlen, SFTCA_ERR_NOMEM, "out of memory");
+		return msg_fail(m, SFTCA_ERR_NOMEM, "out of memory");
 	}
-	snprintf(cmd, strlen(head) + off + 128 + strlen(qpath), "%s%sSFTCA_EOF_%s\nchmod %o %s",
-		 head, b64, c->nonce, mode, qpath);
-	r = ftd_run(c, cmd, out, sizeof(out), &status, err, errlen);
+	snprintf(cmd, strlen(head) + off + 64, "%s%sSFTCA_EOF_%s", head, b64, c->nonce);
+	r = ftd_run(c, cmd, out, sizeof(out), &status, m);
 	OPENSSL_cleanse(b64, off); /* may be a private key */
 	OPENSSL_cleanse(cmd, strlen(cmd));
 	free(b64);
 	free(cmd);
 	if (r == 0 && status != 0)
-		r = seterr(err, errlen, SFTCA_ERR_IO, "writing %s failed (status %d): %.120s", path,
-			   status, out);
+		r = msg_fail(m, SFTCA_ERR_IO, "writing %s failed (status %d): %.120s", path,
+			     status, out);
 	return r;
 }
 
 /* --- direct: exec channels and SFTP -------------------------------------------- */
 
 static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
-		      char *err, size_t errlen)
+		      struct sftca_msg *m)
 {
 	ssh_channel ch = ssh_channel_new(c->s);
 	long long until = step_until(c);
@@ -404,7 +392,7 @@ static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outl
 
 	if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK ||
 	    ssh_channel_request_exec(ch, cmd) != SSH_OK) {
-		r = seterr(err, errlen, SFTCA_ERR_SSH, "cannot run a command: %s", ssh_get_error(c->s));
+		r = msg_fail(m, SFTCA_ERR_SSH, "cannot run a command: %s", ssh_get_error(c->s));
 		goto out;
 	}
 	/* Commands take no input: say so at once, nothing may wait for it. */
@@ -413,12 +401,12 @@ static int direct_run(struct devconn *c, const char *cmd, char *out, size_t outl
 		long long left = until - now_ms();
 		int got;
 		if (left <= 0) {
-			r = timed_out(c, err, errlen, "command did not finish", "");
+			r = timed_out(c, m, "command did not finish", "");
 			goto out;
 		}
 		got = ssh_channel_read_timeout(ch, tmp, sizeof(tmp), 0, (int)(left > 500 ? 500 : left));
 		if (got < 0 || (got == 0 && session_dead(c->s))) {
-			r = seterr(err, errlen, SFTCA_ERR_SSH, "connection lost: %s", ssh_get_error(c->s));
+			r = msg_fail(m, SFTCA_ERR_SSH, "connection lost: %s", ssh_get_error(c->s));
 			goto out;
 		}
 		if (got > 0)
@@ -511,7 +499,7 @@ static int watchdog_disarm(struct watchdog *w)
 }
 
 static int sftp_put(struct devconn *c, const char *path, const void *data, size_t len,
-		    unsigned mode, char *err, size_t errlen)
+		    unsigned mode, struct sftca_msg *m)
 {
 	const unsigned char *p = data;
 	sftp_file f;
@@ -522,18 +510,18 @@ static int sftp_put(struct devconn *c, const char *path, const void *data, size_
 			if (c->sftp)
 				sftp_free(c->sftp);
 			c->sftp = NULL;
-			return seterr(err, errlen, SFTCA_ERR_SSH, "SFTP not available: %s",
-				      ssh_get_error(c->s));
+			return msg_fail(m, SFTCA_ERR_SSH, "SFTP not available: %s",
+					ssh_get_error(c->s));
 		}
 	}
 	if ((f = sftp_open(c->sftp, path, O_WRONLY | O_CREAT | O_TRUNC, mode)) == NULL)
-		return seterr(err, errlen, SFTCA_ERR_IO, "cannot create %s (SFTP error %d)", path,
-			      sftp_get_error(c->sftp));
+		return msg_fail(m, SFTCA_ERR_IO, "cannot create %s (SFTP error %d)", path,
+				sftp_get_error(c->sftp));
 	while (len > 0) {
 		ssize_t w = sftp_write(f, p, len > 32768 ? 32768 : len);
 		if (w <= 0) {
-			r = seterr(err, errlen, SFTCA_ERR_IO, "writing %s was interrupted: %s", path,
-				   ssh_get_error(c->s));
+			r = msg_fail(m, SFTCA_ERR_IO, "writing %s was interrupted: %s", path,
+				     ssh_get_error(c->s));
 			break;
 		}
 		p += w;
@@ -541,32 +529,32 @@ static int sftp_put(struct devconn *c, const char *path, const void *data, size_
 	}
 	if (r == 0 && sftp_extension_supported(c->sftp, "fsync@openssh.com", "1") &&
 	    sftp_fsync(f) != 0)
-		r = seterr(err, errlen, SFTCA_ERR_IO, "fsync of %s failed", path);
+		r = msg_fail(m, SFTCA_ERR_IO, "fsync of %s failed", path);
 	if (sftp_close(f) != 0 && r == 0)
-		r = seterr(err, errlen, SFTCA_ERR_IO, "closing %s failed", path);
+		r = msg_fail(m, SFTCA_ERR_IO, "closing %s failed", path);
 	/* The server's umask shaped the create mode: set it as asked. */
 	if (r == 0 && sftp_chmod(c->sftp, path, mode) != 0)
-		r = seterr(err, errlen, SFTCA_ERR_IO, "chmod of %s failed", path);
+		r = msg_fail(m, SFTCA_ERR_IO, "chmod of %s failed", path);
 	return r;
 }
 
 static int direct_put(struct devconn *c, const char *path, const void *data, size_t len,
-		      unsigned mode, char *err, size_t errlen)
+		      unsigned mode, struct sftca_msg *m)
 {
 	struct watchdog w;
 	long long left = step_until(c) - now_ms();
 	int armed = left > 0 && watchdog_arm(&w, ssh_get_fd(c->s), (int)left) == 0;
-	int r = left > 0 ? sftp_put(c, path, data, len, mode, err, errlen) : SFTCA_ERR_TIMEOUT;
+	int r = left > 0 ? sftp_put(c, path, data, len, mode, m) : SFTCA_ERR_TIMEOUT;
 
 	if (left <= 0 || (armed && watchdog_disarm(&w)))
-		r = timed_out(c, err, errlen, "no answer from the SFTP server", " (connection dropped)");
+		r = timed_out(c, m, "no answer from the SFTP server", " (connection dropped)");
 	return r;
 }
 
 /* --- the interface ----------------------------------------------------------- */
 
 int devconn_open(const struct device *d, enum device_shell shell, const struct devconn_opts *o,
-		 struct devconn **out, char *err, size_t errlen)
+		 struct devconn **out, struct sftca_msg *m)
 {
 	struct devconn *c = calloc(1, sizeof(*c));
 	unsigned char rnd[8];
@@ -577,7 +565,7 @@ int devconn_open(const struct device *d, enum device_shell shell, const struct d
 
 	*out = NULL;
 	if (c == NULL)
-		return seterr(err, errlen, SFTCA_ERR_NOMEM, "out of memory");
+		return msg_fail(m, SFTCA_ERR_NOMEM, "out of memory");
 	c->dev = d;
 	c->shell = shell;
 	c->timeout_ms = o->timeout_s * 1000;
@@ -588,7 +576,7 @@ int devconn_open(const struct device *d, enum device_shell shell, const struct d
 		snprintf(c->nonce + 2 * i, 3, "%02x", rnd[i]);
 	if ((c->s = ssh_new()) == NULL) {
 		free(c);
-		return seterr(err, errlen, SFTCA_ERR_NOMEM, "out of memory");
+		return msg_fail(m, SFTCA_ERR_NOMEM, "out of memory");
 	}
 	ssh_options_set(c->s, SSH_OPTIONS_HOST, d->ip);
 	ssh_options_set(c->s, SSH_OPTIONS_PORT, &port);
@@ -599,8 +587,8 @@ int devconn_open(const struct device *d, enum device_shell shell, const struct d
 	ssh_options_set(c->s, SSH_OPTIONS_PROCESS_CONFIG, &no);
 	ssh_options_set(c->s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
 	if (ssh_connect(c->s) != SSH_OK) {
-		r = seterr(err, errlen, SFTCA_ERR_SSH, "cannot connect to %s:%d: %s", d->ip, d->port,
-			   ssh_get_error(c->s));
+		r = msg_fail(m, SFTCA_ERR_SSH, "cannot connect to %s:%d: %s", d->ip, d->port,
+			     ssh_get_error(c->s));
 		goto fail;
 	}
 	/* A backstop for waits inside libssh no step bounds (a write to a
@@ -610,18 +598,18 @@ int devconn_open(const struct device *d, enum device_shell shell, const struct d
 		free(c->wd);
 		c->wd = NULL;
 	}
-	if ((r = check_host_key(c->s, d, o, err, errlen)) != 0 ||
-	    (r = authenticate(c->s, d, o, err, errlen)) != 0)
+	if ((r = check_host_key(c->s, d, o, m)) != 0 ||
+	    (r = authenticate(c->s, d, o, m)) != 0)
 		goto fail;
 	if (shell == SHELL_FTD) {
 		if ((c->sh = ssh_channel_new(c->s)) == NULL || ssh_channel_open_session(c->sh) != SSH_OK ||
 		    ssh_channel_request_pty_size(c->sh, "dumb", 200, 40) != SSH_OK ||
 		    ssh_channel_request_shell(c->sh) != SSH_OK) {
-			r = seterr(err, errlen, SFTCA_ERR_SSH, "no interactive shell: %s",
-				   ssh_get_error(c->s));
+			r = msg_fail(m, SFTCA_ERR_SSH, "no interactive shell: %s",
+				     ssh_get_error(c->s));
 			goto fail;
 		}
-		if ((r = ftd_become_root(c, err, errlen)) != 0)
+		if ((r = ftd_become_root(c, m)) != 0)
 			goto fail;
 	}
 	*out = c;
@@ -660,18 +648,18 @@ void devconn_close(struct devconn *c)
 }
 
 int devconn_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
-		char *err, size_t errlen)
+		struct sftca_msg *m)
 {
 	if (outlen > OUT_MAX)
 		outlen = OUT_MAX;
 	*status = -1;
-	return c->shell == SHELL_FTD ? ftd_run(c, cmd, out, outlen, status, err, errlen)
-				     : direct_run(c, cmd, out, outlen, status, err, errlen);
+	return c->shell == SHELL_FTD ? ftd_run(c, cmd, out, outlen, status, m)
+				     : direct_run(c, cmd, out, outlen, status, m);
 }
 
 int devconn_put(struct devconn *c, const char *path, const void *data, size_t len, unsigned mode,
-		char *err, size_t errlen)
+		struct sftca_msg *m)
 {
-	return c->shell == SHELL_FTD ? ftd_put(c, path, data, len, mode, err, errlen)
-				     : direct_put(c, path, data, len, mode, err, errlen);
+	return c->shell == SHELL_FTD ? ftd_put(c, path, data, len, mode, m)
+				     : direct_put(c, path, data, len, mode, m);
 }

@@ -7,6 +7,7 @@
 #define SFTCA_DEVCONN_H
 
 #include "devices.h"
+#include "msg.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -23,18 +24,19 @@ struct devconn_opts {
 };
 
 /* Connect, verify the host key, authenticate, and (ftd) become root.
- * Returns 0 or SFTCA_ERR_SSH / _HOSTKEY / _AUTH / _TIMEOUT with err set. */
+ * Returns 0 or SFTCA_ERR_SSH / _HOSTKEY / _AUTH / _TIMEOUT with m set. */
 int devconn_open(const struct device *d, enum device_shell shell, const struct devconn_opts *o,
-		 struct devconn **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+		 struct devconn **out, struct sftca_msg *m) __attribute__((warn_unused_result));
 void devconn_close(struct devconn *c);
 
 /* Run cmd (POSIX sh) as root; stdout (truncated to outlen-1) and the exit
- * status. 0 when the command ran (whatever its status). */
+ * status. 0 when the command ran (whatever its status), else why in m. */
 int devconn_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,
-		char *err, size_t errlen) __attribute__((warn_unused_result));
-/* Create or truncate path with exactly data, mode applied explicitly. */
+		struct sftca_msg *m) __attribute__((warn_unused_result));
+/* Create or truncate path with exactly data, mode applied explicitly; 0, or
+ * why not in m. */
 int devconn_put(struct devconn *c, const char *path, const void *data, size_t len, unsigned mode,
-		char *err, size_t errlen) __attribute__((warn_unused_result));
+		struct sftca_msg *m) __attribute__((warn_unused_result));
 
 /* Single-quote s for sh into buf; SFTCA_ERR_INVALID if it does not fit. */
 int sh_quote(const char *s, char *buf, size_t len) __attribute__((warn_unused_result));

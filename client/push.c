@@ -38,14 +38,14 @@ static void fail(struct push_report *rep, const char *fmt, ...)
 {
 	va_list ap;
 
-	char raw[sizeof(rep->message)];
+	char raw[sizeof(rep->msg.text)];
 
 	rep->result = PUSH_FAILED;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	/* Device text (command output, server messages) is among it. */
-	text_escape(raw, rep->message, sizeof(rep->message));
+	text_escape(raw, rep->msg.text, sizeof(rep->msg.text));
 }
 
 static void sha_hex(const char *data, size_t len, char out[65])
@@ -141,15 +141,16 @@ out:
 static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65], int *pending,
 		       struct push_report *rep)
 {
-	char cmd[1024], out[2048], err[256];
+	struct sftca_msg err = { { 0 } };
+	char cmd[1024], out[2048];
 	int status;
 
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s 2>/dev/null || exit 3; for f in %s %s %s; do [ -f \"$f\" ] && "
 		 "sha256sum \"$f\"; done; [ -e " PENDING " ] && echo " PENDING_LINE "; exit 0",
 		 qdir, remote_name[0], remote_name[1], remote_name[2]);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
-		fail(rep, "%s", err);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
+		fail(rep, "%s", err.text);
 		return -1;
 	}
 	if (status == 3) {
@@ -167,13 +168,14 @@ static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65
 
 static void cleanup_temps(struct devconn *c, const char *qdir)
 {
-	char cmd[1024], out[64], err[64];
+	struct sftca_msg err = { { 0 } };
+	char cmd[1024], out[64];
 	int status;
 
 	snprintf(cmd, sizeof(cmd), "cd %s 2>/dev/null && rm -f .%s.sftca-tmp .%s.sftca-tmp .%s.sftca-tmp",
 		 qdir, remote_name[0], remote_name[1], remote_name[2]);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0)
-		log_debug("temporary files not removed: %s", err);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0)
+		log_debug("temporary files not removed: %s", err.text);
 }
 
 /* Back up and replace the changed files in one shell command, immune to
@@ -182,7 +184,8 @@ static int commit(struct devconn *c, const struct push_opts *o, const char *qdir
 		  const int *changed, struct push_report *rep)
 {
 	const char *mark = o->no_restart ? "" : " && : > " PENDING;
-	char cmd[4096], names[256] = "", moves[1024] = "", out[512], err[256];
+	struct sftca_msg err = { { 0 } };
+	char cmd[4096], names[256] = "", moves[1024] = "", out[512];
 	int status;
 
 	for (int i = 0; i < NFILES; i++) {
@@ -199,8 +202,8 @@ static int commit(struct devconn *c, const struct push_opts *o, const char *qdir
 		 "ln \"$f\" \"$b\" 2>/dev/null || cp -p \"$f\" \"$b\" || exit 4; done; "
 		 "true%s%s && sync",
 		 qdir, names, o->stamp, o->stamp, mark, moves);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
-		fail(rep, "replacing the files: %s", err);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
+		fail(rep, "replacing the files: %s", err.text);
 		return -1;
 	}
 	if (status != 0) {
@@ -214,13 +217,14 @@ static int commit(struct devconn *c, const struct push_opts *o, const char *qdir
 static int check_temps(struct devconn *c, const char *qdir, const int *changed,
 		       const struct local_files *lf, struct push_report *rep)
 {
-	char cmd[1024], out[2048], err[256];
+	struct sftca_msg err = { { 0 } };
+	char cmd[1024], out[2048];
 	int status;
 
 	snprintf(cmd, sizeof(cmd), "cd %s && sha256sum .%s.sftca-tmp .%s.sftca-tmp .%s.sftca-tmp 2>/dev/null; exit 0",
 		 qdir, remote_name[0], remote_name[1], remote_name[2]);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
-		fail(rep, "%s", err);
+	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
+		fail(rep, "%s", err.text);
 		return -1;
 	}
 	for (int i = 0; i < NFILES; i++) {
@@ -241,7 +245,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 {
 	struct local_files lf = { 0 };
 	struct devconn *c = NULL;
-	char dir[600], qdir[700], err[512], sums[NFILES][65];
+	struct sftca_msg err = { { 0 } };
+	char dir[600], qdir[700], sums[NFILES][65];
 	int changed[NFILES] = { 0 }, nchanged = 0, uploaded = 0, pending = 0, still;
 	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
 
@@ -253,8 +258,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		fail(rep, "device directory too long");
 		goto out;
 	}
-	if (devconn_open(d, shell, &o->conn, &c, err, sizeof(err)) != 0) {
-		fail(rep, "%s", err);
+	if (devconn_open(d, shell, &o->conn, &c, &err) != 0) {
+		fail(rep, "%s", err.text);
 		goto out;
 	}
 	if (remote_sums(c, qdir, sums, &pending, rep) != 0)
@@ -272,8 +277,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		if (!changed[i])
 			continue;
 		snprintf(tmp, sizeof(tmp), "%s/.%s.sftca-tmp", dir, remote_name[i]);
-		if (devconn_put(c, tmp, lf.data[i], lf.len[i], remote_mode[i], err, sizeof(err)) != 0) {
-			fail(rep, "upload of %s: %s", remote_name[i], err);
+		if (devconn_put(c, tmp, lf.data[i], lf.len[i], remote_mode[i], &err) != 0) {
+			fail(rep, "upload of %s: %s", remote_name[i], err.text);
 			goto out;
 		}
 		uploaded = 1;
@@ -300,8 +305,8 @@ restart:
 	if (!o->no_restart && (rep->result == PUSH_UPDATED || o->restart_unchanged || pending)) {
 		char out[1024], cmd[800];
 		int status;
-		if (devconn_run(c, o->restart_cmd, out, sizeof(out), &status, err, sizeof(err)) != 0) {
-			fail(rep, "files in place; restarting sftunnel failed: %s", err);
+		if (devconn_run(c, o->restart_cmd, out, sizeof(out), &status, &err) != 0) {
+			fail(rep, "files in place; restarting sftunnel failed: %s", err.text);
 			goto out;
 		}
 		if (status != 0) {
@@ -310,7 +315,7 @@ restart:
 		}
 		rep->restarted = 1;
 		snprintf(cmd, sizeof(cmd), "rm -f %s/" PENDING, qdir);
-		if (devconn_run(c, cmd, out, sizeof(out), &status, err, sizeof(err)) != 0 || status != 0)
+		if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0 || status != 0)
 			log_warn("%s: %s/" PENDING " not removed: the next push restarts sftunnel again",
 				 d->name, dir);
 	}

@@ -5,6 +5,7 @@
 
 #include "devconn.h"
 #include "devices.h"
+#include "msg.h"
 
 #define PUSH_DEFAULT_RESTART "pmtool restartbyid sftunnel"
 #define PUSH_DEFAULT_DEVICE_DIR "/var/sf/peers"
@@ -27,11 +28,11 @@ struct push_report {
 	enum push_result result;
 	char files[96];             /* the files replaced, space-separated */
 	int restarted;
-	char message[512];          /* why it failed */
+	struct sftca_msg msg;       /* why it failed (device text escaped) */
 };
 
 /* Push the files of the peer `uuid` to device d. Never exits early on a
- * fault without saying why in rep->message; the device's previous files
+ * fault without saying why in rep->msg; the device's previous files
  * stay in place unless the replacement completed. */
 void push_device(const struct push_opts *o, const struct device *d, const char *uuid,
 		 struct push_report *rep);

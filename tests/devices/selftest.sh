@@ -230,7 +230,9 @@ assert_eq "$(cat "$D2/varsf/peers/$FMC/heredoc.txt")" "$(printf 'first line\nsec
 [ ! -e "$D2/varsf/peers/$FMC/unpriv" ] || fail "expert mode (not root) could write the peer directory"
 ! grep -qF "$(head -n1 "$PW")" "$T/chat.log" || fail "the password was echoed"
 assert_eq "$("$CTL" "$S" ftd-02 restarts)" 1 "restart through the ftd root shell"
-ok "ftd device: > / expert / sudo su (wrong, then right password) / root heredoc / pmtool / exit levels"
+# Like a real FTD, the root shell keeps its history, heredoc lines included.
+grep -qx "second line" "$D2/root/.bash_history" || fail "root's .bash_history lacks the heredoc: $(cat "$D2/root/.bash_history" 2>&1)"
+ok "ftd device: > / expert / sudo su (wrong, then right password) / root heredoc / pmtool / exit levels; root's history kept in /root/.bash_history"
 
 cat >"$T/ftd3.chat" <<EOF
 expect \n> \$

@@ -26,8 +26,37 @@ done
 push() { "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-hosts "$KH" \
 	--failed-push "$T/FAILED_PUSH" "$@"; }
 
+# modes DEVICE DIR: "NAME=MODE" of the three files sftca pushes, in DIR on the device.
+modes() { ctl "$1" run sh -c "cd '$2' && stat -c '%n=%a' cacert.pem sftunnel-cert.pem sftunnel-key.pem" | paste -sd ' '; }
+# tmps DEVICE: sftca's temporary files in the device's peer directory (read
+# from the host: the device may be down).
+tmps() { ls -A "$D/$1/varsf/peers/$CA_ID" | grep sftca-tmp | paste -sd ' ' || true; }
+ftd_names=()
+for n in "${names[@]}"; do grep -qx "SHELL_KIND=ftd" "$D/$n/device.env" && ftd_names+=("$n"); done
+[ "${#ftd_names[@]}" = 5 ] || fail "expected 5 ftd devices: ${ftd_names[*]}"
+# history_clean: the ftd stand-in's root shell keeps bash's history in
+# /root/.bash_history, as a real FTD's does (tests/devices). sftca turns it
+# off, so none of its commands and no file it sent (the current key
+# included) may be there.
+history_clean() {
+	local n k64 h
+	for n in "${ftd_names[@]}"; do
+		k64=$(base64 -w 64 "$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed/sftunnel-key.pem" | sed -n 2p)
+		h=$D/$n/root/.bash_history
+		[ ! -e "$h" ] || ! grep -qF -e SFTCA_EOF -e sftca-tmp -e __SFTCA_ -e "$k64" "$h" ||
+			fail "$n: sftca's commands or the key in root's .bash_history: $(head -c 300 "$h")"
+	done
+}
+
 # --- renew and push to all 10 ------------------------------------------------------
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self --force
+# Modes on the FMC tree as issue writes them: bundle, CRL and certificates
+# 0644 (keys 0600 are checked by the issue tests).
+assert_eq "$(stat -c %a "$FMC/etc/sf/ca_root/cacert.pem" "$FMC/etc/sf/ca_root/crl.pem" "$FMC/etc/sf/keys/sftunnel-cert.pem" | paste -sd ' ')" \
+	"644 644 644" "FMC tree: modes of bundle, CRL and the FMC's certificate"
+for u in $(ls "$FMC/var/sf/peers"); do
+	assert_eq "$(stat -c %a "$FMC/var/sf/peers/$u/certs_pushed/sftunnel-cert.pem")" "644" "FMC tree: mode of $u's certificate"
+done
 expect_rc 0 push --jobs 4
 assert_contains "$OUT" "10 updated, 0 unchanged, 0 failed" "push to 10 devices"
 assert_not_contains "$OUT" "sftunnel-key.pem" "keep-key renewal sends no key"
@@ -44,10 +73,11 @@ for n in "${names[@]}"; do
 	[ -z "$(ctl "$n" run sh -c "ls /var/sf/peers/$CA_ID/ | grep 'sftunnel-key.pem.backup'")" ] ||
 		fail "$n: a key backup was made though the key did not change"
 	ctl "$n" untouched >/dev/null || fail "$n: unrelated files were touched"
-	assert_eq "$(ctl "$n" run stat -c %a "/var/sf/peers/$CA_ID/sftunnel-key.pem")" "600" "$n key mode"
+	assert_eq "$(modes "$n" "/var/sf/peers/$CA_ID")" "cacert.pem=644 sftunnel-cert.pem=644 sftunnel-key.pem=600" \
+		"$n: modes of bundle, certificate and key"
 	assert_eq "$(ctl "$n" restarts)" "$((restarts0[$n] + 1))" "$n: one restart by the push"
 done
-ok "push to 10 devices (5 direct, 5 ftd): new bundle and certificate, key kept (no key sent), backups byte for byte, unrelated files untouched, one restart each"
+ok "push to 10 devices (5 direct, 5 ftd): new bundle and certificate, key kept (no key sent), backups byte for byte, unrelated files untouched, one restart each; modes 0644 bundle/certificate/CRL, 0600 key on the FMC tree and the devices"
 
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
 assert_contains "$OUT" "live: 10 devices, 10 OK, 0 FAILED" "verify --live"
@@ -95,15 +125,22 @@ assert_contains "$(line ftd-02)" "FAILED: authentication refused" "wrong passwor
 assert_contains "$(line ftd-03)" "FAILED: host key CHANGED" "changed host key"
 assert_contains "$(line ftd-04)" "FAILED: upload of .*(cannot create|Read-only|failed)" "read-only peer directory"
 assert_contains "$(line ftd-05)" "FAILED: upload of" "connection cut mid-transfer (direct)"
-assert_contains "$(line ftd-06)" "FAILED: (upload of|no answer|device shell)" "connection cut mid-transfer (ftd)"
+assert_contains "$(line ftd-06)" "FAILED: upload of cacert\.pem: the device shell closed$" "connection cut mid-transfer (ftd)"
 assert_contains "$OUT" "4 updated, 0 unchanged, 6 failed" "the others were pushed"
 assert_not_contains "$OUT" "$PW|not-the-password" "no password in the output"
 for n in ftd-02 ftd-03 ftd-04 ftd-05 ftd-06; do
 	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
 		cmp -s <(remote "$n" "$f") "$T/before-$n-$f" || fail "$n: $f changed though the push failed"
 	done
-	[ -z "$(ctl "$n" run sh -c "ls -a /var/sf/peers/$CA_ID/ | grep sftca-tmp" 2>/dev/null)" ] ||
-		[ "$n" = ftd-05 ] || [ "$n" = ftd-06 ] || [ "$n" = ftd-04 ] || fail "$n: temporary files left"
+done
+# Temporary files, on every device: none, except on ftd-05 the one whose
+# SFTP upload the cut interrupted (sftp_open had created it; the connection
+# was gone before anything could remove it). ftd-06's cut landed inside the
+# heredoc, which never ran; ftd-04 refused the create.
+for n in ftd-01 ftd-02 ftd-03 ftd-04 ftd-05 ftd-06; do
+	want=
+	[ "$n" = ftd-05 ] && want=.cacert.pem.sftca-tmp
+	assert_eq "$(tmps "$n")" "$want" "$n: temporary files after the failed push"
 done
 F=$T/FAILED_PUSH
 assert_eq "$(stat -c %a "$F")" "600" "FAILED_PUSH mode"
@@ -133,7 +170,83 @@ assert_contains "$OUT" "no device failed: the previous $F was moved aside" "a li
 ls "$F".backup.* >/dev/null 2>&1 || fail "the retried FAILED_PUSH was not kept as a backup"
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
 assert_contains "$OUT" "live: 10 devices, 10 OK" "all tunnels after the retry"
-ok "--retry FAILED_PUSH after the faults are gone: the 6 devices updated, verify --live passes for all 10"
+for n in "${names[@]}"; do assert_eq "$(tmps "$n")" "" "$n: temporary files after the retry"; done
+ok "--retry FAILED_PUSH after the faults are gone: the 6 devices updated, no temporary file left anywhere, verify --live passes for all 10"
+
+# An upload that fails with the connection up (the key's temporary name is
+# taken by a directory): the temporary file already written (the
+# certificate's) is removed before the device is given up, on both shells,
+# and the device keeps its files.
+head -1 "$CSV" > "$T/78.csv" && grep -E "^ftd-0[78]," "$CSV" >> "$T/78.csv" && chmod 600 "$T/78.csv"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$(dev_uuid ftd-07)" --peer "$(dev_uuid ftd-08)" --rekey
+for n in ftd-07 ftd-08; do
+	P=$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed
+	assert_eq "$(stat -c %a "$P/sftunnel-cert.pem" "$P/sftunnel-key.pem" | paste -sd ' ')" "644 600" "FMC tree: modes of $n's new certificate and key"
+done
+for n in ftd-07 ftd-08; do
+	ctl "$n" run mkdir "/var/sf/peers/$CA_ID/.sftunnel-key.pem.sftca-tmp"
+	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote "$n" "$f" > "$T/blk-$n-$f"; done
+done
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/78.csv" --known-hosts "$KH" --failed-push "$T/FP7"
+assert_contains "$(line ftd-07)" "FAILED: upload of sftunnel-key\.pem: cannot create .*/\.sftunnel-key\.pem\.sftca-tmp \(SFTP error" "direct: the key's upload refused"
+assert_contains "$(line ftd-08)" "FAILED: upload of sftunnel-key\.pem: writing .*/\.sftunnel-key\.pem\.sftca-tmp failed \(status 1\)" "ftd: the key's upload refused"
+for n in ftd-07 ftd-08; do
+	assert_eq "$(tmps "$n")" ".sftunnel-key.pem.sftca-tmp" "$n: the certificate's temporary file removed (the directory in the way is not sftca's)"
+	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
+		cmp -s <(remote "$n" "$f") "$T/blk-$n-$f" || fail "$n: $f changed though the push failed"
+	done
+	ctl "$n" run rmdir "/var/sf/peers/$CA_ID/.sftunnel-key.pem.sftca-tmp"
+done
+expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/78.csv" --known-hosts "$KH" --failed-push "$T/FP7"
+assert_contains "$OUT" "2 updated, 0 unchanged, 0 failed" "the push after the way is clear"
+ok "an upload refused with the connection up (direct and ftd): the temporary files already written are removed, the device keeps its files"
+
+# --device-dir, --no-restart, --json: a second peer directory on ftd-09
+# (direct) and ftd-10 (ftd), pushed without a restart, reported as JSON.
+head -1 "$CSV" > "$T/910.csv" && grep -E "^ftd-(09|10)," "$CSV" >> "$T/910.csv" && chmod 600 "$T/910.csv"
+declare -A restarts2
+for n in ftd-09 ftd-10; do
+	ctl "$n" run mkdir -p "/var/sf/alt/$CA_ID"
+	ctl "$n" run sh -c "cd /var/sf/peers/$CA_ID && sha256sum cacert.pem sftunnel-cert.pem sftunnel-key.pem" > "$T/peers-$n"
+	restarts2[$n]=$(ctl "$n" restarts)
+done
+set +e
+"$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/910.csv" --known-hosts "$KH" --failed-push "$T/FP8" \
+	--device-dir /var/sf/alt --no-restart --json >"$T/push.json" 2>"$T/push.err"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "push --json exit $rc: $(cat "$T/push.json" "$T/push.err")"
+python3 - "$T/push.json" "$KH" "$(dev_uuid ftd-09)" "$(dev_uuid ftd-10)" <<'PY' || fail "push --json: $(cat "$T/push.json")"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["summary"] == {"updated": 2, "unchanged": 0, "failed": 0, "unresolved": 0, "retry_without_row": 0}, doc["summary"]
+assert doc["known_hosts"] == sys.argv[2], doc["known_hosts"]
+assert doc.get("failed_push") is None, doc["failed_push"]
+devs = sorted(doc["devices"], key=lambda d: d["device"])
+assert [d["device"] for d in devs] == ["ftd-09", "ftd-10"], devs
+for d, uuid in zip(devs, sys.argv[3:]):
+    assert d["uuid"] == uuid and d["result"] == "updated" and d["restarted"] is False, d
+    assert d["files"] == "cacert.pem sftunnel-cert.pem sftunnel-key.pem" and d["message"] == "", d
+PY
+for n in ftd-09 ftd-10; do
+	P=$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed
+	for f in sftunnel-cert.pem sftunnel-key.pem; do
+		cmp -s <(ctl "$n" run cat "/var/sf/alt/$CA_ID/$f") "$P/$f" || fail "$n: /var/sf/alt/$CA_ID/$f is not the FMC's"
+	done
+	cmp -s <(ctl "$n" run cat "/var/sf/alt/$CA_ID/cacert.pem") "$FMC/etc/sf/ca_root/cacert.pem" || fail "$n: no bundle in /var/sf/alt"
+	assert_eq "$(modes "$n" "/var/sf/alt/$CA_ID")" "cacert.pem=644 sftunnel-cert.pem=644 sftunnel-key.pem=600" "$n: modes in --device-dir"
+	assert_eq "$(ctl "$n" run sh -c "cd /var/sf/peers/$CA_ID && sha256sum cacert.pem sftunnel-cert.pem sftunnel-key.pem")" "$(cat "$T/peers-$n")" "$n: /var/sf/peers untouched by --device-dir"
+	assert_eq "$(ctl "$n" restarts)" "${restarts2[$n]}" "$n: no restart with --no-restart"
+	assert_eq "$(ctl "$n" run ls -A "/var/sf/alt/$CA_ID" | grep -c restart-pending || true)" "0" "$n: --no-restart leaves no restart-pending mark"
+done
+expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/910.csv" --known-hosts "$KH" --failed-push "$T/FP8" --device-dir /var/sf/alt
+assert_contains "$OUT" "0 updated, 2 unchanged, 0 failed" "rerun into --device-dir"
+for n in ftd-09 ftd-10; do assert_eq "$(ctl "$n" restarts)" "${restarts2[$n]}" "$n: nothing changed, nothing pending: no restart"; done
+ok "--device-dir /var/sf/alt (the default directory untouched, modes 0644/0644/0600), --no-restart (no restart, no pending mark), --json (parsed: summary, devices, files, restarted, known_hosts)"
+
+# ftd-08 and ftd-10 have just been sent a new key through the ftd shell.
+history_clean
+ok "shell history off on the ftd devices: nothing of sftca's (commands, heredocs, the keys just sent) in root's .bash_history"
 
 # A devices.csv without a uuid column takes the UUIDs from a FAILED_PUSH
 # file (here a vendor-style one), matched by device name; rows it does not
@@ -263,6 +376,9 @@ expect_rc 0 push --jobs 10
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
 assert_contains "$OUT" "live: 10 devices, 10 OK" "tunnels after the rerun"
 ok "kill -9 of the real sftca push mid-run ($updated of 10 devices had the new pair): every device pair whole, rerun finished, all tunnels up"
+
+history_clean
+ok "shell history off on the ftd devices after the rekeyed pushes: nothing of sftca's (commands, new keys) in root's .bash_history"
 
 stop_devices
 for n in "${names[@]}"; do ctl "$n" status 2>/dev/null | grep -q "running" && fail "$n still running"; done
