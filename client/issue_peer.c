@@ -33,11 +33,13 @@ const char *peer_action_name(enum peer_action a)
 /* The peer failed, and why (a struct sftca_msg format). */
 #define PEER_FAIL(w, ...) (ERR_clear_error(), (w)->act = PEER_FAILED, msg_set(&(w)->message, __VA_ARGS__))
 
+/* 1 when dir/name exists, its path in path; -1 when the path does not fit. */
 static int file_exists(const char *dir, const char *name, char *path, size_t len)
 {
 	struct stat st;
 
-	snprintf(path, len, "%s/%s", dir, name);
+	if (layout_file(dir, name, path, len) != 0)
+		return -1;
 	return stat(path, &st) == 0;
 }
 
@@ -92,6 +94,10 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 	}
 	have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
 	have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
+	if (have_key < 0 || have_cert < 0) {
+		PEER_FAIL(w, "%s: path too long", w->t.dir);
+		return;
+	}
 	if (have_key && !c->rekey && pem_load_key(kpath, &w->key) != 0) {
 		PEER_FAIL(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
 		return;
