@@ -12,6 +12,7 @@
 #include "layout.h"
 #include "log.h"
 #include "parallel.h"
+#include "peerfiles.h"
 #include "treelock.h"
 #include "trust.h"
 #include "uuid.h"
@@ -28,17 +29,27 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PEER_ARGS 4096
 /* nextUpdate of the CRL written beside the bundle. Long, because a
  * verifier that enforces nextUpdate would drop every tunnel when it passes;
  * new revocations reach the FMC with `sftca issue` or `sftca crl`. */
 #define CRL_DAYS 365
 
+/* What the command line asked for. */
+struct issue_opts {
+	const char *ca_id, *root;
+	char (*peers)[40];    /* --peer, heap; none: every peer */
+	size_t npeers;
+	int self, rekey, force, dry_run, json;
+	int jobs, batch, days, renew_days, retries;
+	int timeout_s;        /* per signer call */
+};
+
 struct run {
+	const struct issue_opts *o;
 	struct issue_ctx ic;
 	const char *root;
 	struct rpc_client *rpc;
-	int jobs, batch, days, retries, progress;
+	int progress;
 	struct layout_target *targets;
 	size_t ntargets;
 
@@ -47,6 +58,8 @@ struct run {
 	json_t *json_peers;
 	atomic_int fatal;     /* a whole-call refusal: later chunks are not sent */
 	int crl_failed;
+	struct treelock *lock;
+	struct trust *trust;
 };
 
 struct chunk {
@@ -131,11 +144,11 @@ static void report(struct run *r, const struct peer_work *w)
 						w->t.uuid, "self", w->t.self, "result", result,
 						"serial", w->serial, "not_after", na, "dir", w->t.dir,
 						"new_key", w->act == PEER_NEWKEY, "message",
-						w->message));
+						w->message.text));
 	} else {
 		progress_clear(r);
 		if (w->act == PEER_FAILED)
-			printf("%s%s  FAILED   %s\n", w->t.self ? "self " : "", w->t.uuid, w->message);
+			printf("%s%s  FAILED   %s\n", w->t.self ? "self " : "", w->t.uuid, w->message.text);
 		else if (w->act == PEER_CURRENT)
 			printf("%s%s  current  until %s\n", w->t.self ? "self " : "", w->t.uuid, na);
 		else if (r->ic.dry_run)
@@ -177,12 +190,12 @@ static void sign_chunk(struct chunk *c)
 	if (!items || !ptrs || !index) {
 		for (size_t i = 0; i < c->n; i++)
 			if (c->w[i].csr)
-				snprintf(c->w[i].message, sizeof(c->w[i].message), "out of memory");
+				msg_set(&c->w[i].message, "out of memory");
 		goto out;
 	}
 	q.ca_id = (char *)r->ic.ca_id;
-	q.days = (uint32_t)r->days;
-	for (int attempt = 0; attempt <= r->retries && !r->fatal; attempt++) {
+	q.days = (uint32_t)r->o->days;
+	for (int attempt = 0; attempt <= r->o->retries && !r->fatal; attempt++) {
 		Sftca__V1__IssueBatchResponse *resp = NULL;
 		struct rpc_result res;
 		size_t k = 0;
@@ -202,13 +215,13 @@ static void sign_chunk(struct chunk *c)
 			break;
 		if (attempt > 0) {
 			log_warn("retrying %zu certificates (attempt %d of %d): %s", k, attempt + 1,
-				 r->retries + 1, last_error);
+				 r->o->retries + 1, last_error);
 			sleep(1u << (attempt - 1));
 		}
 		q.items = ptrs;
 		q.n_items = k;
 		rc = rpc_call(r->rpc, "/sftca.v1.Signer/IssueBatch", &q.base,
-			      &sftca__v1__issue_batch_response__descriptor, g_opts.timeout_s * 1000,
+			      &sftca__v1__issue_batch_response__descriptor, r->o->timeout_s * 1000,
 			      (ProtobufCMessage **)&resp, &res);
 		if (rc != 0) {
 			snprintf(last_error, sizeof(last_error), "%s: %.400s",
@@ -228,9 +241,9 @@ static void sign_chunk(struct chunk *c)
 					c->der_len[i] = ir->cert_der.len;
 					snprintf(c->serial[i], sizeof(c->serial[i]), "%s", ir->serial);
 				}
-			} else if (!retriable((grpc_status_code)ir->code) || attempt == r->retries) {
+			} else if (!retriable((grpc_status_code)ir->code) || attempt == r->o->retries) {
 				c->w[i].act = PEER_FAILED;
-				snprintf(c->w[i].message, sizeof(c->w[i].message), "refused by the signer: %s (%s)",
+				msg_set(&c->w[i].message, "refused by the signer: %s (%s)",
 					 ir->message, rpc_status_name((grpc_status_code)ir->code));
 			} else {
 				snprintf(last_error, sizeof(last_error), "%s",
@@ -244,8 +257,8 @@ out:
 		struct peer_work *w = &c->w[i];
 		if ((w->act == PEER_RECERTIFY || w->act == PEER_NEWKEY) && c->der[i] == NULL) {
 			w->act = PEER_FAILED;
-			if (w->message[0] == '\0')
-				snprintf(w->message, sizeof(w->message), "not issued: %.240s",
+			if (!msg_isset(&w->message))
+				msg_set(&w->message, "not issued: %.240s",
 					 last_error[0] ? last_error : "signer call failed");
 		}
 	}
@@ -279,7 +292,7 @@ static void *finish_chunk(void *arg)
 		sign_chunk(c);
 	/* Writing waits on fsync more than it computes: more writers than
 	 * cores keep the cores busy with the next chunk meanwhile. */
-	parallel_for(c->run->jobs * WRITERS_PER_JOB, c->n, write_one, c);
+	parallel_for(c->run->o->jobs * WRITERS_PER_JOB, c->n, write_one, c);
 	return NULL;
 }
 
@@ -305,7 +318,7 @@ static struct chunk *chunk_new(struct run *r, size_t first, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		c->w[i].t = r->targets[first + i];
-	parallel_for(r->jobs, n, prepare_one, c);
+	parallel_for(r->o->jobs, n, prepare_one, c);
 	return c;
 }
 
@@ -328,11 +341,11 @@ static void run_chunks(struct run *r)
 
 	if (r->ntargets == 0)
 		return;
-	cur = chunk_new(r, 0, r->ntargets < (size_t)r->batch ? r->ntargets : (size_t)r->batch);
+	cur = chunk_new(r, 0, r->ntargets < (size_t)r->o->batch ? r->ntargets : (size_t)r->o->batch);
 	first = cur ? cur->n : r->ntargets;
 	while (cur) {
 		pthread_t t;
-		size_t n = r->ntargets - first < (size_t)r->batch ? r->ntargets - first : (size_t)r->batch;
+		size_t n = r->ntargets - first < (size_t)r->o->batch ? r->ntargets - first : (size_t)r->o->batch;
 		int threaded = pthread_create(&t, NULL, finish_chunk, cur) == 0;
 
 		if (!threaded)
@@ -355,7 +368,7 @@ static void run_chunks(struct run *r)
 	/* Peers never sent because the signer refused the run. */
 	for (; r->fatal && first < r->ntargets; first++) {
 		struct peer_work w = { .t = r->targets[first], .act = PEER_FAILED };
-		snprintf(w.message, sizeof(w.message), "not attempted: the signer refused the run");
+		msg_set(&w.message, "not attempted: the signer refused the run");
 		report(r, &w);
 	}
 }
@@ -383,81 +396,6 @@ static int fetch_ca(struct run *r, char **bundle)
 	return rc == 0 && *bundle ? 0 : SFTCA_ERR_INVALID;
 }
 
-/* Append a line to a growing string; 0 on out-of-memory. */
-static int append(char **out, size_t *len, const char *line)
-{
-	char *grown = realloc(*out, *len + strlen(line) + 1);
-
-	if (grown == NULL)
-		return 0;
-	memcpy(grown + *len, line, strlen(line) + 1);
-	*out = grown;
-	*len += strlen(line);
-	return 1;
-}
-
-/* What a CRL file says: one line per CRL issuer and per revoked serial,
- * and the earliest nextUpdate. NULL if nothing parses. */
-static char *crl_digest(const char *pem, int64_t *next)
-{
-	BIO *bio = BIO_new_mem_buf(pem, -1);
-	X509_CRL *crl;
-	char *out = NULL, line[128];
-	size_t len = 0;
-	int n = 0, ok = 1;
-
-	*next = INT64_MAX;
-	while (ok && bio && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
-		STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
-		unsigned long h = X509_NAME_hash_ex(X509_CRL_get_issuer(crl), NULL, NULL, NULL);
-		int64_t nu;
-
-		n++;
-		if (asn1_time_unix(X509_CRL_get0_nextUpdate(crl), &nu) == 0 && nu < *next)
-			*next = nu;
-		snprintf(line, sizeof(line), "issuer %08lx\n", h);
-		ok = append(&out, &len, line);
-		for (int i = 0; ok && i < sk_X509_REVOKED_num(revs); i++) {
-			char hex[80];
-			if (asn1_int_hex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i)),
-					 hex, sizeof(hex)) != 0)
-				continue;
-			snprintf(line, sizeof(line), "%08lx:%s\n", h, hex);
-			ok = append(&out, &len, line);
-		}
-		X509_CRL_free(crl);
-	}
-	ERR_clear_error();
-	BIO_free(bio);
-	if (n == 0 || !ok) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-/* The CRL on disk lists the same revocations as the fresh one and is far
- * from its nextUpdate: leave it, so reruns change nothing. */
-static int crl_still_good(const char *dir, const char *fresh)
-{
-	char path[4300], *old = NULL, *a = NULL, *b = NULL;
-	size_t len;
-	int64_t next_old, next_new;
-	int same = 0;
-
-	snprintf(path, sizeof(path), "%s/" LAYOUT_CRL, dir);
-	if (access(path, F_OK) != 0 || file_read_all(path, 16 << 20, &old, &len) != 0)
-		return 0;
-	a = crl_digest(old, &next_old);
-	b = crl_digest(fresh, &next_new);
-	if (a && b && strcmp(a, b) == 0 && next_old - time(NULL) > (next_new - time(NULL)) / 2)
-		same = 1;
-	free(old);
-	free(a);
-	free(b);
-	return same;
-}
-
 /* The trust bundle and a fresh CRL into DIR/etc/sf/ca_root. */
 static int write_ca_root(struct run *r, const char *bundle)
 {
@@ -468,15 +406,17 @@ static int write_ca_root(struct run *r, const char *bundle)
 	struct af_file f = { LAYOUT_BUNDLE, bundle, strlen(bundle), 0644 };
 	int rc;
 
-	layout_ca_root(r->root, dir, sizeof(dir));
+	if (layout_ca_root(r->root, dir, sizeof(dir)) != 0) {
+		log_error("%s/etc/sf/ca_root: path too long", r->root);
+		return SFTCA_ERR_INVALID;
+	}
 	if (mkdir_p(dir, 0755) != 0) {
 		log_error("%s cannot be created", dir);
 		return SFTCA_ERR_IO;
 	}
 	{
 		char path[4300];
-		snprintf(path, sizeof(path), "%s/" LAYOUT_BUNDLE, dir);
-		if (access(path, F_OK) == 0 && file_read_all(path, 1 << 20, &old, &oldlen) != 0)
+		if (layout_file(dir, LAYOUT_BUNDLE, path, sizeof(path)) == 0 && access(path, F_OK) == 0 && file_read_all(path, 1 << 20, &old, &oldlen) != 0)
 			old = NULL;
 	}
 	if (old == NULL || oldlen != f.len || memcmp(old, bundle, f.len) != 0) {
@@ -484,7 +424,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 			free(old);
 			return rc;
 		}
-		if (!g_opts.json)
+		if (!r->o->json)
 			printf("trust bundle written: %s/" LAYOUT_BUNDLE "\n", dir);
 	}
 	free(old);
@@ -499,7 +439,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 		return 0;
 	}
 	rc = 0;
-	if (!crl_still_good(dir, resp->crl_pem)) {
+	if (!trust_crl_unchanged(dir, resp->crl_pem)) {
 		f.name = LAYOUT_CRL;
 		f.data = resp->crl_pem;
 		f.len = strlen(resp->crl_pem);
@@ -509,36 +449,9 @@ static int write_ca_root(struct run *r, const char *bundle)
 	return rc;
 }
 
-static int build_targets(struct run *r, char (*peers)[40], size_t npeers, int self)
-{
-	char (*all)[40] = NULL;
-	size_t n = 0;
-
-	if (npeers == 0 && layout_list_peers(r->root, &all, &n) != 0 && !self)
-		return SFTCA_ERR_NOT_FOUND;
-	if (npeers > 0) {
-		all = peers;
-		n = npeers;
-	}
-	if ((r->targets = calloc(n + 1, sizeof(*r->targets))) == NULL)
-		return SFTCA_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++) {
-		snprintf(r->targets[i].uuid, sizeof(r->targets[i].uuid), "%s", all[i]);
-		layout_peer_pair_dir(r->root, all[i], r->targets[i].dir, sizeof(r->targets[i].dir));
-	}
-	r->ntargets = n;
-	if (self) {
-		struct layout_target *t = &r->targets[r->ntargets++];
-		snprintf(t->uuid, sizeof(t->uuid), "%s", r->ic.ca_id);
-		layout_self_dir(r->root, t->dir, sizeof(t->dir));
-		t->self = 1;
-	}
-	if (all != peers)
-		free(all);
-	return 0;
-}
-
-int cmd_issue(int argc, char **argv)
+/* argv into o (g_opts read here only): EXIT_OK to go on, -1 after --help,
+ * EXIT_USAGE after saying what is wrong. */
+static int parse_issue(int argc, char **argv, struct issue_opts *o)
 {
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTS,
@@ -556,33 +469,24 @@ int cmd_issue(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char peers[MAX_PEER_ARGS][40];
-	struct run r = { 0 };
-	size_t npeers = 0;
-	char *bundle = NULL;
-	struct trust *trust = NULL;
-	struct treelock *lock = NULL;
-	int ch, self = 0, rc = EXIT_FAIL;
+	int ch;
 	long v;
 
-	r.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	r.batch = 250;
-	r.retries = 3;
-	r.ic.renew_days = 90;
+	o->jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	o->batch = 250;
+	o->retries = 3;
+	o->renew_days = 90;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': r.ic.ca_id = optarg; break;
-		case 'r': r.root = optarg; break;
-		case 's': self = 1; break;
-		case 'k': r.ic.rekey = 1; break;
-		case 'f': r.ic.force = 1; break;
-		case 'n': r.ic.dry_run = 1; break;
+		case 'c': o->ca_id = optarg; break;
+		case 'r': o->root = optarg; break;
+		case 's': o->self = 1; break;
+		case 'k': o->rekey = 1; break;
+		case 'f': o->force = 1; break;
+		case 'n': o->dry_run = 1; break;
 		case 'p':
-			if (!uuid_is_canonical(optarg) || npeers >= MAX_PEER_ARGS) {
-				log_error("--peer '%s' is not a canonical lowercase UUID", optarg);
+			if (peerfiles_name_peer(&o->peers, &o->npeers, optarg) != 0)
 				return EXIT_USAGE;
-			}
-			snprintf(peers[npeers++], 40, "%s", optarg);
 			break;
 		case 'j':
 		case 'b':
@@ -594,15 +498,15 @@ int cmd_issue(int argc, char **argv)
 					optarg, ch == 'R' || ch == 't' ? 0 : 1, ch == 'd' ? 36500 : 100000);
 			if (v < 0)
 				return EXIT_USAGE;
-			if (ch == 'j') r.jobs = (int)v;
-			else if (ch == 'b') r.batch = (int)v;
-			else if (ch == 'd') r.days = (int)v;
-			else if (ch == 'R') r.ic.renew_days = (int)v;
-			else r.retries = (int)v;
+			if (ch == 'j') o->jobs = (int)v;
+			else if (ch == 'b') o->batch = (int)v;
+			else if (ch == 'd') o->days = (int)v;
+			else if (ch == 'R') o->renew_days = (int)v;
+			else o->retries = (int)v;
 			break;
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
+			return -1;
 		default:
 			if (global_opt(ch, optarg) <= 0) {
 				help(stderr);
@@ -610,70 +514,110 @@ int cmd_issue(int argc, char **argv)
 			}
 		}
 	}
-	r.ic.root = r.root;
-	if (optind != argc || !r.ic.ca_id || !r.root) {
+	if (optind != argc || !o->ca_id || !o->root) {
 		log_error("issue: --ca ID and --root DIR are required");
 		return EXIT_USAGE;
 	}
-	if (!uuid_is_canonical(r.ic.ca_id)) {
-		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", r.ic.ca_id);
+	if (!uuid_is_canonical(o->ca_id)) {
+		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", o->ca_id);
 		return EXIT_USAGE;
 	}
-	af_backup_stamp(r.ic.stamp);
-	pthread_mutex_init(&r.mu, NULL);
-	if (g_opts.json)
-		r.json_peers = json_array();
-	if (!r.ic.dry_run) {
-		struct sftca_msg m = { { 0 } };
-		if ((lock = treelock_take(r.root, "issue", &m)) == NULL) {
-			log_error("%s", m.text);
-			goto out;
-		}
+	o->json = g_opts.json;
+	o->timeout_s = g_opts.timeout_s;
+	return EXIT_OK;
+}
+
+/* Renew the targets: lock the tree, fetch the CA, write the trust bundle
+ * and CRL, then the peers chunk by chunk (each reported as it settles).
+ * 0 when the run went through (peers may still have failed), else an
+ * error already reported. */
+static int run_issue(struct run *r)
+{
+	const struct issue_opts *o = r->o;
+	struct sftca_msg m = { { 0 } };
+	char *bundle = NULL;
+	int rc = SFTCA_ERR_INVALID, lr;
+
+	if (!o->dry_run && (r->lock = treelock_take(r->root, "issue", &m)) == NULL) {
+		log_error("%s", m.text);
+		goto out;
 	}
-	if ((r.rpc = client_connect()) == NULL || fetch_ca(&r, &bundle) != 0)
+	if ((r->rpc = client_connect()) == NULL || fetch_ca(r, &bundle) != 0)
 		goto out;
-	if (build_targets(&r, peers, npeers, self) != 0)
+	/* A tree without peers still has an FMC identity to renew. */
+	lr = peerfiles_targets(r->root, o->ca_id, (const char (*)[40])o->peers, o->npeers, o->self,
+			       &r->targets, &r->ntargets);
+	if (r->targets == NULL || (lr != 0 && !o->self))
 		goto out;
-	r.progress = !g_opts.json && isatty(STDERR_FILENO) && r.ntargets > 10;
-	if (!r.ic.dry_run && write_ca_root(&r, bundle) != 0) {
+	r->progress = !o->json && isatty(STDERR_FILENO) && r->ntargets > 10;
+	if (!o->dry_run && write_ca_root(r, bundle) != 0) {
 		log_error("the trust bundle or CRL could not be written under %s/etc/sf/ca_root",
-			  r.root);
+			  r->root);
 		goto out;
 	}
 	/* After write_ca_root: the CRL the signer just gave. */
-	{
-		struct sftca_msg m = { { 0 } };
-		if ((trust = trust_load(r.root, &m)) == NULL)
-			log_warn("%s; revoked keys cannot be recognised in this run", m.text);
-		r.ic.trust = trust;
-	}
-	run_chunks(&r);
-	progress_clear(&r);
-	if (g_opts.json) {
-		json_print(json_pack("{s:s, s:s, s:b, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "ca_id",
-				     r.ic.ca_id, "root", r.root, "dry_run", r.ic.dry_run,
-				     "crl_refreshed", !r.crl_failed && !r.ic.dry_run, "peers",
-				     r.json_peers, "summary", "issued", (json_int_t)r.n_issued,
-				     "new_keys", (json_int_t)r.n_newkey, "current",
-				     (json_int_t)r.n_current, "planned", (json_int_t)r.n_planned,
-				     "failed", (json_int_t)r.n_failed));
-		r.json_peers = NULL;
-	} else if (r.ic.dry_run) {
-		printf("dry run: %zu would be issued, %zu current, %zu failed\n", r.n_planned,
-		       r.n_current, r.n_failed);
-	} else {
-		printf("%zu issued (%zu with new keys), %zu current, %zu failed\n", r.n_issued,
-		       r.n_newkey, r.n_current, r.n_failed);
-	}
-	if (r.crl_failed && !g_opts.json)
-		printf("the CRL was not refreshed (see above)\n");
-	rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
+	if ((r->trust = trust_load(r->root, &m)) == NULL)
+		log_warn("%s; revoked keys cannot be recognised in this run", m.text);
+	r->ic.trust = r->trust;
+	run_chunks(r);
+	progress_clear(r);
+	rc = 0;
 out:
-	json_decref(r.json_peers);
-	treelock_release(lock);
-	trust_free(trust);
 	free(bundle);
+	return rc;
+}
+
+static void print_issue(const struct run *r)
+{
+	if (r->o->json) {
+		json_print(json_pack("{s:s, s:s, s:b, s:b, s:O, s:{s:I, s:I, s:I, s:I, s:I}}", "ca_id",
+				     r->ic.ca_id, "root", r->root, "dry_run", r->ic.dry_run,
+				     "crl_refreshed", !r->crl_failed && !r->ic.dry_run, "peers",
+				     r->json_peers, "summary", "issued", (json_int_t)r->n_issued,
+				     "new_keys", (json_int_t)r->n_newkey, "current",
+				     (json_int_t)r->n_current, "planned", (json_int_t)r->n_planned,
+				     "failed", (json_int_t)r->n_failed));
+		return;
+	}
+	if (r->ic.dry_run)
+		printf("dry run: %zu would be issued, %zu current, %zu failed\n", r->n_planned,
+		       r->n_current, r->n_failed);
+	else
+		printf("%zu issued (%zu with new keys), %zu current, %zu failed\n", r->n_issued,
+		       r->n_newkey, r->n_current, r->n_failed);
+	if (r->crl_failed)
+		printf("the CRL was not refreshed (see above)\n");
+}
+
+int cmd_issue(int argc, char **argv)
+{
+	struct issue_opts o = { 0 };
+	struct run r = { .o = &o };
+	int rc = parse_issue(argc, argv, &o);
+
+	if (rc != EXIT_OK)
+		return rc < 0 ? EXIT_OK : rc;
+	r.root = o.root;
+	r.ic.ca_id = o.ca_id;
+	r.ic.root = o.root;
+	r.ic.rekey = o.rekey;
+	r.ic.force = o.force;
+	r.ic.dry_run = o.dry_run;
+	r.ic.renew_days = o.renew_days;
+	af_backup_stamp(r.ic.stamp);
+	pthread_mutex_init(&r.mu, NULL);
+	if (o.json)
+		r.json_peers = json_array();
+	rc = EXIT_FAIL;
+	if (run_issue(&r) == 0) {
+		print_issue(&r);
+		rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
+	}
+	json_decref(r.json_peers);
+	treelock_release(r.lock);
+	trust_free(r.trust);
 	free(r.targets);
+	free(o.peers);
 	X509_free(r.ic.ca_cert);
 	rpc_client_free(r.rpc);
 	pthread_mutex_destroy(&r.mu);

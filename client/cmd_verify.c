@@ -8,6 +8,7 @@
 #include "layout.h"
 #include "log.h"
 #include "msg.h"
+#include "peerfiles.h"
 #include "trust.h"
 #include "uuid.h"
 #include "verify_live.h"
@@ -19,12 +20,29 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PEER_ARGS 4096
-
-struct verify_ctx {
+/* What the command line asked for. */
+struct verify_opts {
 	const char *ca_id, *root;
-	struct trust *trust;
+	char (*peers)[40];        /* --peer, heap; none: every peer and the FMC */
+	size_t npeers;
+	int json;
+	int want_live;
+	struct live_opts live;
+};
+
+/* One checked pair. */
+struct verify_row {
+	struct layout_target t;
+	int skipped;              /* the FMC without an identity in a peers-only tree */
+	struct peerfiles_result res;
+};
+
+struct verify_report {
 	int64_t now;
+	struct verify_row *rows;
+	size_t nrows, bad;
+	json_t *jpeers, *jlive;   /* --json */
+	int live_ok;
 };
 
 static void help(FILE *f)
@@ -53,64 +71,28 @@ static void help(FILE *f)
 	global_help(f);
 }
 
-/* Check one pair directory; its problems into out (none set = fine). */
-static void check_target(const struct verify_ctx *v, const struct layout_target *t,
-			 struct sftca_msg *out, int64_t *not_after)
-{
-	char path[4300], cn[64], why[200];
-	X509 *x = NULL;
-	EVP_PKEY *k = NULL;
-
-#define PROBLEM(...) msg_append(out, "; ", __VA_ARGS__)
-
-	msg_clear(out);
-	*not_after = 0;
-	snprintf(path, sizeof(path), "%s/" LAYOUT_CERT, t->dir);
-	if (access(path, F_OK) != 0 || pem_load_cert(path, &x) != 0) {
-		PROBLEM("no readable certificate %s", path);
-		goto out;
-	}
-	*not_after = x509_not_after(x);
-	snprintf(path, sizeof(path), "%s/" LAYOUT_KEY, t->dir);
-	if (access(path, F_OK) != 0 || pem_load_key(path, &k) != 0)
-		PROBLEM("no readable key %s", path);
-	else if (!x509_key_matches(x, k))
-		PROBLEM("the key does not belong to the certificate");
-	if (x509_name_cn(X509_get_subject_name(x), cn, sizeof(cn)) != 0)
-		PROBLEM("the certificate has no CN");
-	else if (strcmp(cn, t->uuid) != 0)
-		PROBLEM("CN %s is not the %s %s", cn, t->self ? "CA id" : "directory's UUID", t->uuid);
-	if (x509_verify_chain(x, trust_anchors(v->trust), 0, why, sizeof(why)) != 0)
-		PROBLEM("does not chain to the bundle: %s", why);
-	if (*not_after <= v->now)
-		PROBLEM("expired %lld days ago", (long long)-expiry_days(*not_after, v->now, NULL));
-	if (trust_revoked(v->trust, x))
-		PROBLEM("revoked by the CRL");
-out:
-#undef PROBLEM
-	ERR_clear_error();
-	X509_free(x);
-	EVP_PKEY_free(k);
-}
-
-static int load_ca_root(struct verify_ctx *v)
+/* The tree's trust, warning when its first CA is not the one named. */
+static struct trust *load_ca_root(const struct verify_opts *o)
 {
 	struct sftca_msg m = { { 0 } };
+	struct trust *trust;
 	char cn[64];
 
-	if ((v->trust = trust_load(v->root, &m)) == NULL) {
+	if ((trust = trust_load(o->root, &m)) == NULL) {
 		log_error("%s", m.text);
-		return SFTCA_ERR_INVALID;
+		return NULL;
 	}
-	if (x509_name_cn(X509_get_subject_name(sk_X509_value(trust_anchors(v->trust), 0)), cn,
+	if (x509_name_cn(X509_get_subject_name(sk_X509_value(trust_anchors(trust), 0)), cn,
 			 sizeof(cn)) != 0 ||
-	    strcmp(cn, v->ca_id) != 0)
+	    strcmp(cn, o->ca_id) != 0)
 		log_warn("%s/etc/sf/ca_root/" LAYOUT_BUNDLE ": the first CA is CN=%s, not %s: is --root the right FMC?",
-			 v->root, cn, v->ca_id);
-	return 0;
+			 o->root, cn, o->ca_id);
+	return trust;
 }
 
-int cmd_verify(int argc, char **argv)
+/* argv into o (g_opts read here only): EXIT_OK to go on, -1 after --help,
+ * EXIT_USAGE after saying what is wrong. */
+static int parse_verify(int argc, char **argv, struct verify_opts *o)
 {
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTS,
@@ -123,42 +105,34 @@ int cmd_verify(int argc, char **argv)
 		{ "tls-timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char peers[MAX_PEER_ARGS][40];
-	struct verify_ctx v = { .now = time(NULL) };
-	char (*all)[40] = NULL;
-	size_t npeers = 0, n = 0, bad = 0;
-	json_t *jpeers = NULL, *jlive = NULL;
-	struct live_opts live = { .jobs = 8, .timeout_s = 10 };
-	size_t live_failed = 0;
-	int ch, rc = EXIT_FAIL, want_live = 0, live_ok = 1;
+	int ch;
 	long num;
 
+	o->live.jobs = 8;
+	o->live.timeout_s = 10;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': v.ca_id = optarg; break;
-		case 'r': v.root = optarg; break;
+		case 'c': o->ca_id = optarg; break;
+		case 'r': o->root = optarg; break;
 		case 'p':
-			if (!uuid_is_canonical(optarg) || npeers >= MAX_PEER_ARGS) {
-				log_error("--peer '%s' is not a canonical lowercase UUID", optarg);
+			if (peerfiles_name_peer(&o->peers, &o->npeers, optarg) != 0)
 				return EXIT_USAGE;
-			}
-			snprintf(peers[npeers++], 40, "%s", optarg);
 			break;
-		case 'L': want_live = 1; break;
-		case 'd': live.devices = optarg; break;
+		case 'L': o->want_live = 1; break;
+		case 'd': o->live.devices = optarg; break;
 		case 'j':
 		case 'T':
 			if ((num = parse_count(ch == 'j' ? "--jobs" : "--tls-timeout", optarg, 1,
 					       ch == 'j' ? 256 : 3600)) < 0)
 				return EXIT_USAGE;
 			if (ch == 'j')
-				live.jobs = (int)num;
+				o->live.jobs = (int)num;
 			else
-				live.timeout_s = (int)num;
+				o->live.timeout_s = (int)num;
 			break;
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
+			return -1;
 		default:
 			if (global_opt(ch, optarg) <= 0) {
 				help(stderr);
@@ -166,83 +140,142 @@ int cmd_verify(int argc, char **argv)
 			}
 		}
 	}
-	if (optind != argc || !v.ca_id || !v.root || !uuid_is_canonical(v.ca_id)) {
+	if (optind != argc || !o->ca_id || !o->root || !uuid_is_canonical(o->ca_id)) {
 		log_error("verify: --ca ID (the FMC's UUID) and --root DIR are required");
 		return EXIT_USAGE;
 	}
-	if (want_live != (live.devices != NULL)) {
+	if (o->want_live != (o->live.devices != NULL)) {
 		log_error("verify: --live and --devices FILE go together");
 		return EXIT_USAGE;
 	}
-	live.root = v.root;
-	if (load_ca_root(&v) != 0)
-		goto out;
-	if (npeers == 0 && layout_list_peers(v.root, &all, &n) != 0)
-		goto out;
-	if (g_opts.json)
-		jpeers = json_array();
-	for (size_t i = 0; i <= (npeers ? npeers : n); i++) {
-		struct layout_target t = { 0 };
-		struct sftca_msg problems;
-		char na[40] = "";
-		int64_t not_after;
+	o->live.root = o->root;
+	o->json = g_opts.json;
+	return EXIT_OK;
+}
 
-		if (i == (npeers ? npeers : n)) { /* the FMC itself comes last */
-			char path[4300];
-			snprintf(t.uuid, sizeof(t.uuid), "%s", v.ca_id);
-			layout_self_dir(v.root, t.dir, sizeof(t.dir));
-			t.self = 1;
-			snprintf(path, sizeof(path), "%s/" LAYOUT_CERT, t.dir);
-			if (npeers)
-				break;
-			if (access(path, F_OK) != 0) { /* a tree with peers only */
-				if (!jpeers)
-					printf("self %s  skipped: no FMC identity in %s\n", t.uuid, t.dir);
-				break;
-			}
-		} else {
-			snprintf(t.uuid, sizeof(t.uuid), "%s", npeers ? peers[i] : all[i]);
-			layout_peer_pair_dir(v.root, t.uuid, t.dir, sizeof(t.dir));
+/* Judge every target offline: the peers named, else every peer and then
+ * the FMC itself. 0, or an error already reported. */
+static int run_verify(const struct verify_opts *o, struct verify_report *rep)
+{
+	struct peerfiles_policy pol = { .chain = 1, .renew_days = -1, .now = rep->now };
+	struct layout_target *targets = NULL;
+	struct trust *trust;
+	size_t n = 0;
+	int r;
+
+	if ((trust = load_ca_root(o)) == NULL)
+		return SFTCA_ERR_INVALID;
+	pol.trust = trust;
+	if ((r = peerfiles_targets(o->root, o->ca_id, (const char (*)[40])o->peers, o->npeers,
+				   o->npeers == 0, &targets, &n)) != 0)
+		goto out;
+	if ((rep->rows = calloc(n ? n : 1, sizeof(*rep->rows))) == NULL) {
+		log_error("out of memory for %zu results", n);
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct verify_row *row = &rep->rows[rep->nrows++];
+		char path[4300];
+
+		row->t = targets[i];
+		/* A tree with peers only has no FMC identity to judge. */
+		if (row->t.self && (layout_file(row->t.dir, LAYOUT_CERT, path, sizeof(path)) != 0 ||
+				    access(path, F_OK) != 0)) {
+			row->skipped = 1;
+			continue;
 		}
-		check_target(&v, &t, &problems, &not_after);
-		bad += msg_isset(&problems);
-		if (not_after)
-			fmt_time(not_after, na, sizeof(na));
-		if (jpeers)
-			json_array_append_new(jpeers,
-					      json_pack("{s:s, s:b, s:s, s:b, s:s, s:I, s:s}", "uuid", t.uuid,
-							"self", t.self, "dir", t.dir, "ok", !msg_isset(&problems),
-							"not_after", na,
-							"days_left", (json_int_t)expiry_days(not_after, v.now, NULL),
-							"problems", problems.text));
-		else if (msg_isset(&problems))
-			printf("%s%s  BAD  %s\n", t.self ? "self " : "", t.uuid, problems.text);
-		else
-			printf("%s%s  OK   until %s (%lld days)\n", t.self ? "self " : "", t.uuid, na,
-			       (long long)expiry_days(not_after, v.now, NULL));
+		rep->bad += peerfiles_check(&pol, &row->t, &row->res) != PF_OK;
 	}
-	if (!jpeers)
-		printf("%zu bad\n", bad);
-	if (want_live) { /* after the offline lines; a run that cannot start fails */
-		int r = verify_live(&live, jpeers ? &jlive : NULL, &live_failed);
-		live_ok = r == 0 && live_failed == 0;
-		if (r != 0 && jpeers)
-			jlive = json_pack("{s:s}", "error", sftca_strerror(r));
-	}
-	if (jpeers) {
-		json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "ca_id", v.ca_id, "root", v.root,
-					"peers", jpeers, "bad", (json_int_t)bad);
-		jpeers = NULL;
-		if (jlive != NULL)
-			json_object_set_new(doc, "live", jlive);
-		jlive = NULL;
-		json_print(doc);
-	}
-	rc = bad || !live_ok ? EXIT_FAIL : EXIT_OK;
 out:
-	json_decref(jpeers);
-	json_decref(jlive);
-	free(all);
-	trust_free(v.trust);
+	free(targets);
+	trust_free(trust);
+	return r;
+}
+
+/* The offline lines, or their JSON array. */
+static void print_verify(const struct verify_opts *o, struct verify_report *rep)
+{
+	if (o->json)
+		rep->jpeers = json_array();
+	for (size_t i = 0; i < rep->nrows; i++) {
+		const struct verify_row *row = &rep->rows[i];
+		const struct layout_target *t = &row->t;
+		const struct peerfiles_result *res = &row->res;
+		int ok = res->verdict == PF_OK;
+		char na[40] = "";
+
+		if (row->skipped) {
+			if (!o->json)
+				printf("self %s  skipped: no FMC identity in %s\n", t->uuid, t->dir);
+			continue;
+		}
+		if (res->not_after)
+			fmt_time(res->not_after, na, sizeof(na));
+		if (o->json)
+			json_array_append_new(rep->jpeers,
+					      json_pack("{s:s, s:b, s:s, s:b, s:s, s:s, s:I, s:s}", "uuid",
+							t->uuid, "self", t->self, "dir", t->dir, "ok", ok,
+							"verdict", peerfiles_verdict_name(res->verdict),
+							"not_after", na, "days_left",
+							(json_int_t)expiry_days(res->not_after, rep->now, NULL),
+							"problems", res->why.text));
+		else if (!ok)
+			printf("%s%s  BAD  %s\n", t->self ? "self " : "", t->uuid, res->why.text);
+		else
+			printf("%s%s  OK   until %s (%lld days)\n", t->self ? "self " : "", t->uuid, na,
+			       (long long)expiry_days(res->not_after, rep->now, NULL));
+	}
+	if (!o->json)
+		printf("%zu bad\n", rep->bad);
+}
+
+/* --live, after the offline lines; a run that cannot start fails. */
+static void run_verify_live(const struct verify_opts *o, struct verify_report *rep)
+{
+	size_t failed = 0;
+	int r = verify_live(&o->live, o->json ? &rep->jlive : NULL, &failed);
+
+	rep->live_ok = r == 0 && failed == 0;
+	if (r != 0 && o->json)
+		rep->jlive = json_pack("{s:s}", "error", sftca_strerror(r));
+}
+
+static void print_verify_json(const struct verify_opts *o, struct verify_report *rep)
+{
+	json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "ca_id", o->ca_id, "root", o->root, "peers",
+				rep->jpeers, "bad", (json_int_t)rep->bad);
+
+	rep->jpeers = NULL;
+	if (rep->jlive != NULL)
+		json_object_set_new(doc, "live", rep->jlive);
+	rep->jlive = NULL;
+	json_print(doc);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	struct verify_opts o = { 0 };
+	struct verify_report rep = { .now = time(NULL), .live_ok = 1 };
+	int rc = parse_verify(argc, argv, &o);
+
+	if (rc != EXIT_OK) {
+		rc = rc < 0 ? EXIT_OK : rc;
+		goto out;
+	}
+	rc = EXIT_FAIL;
+	if (run_verify(&o, &rep) != 0)
+		goto out;
+	print_verify(&o, &rep);
+	if (o.want_live)
+		run_verify_live(&o, &rep);
+	if (o.json)
+		print_verify_json(&o, &rep);
+	rc = rep.bad || !rep.live_ok ? EXIT_FAIL : EXIT_OK;
+out:
+	json_decref(rep.jpeers);
+	json_decref(rep.jlive);
+	free(rep.rows);
+	free(o.peers);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include "expiry.h"
 #include "fileio.h"
 #include "log.h"
+#include "peerfiles.h"
 #include "trust.h"
 #include "x509util.h"
 
@@ -29,50 +30,17 @@ const char *peer_action_name(enum peer_action a)
 	return names[a];
 }
 
-static void peer_fail(struct peer_work *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The peer failed, and why (a struct sftca_msg format). */
+#define PEER_FAIL(w, ...) (ERR_clear_error(), (w)->act = PEER_FAILED, msg_set(&(w)->message, __VA_ARGS__))
 
-static void peer_fail(struct peer_work *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	w->act = PEER_FAILED;
-	va_start(ap, fmt);
-	vsnprintf(w->message, sizeof(w->message), fmt, ap);
-	va_end(ap);
-	ERR_clear_error();
-}
-
+/* 1 when dir/name exists, its path in path; -1 when the path does not fit. */
 static int file_exists(const char *dir, const char *name, char *path, size_t len)
 {
 	struct stat st;
 
-	snprintf(path, len, "%s/%s", dir, name);
+	if (layout_file(dir, name, path, len) != 0)
+		return -1;
 	return stat(path, &st) == 0;
-}
-
-/* The certificate on disk is one this run need not replace. */
-static int is_current(const struct issue_ctx *c, const struct peer_work *w, X509 *cert,
-		      EVP_PKEY *key)
-{
-	int64_t now = time(NULL), na = x509_not_after(cert);
-	int64_t ca_na = x509_not_after(c->ca_cert);
-	char cn[64];
-
-	if (!x509_key_matches(cert, key))
-		return 0;
-	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 ||
-	    strcmp(cn, w->t.uuid) != 0)
-		return 0;
-	if (!x509_issued_by(cert, c->ca_cert))
-		return 0;
-	/* A leaf of a legacy v1 CA names no authority key identifier: once the
-	 * CA is v3, replace it, or a later rotation's overlap could break it. */
-	if (X509_get0_subject_key_id(c->ca_cert) != NULL && X509_get0_authority_key_id(cert) == NULL)
-		return 0;
-	if (na <= now)
-		return 0;
-	/* Enough days left, or as many as the CA allows: reissuing gains nothing. */
-	return expiry_days(na, now, NULL) > c->renew_days || na >= ca_na - 86400;
 }
 
 static EVP_PKEY *new_key(int ec)
@@ -113,37 +81,44 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 {
 	char kpath[4200], cpath[4200];
 	struct sftca_msg m = { { 0 } };
+	struct peerfiles_policy pol = { .trust = c->trust, .active_ca = c->ca_cert,
+					.renew_days = c->renew_days, .now = time(NULL) };
+	struct peerfiles_result res = { 0 };
+	enum peerfiles_verdict verdict = PF_MISSING;
 	X509 *cert = NULL;
 	int have_key, have_cert;
 
 	if (!w->t.self && layout_check_peer(c->root, w->t.uuid, &m) != 0) {
-		peer_fail(w, "%s", m.text);
+		PEER_FAIL(w, "%s", m.text);
 		return;
 	}
 	have_key = file_exists(w->t.dir, LAYOUT_KEY, kpath, sizeof(kpath));
 	have_cert = file_exists(w->t.dir, LAYOUT_CERT, cpath, sizeof(cpath));
+	if (have_key < 0 || have_cert < 0) {
+		PEER_FAIL(w, "%s: path too long", w->t.dir);
+		return;
+	}
 	if (have_key && !c->rekey && pem_load_key(kpath, &w->key) != 0) {
-		peer_fail(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
+		PEER_FAIL(w, "%s cannot be read; --rekey replaces it with a new key", kpath);
 		return;
 	}
 	if (have_cert && pem_load_cert(cpath, &cert) != 0)
 		cert = NULL; /* unreadable: it gets replaced */
+	/* The certificate on disk may be one this run need not replace. */
+	if (w->key && cert)
+		verdict = peerfiles_judge(&pol, &w->t, cert, w->key, &res);
 	/* A revoked certificate's key is not certified again, whatever the
 	 * reason (the signer refuses keyCompromise keys anyway): a new key. */
-	if (w->key && cert && c->trust && x509_key_matches(cert, w->key) &&
-	    trust_revoked(c->trust, cert)) {
-		char serial[80] = "?";
-		x509_serial_hex(cert, serial, sizeof(serial));
-		snprintf(w->message, sizeof(w->message),
-			 "certificate serial %s of the old key is revoked: new key", serial);
+	if (verdict == PF_REVOKED) {
+		msg_set(&w->message, "certificate serial %s of the old key is revoked: new key",
+			res.serial[0] ? res.serial : "?");
 		log_warn("%s: certificate serial %s in %s is revoked by the CRL: its key is replaced "
-			 "by a new one", w->t.uuid, serial, w->t.dir);
+			 "by a new one", w->t.uuid, res.serial[0] ? res.serial : "?", w->t.dir);
 		EVP_PKEY_free(w->key);
 		w->key = NULL;
-	}
-	if (w->key && cert && !c->force && is_current(c, w, cert, w->key)) {
+	} else if (verdict == PF_OK && !c->force) {
 		w->act = PEER_CURRENT;
-		w->not_after = x509_not_after(cert);
+		w->not_after = res.not_after;
 		X509_free(cert);
 		return;
 	}
@@ -152,11 +127,11 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 	if (c->dry_run)
 		return;
 	if (w->key == NULL && (w->key = new_key(c->ec_family)) == NULL) {
-		peer_fail(w, "key generation failed");
+		PEER_FAIL(w, "key generation failed");
 		return;
 	}
 	if (make_csr(w) != 0)
-		peer_fail(w, "CSR could not be built");
+		PEER_FAIL(w, "CSR could not be built");
 }
 
 void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned char *der,
@@ -174,13 +149,13 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		X509_free(x);
 	}
 	if (r != 0) {
-		peer_fail(w, "the signer returned a certificate that %s",
+		PEER_FAIL(w, "the signer returned a certificate that %s",
 			  r == SFTCA_ERR_VERIFY ? "does not match the key" : "does not parse");
 		goto out;
 	}
 	/* The bytes the signer signed, as they are. */
 	if ((cert_pem = der_to_pem(PEM_STRING_X509, der, len)) == NULL) {
-		peer_fail(w, "out of memory");
+		PEER_FAIL(w, "out of memory");
 		goto out;
 	}
 	if (w->act == PEER_NEWKEY) {
@@ -189,7 +164,7 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 			{ LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 },
 		};
 		if ((key_pem = pkey_to_pem(w->key)) == NULL) {
-			peer_fail(w, "out of memory");
+			PEER_FAIL(w, "out of memory");
 			goto out;
 		}
 		files[0].data = key_pem;
@@ -201,7 +176,7 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		r = af_write_nofollow(w->t.dir, &f, c->stamp);
 	}
 	if (r != 0) {
-		peer_fail(w, "writing %s failed: %s", w->t.dir, sftca_strerror(r));
+		PEER_FAIL(w, "writing %s failed: %s", w->t.dir, sftca_strerror(r));
 		goto out;
 	}
 	w->done = 1;

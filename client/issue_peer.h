@@ -4,6 +4,7 @@
 #define SFTCA_ISSUE_PEER_H
 
 #include "layout.h"
+#include "msg.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -32,7 +33,7 @@ enum peer_action {
 struct peer_work {
 	struct layout_target t;
 	enum peer_action act;
-	char message[256];    /* why (failed), or what (current) */
+	struct sftca_msg message; /* why (failed), or what (new key) */
 	EVP_PKEY *key;
 	unsigned char *csr;
 	size_t csr_len;

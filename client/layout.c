@@ -5,31 +5,51 @@
 #include "uuid.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-void layout_ca_root(const char *root, char *buf, size_t len)
+/* snprintf into buf, SFTCA_ERR_INVALID when it did not fit. */
+static int __attribute__((format(printf, 3, 4))) put(char *buf, size_t len, const char *fmt, ...)
 {
-	snprintf(buf, len, "%s/etc/sf/ca_root", root);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? SFTCA_ERR_INVALID : 0;
 }
 
-void layout_self_dir(const char *root, char *buf, size_t len)
+int layout_ca_root(const char *root, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/etc/sf/keys", root);
+	return put(buf, len, "%s/etc/sf/ca_root", root);
 }
 
-void layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len)
+int layout_self_dir(const char *root, char *buf, size_t len)
+{
+	return put(buf, len, "%s/etc/sf/keys", root);
+}
+
+int layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len)
 {
 	char flat[4200];
 	struct stat st;
 
-	snprintf(flat, sizeof(flat), "%s/var/sf/peers/%s/" LAYOUT_KEY, root, uuid);
-	snprintf(buf, len, "%s/var/sf/peers/%s/certs_pushed", root, uuid);
+	if (put(flat, sizeof(flat), "%s/var/sf/peers/%s/" LAYOUT_KEY, root, uuid) != 0 ||
+	    put(buf, len, "%s/var/sf/peers/%s/certs_pushed", root, uuid) != 0)
+		return SFTCA_ERR_INVALID;
 	/* Some FMC versions keep the pair directly in the peer directory. */
 	if (stat(buf, &st) != 0 && stat(flat, &st) == 0)
-		snprintf(buf, len, "%s/var/sf/peers/%s", root, uuid);
+		return put(buf, len, "%s/var/sf/peers/%s", root, uuid);
+	return 0;
+}
+
+int layout_file(const char *dir, const char *name, char *buf, size_t len)
+{
+	return put(buf, len, "%s/%s", dir, name);
 }
 
 int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
@@ -38,7 +58,8 @@ int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
 	struct stat st;
 
 	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/var/sf/peers/%s%s", root, uuid, i ? "/certs_pushed" : "");
+		if (put(path, sizeof(path), "%s/var/sf/peers/%s%s", root, uuid, i ? "/certs_pushed" : "") != 0)
+			return msg_fail(m, SFTCA_ERR_INVALID, "%s/var/sf/peers/%s: path too long", root, uuid);
 		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 			return msg_fail(m, SFTCA_ERR_INVALID,
 					"%s is a symbolic link: refused (a %s must be a real directory; "
@@ -63,7 +84,10 @@ int layout_list_peers(const char *root, char (**uuids)[40], size_t *n)
 
 	*uuids = NULL;
 	*n = 0;
-	snprintf(path, sizeof(path), "%s/var/sf/peers", root);
+	if (put(path, sizeof(path), "%s/var/sf/peers", root) != 0) {
+		log_error("%s/var/sf/peers: path too long", root);
+		return SFTCA_ERR_INVALID;
+	}
 	if ((d = opendir(path)) == NULL) {
 		log_error("%s: no peer directory (is --root the FMC's filesystem root?)", path);
 		return SFTCA_ERR_NOT_FOUND;

@@ -18,19 +18,26 @@ struct layout_target {
 	int self;             /* the FMC's own identity in etc/sf/keys */
 };
 
-/* root/etc/sf/ca_root */
-void layout_ca_root(const char *root, char *buf, size_t len);
+/* The builders below write a path into buf: 0, or SFTCA_ERR_INVALID when
+ * it does not fit (buf then holds a cut path, never to be used). */
+
+/* root/etc/sf/ca_root. (This and layout_peer_pair_dir get
+ * warn_unused_result once cmd_push.c's list_failed checks them.) */
+int layout_ca_root(const char *root, char *buf, size_t len);
 /* The pair directory of a peer: root/var/sf/peers/UUID/certs_pushed, or the
  * peer directory itself when it already holds the pair there (older
  * layout). */
-void layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len);
+int layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len);
+/* root/etc/sf/keys */
+int layout_self_dir(const char *root, char *buf, size_t len) __attribute__((warn_unused_result));
+/* dir/name */
+int layout_file(const char *dir, const char *name, char *buf, size_t len)
+	__attribute__((warn_unused_result));
 /* Neither root/var/sf/peers/UUID nor the certs_pushed in it is a symbolic
  * link (a link would make root read or write keys wherever it points):
  * 0, else SFTCA_ERR_INVALID with m saying which and what to do. */
 int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
 	__attribute__((warn_unused_result));
-/* root/etc/sf/keys */
-void layout_self_dir(const char *root, char *buf, size_t len);
 
 /* The peers of a tree: canonical-UUID directories under root/var/sf/peers,
  * sorted. Free with free(). SFTCA_ERR_NOT_FOUND without a peers dir. */

@@ -5,6 +5,7 @@
 #include "fileio.h"
 #include "layout.h"
 #include "log.h"
+#include "peerfiles.h"
 #include "textclean.h"
 #include "trust.h"
 #include "x509util.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { F_BUNDLE, F_CERT, F_KEY, NFILES };
 
@@ -67,29 +69,32 @@ static void local_free(struct local_files *lf)
 }
 
 /* Read the three files for a peer and make sure they are worth pushing:
- * the pair matches, names the peer, chains to the bundle, and the tree's
- * CRL does not revoke it (what sftca verify reports revoked never leaves
- * the FMC). */
+ * the judgement of sftca verify (peerfiles.c), so that what verify reports
+ * bad (a wrong pair, CN or chain, expired, revoked) never leaves the FMC. */
 static int local_load(const struct push_opts *o, const char *uuid, struct local_files *lf,
 		      struct push_report *rep)
 {
-	char dir[4200], path[NFILES][4300], cn[64], why[200], serial[80];
-	STACK_OF(X509) *anchors = NULL;
+	char dir[4200], path[NFILES][4300];
+	struct layout_target t = { .self = 0 };
+	struct peerfiles_policy pol = { .chain = 1, .renew_days = -1, .now = time(NULL) };
+	struct peerfiles_result res;
 	struct sftca_msg m = { { 0 } };
 	struct trust *trust = NULL;
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
 	int r = SFTCA_ERR_INVALID;
 
 	if (layout_check_peer(o->root, uuid, &m) != 0) {
 		fail(rep, "%s", m.text);
 		goto out;
 	}
-	layout_ca_root(o->root, dir, sizeof(dir));
-	snprintf(path[F_BUNDLE], sizeof(path[0]), "%s/" LAYOUT_BUNDLE, dir);
-	layout_peer_pair_dir(o->root, uuid, dir, sizeof(dir));
-	snprintf(path[F_CERT], sizeof(path[0]), "%s/" LAYOUT_CERT, dir);
-	snprintf(path[F_KEY], sizeof(path[0]), "%s/" LAYOUT_KEY, dir);
+	snprintf(t.uuid, sizeof(t.uuid), "%s", uuid);
+	if (layout_ca_root(o->root, dir, sizeof(dir)) != 0 ||
+	    layout_file(dir, LAYOUT_BUNDLE, path[F_BUNDLE], sizeof(path[0])) != 0 ||
+	    layout_peer_pair_dir(o->root, uuid, t.dir, sizeof(t.dir)) != 0 ||
+	    layout_file(t.dir, LAYOUT_CERT, path[F_CERT], sizeof(path[0])) != 0 ||
+	    layout_file(t.dir, LAYOUT_KEY, path[F_KEY], sizeof(path[0])) != 0) {
+		fail(rep, "the local paths under %s are too long", o->root);
+		goto out;
+	}
 	for (int i = 0; i < NFILES; i++) {
 		if (file_read_all(path[i], 1 << 20, &lf->data[i], &lf->len[i]) != 0) {
 			fail(rep, "local file %s cannot be read (run sftca issue first)", path[i]);
@@ -97,42 +102,25 @@ static int local_load(const struct push_opts *o, const char *uuid, struct local_
 		}
 		sha_hex(lf->data[i], lf->len[i], lf->sha[i]);
 	}
-	if (pem_parse_certs(lf->data[F_BUNDLE], lf->len[F_BUNDLE], &anchors) != 0 ||
-	    pem_load_cert(path[F_CERT], &cert) != 0 || pem_load_key(path[F_KEY], &key) != 0) {
-		fail(rep, "local files for %s do not parse", uuid);
-		goto out;
-	}
-	if (!x509_key_matches(cert, key)) {
-		fail(rep, "local %s does not hold the key of %s", path[F_KEY], path[F_CERT]);
-		goto out;
-	}
-	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 || strcmp(cn, uuid) != 0) {
-		fail(rep, "local certificate %s is for CN=%s, not this device's UUID %s", path[F_CERT],
-		     cn, uuid);
-		goto out;
-	}
-	if (x509_verify_chain(cert, anchors, 0, why, sizeof(why)) != 0) {
-		fail(rep, "local certificate %s does not chain to the bundle: %s (run sftca issue)",
-		     path[F_CERT], why);
-		goto out;
-	}
 	if ((trust = trust_load(o->root, &m)) == NULL) {
 		fail(rep, "%s", m.text);
 		goto out;
 	}
-	if (trust_revoked(trust, cert)) {
-		x509_serial_hex(cert, serial, sizeof(serial));
+	pol.trust = trust;
+	switch (peerfiles_check(&pol, &t, &res)) {
+	case PF_OK:
+		r = 0;
+		break;
+	case PF_REVOKED:
 		fail(rep, "local certificate %s (serial %s) is revoked by %s/etc/sf/ca_root/" LAYOUT_CRL
 		     ": not pushed (sftca issue gives the peer a new key and certificate)",
-		     path[F_CERT], serial, o->root);
-		goto out;
+		     path[F_CERT], res.serial, o->root);
+		break;
+	default:
+		fail(rep, "local pair in %s not pushed: %s (run sftca issue)", t.dir, res.why.text);
 	}
-	r = 0;
 out:
 	trust_free(trust);
-	sk_X509_pop_free(anchors, X509_free);
-	X509_free(cert);
-	EVP_PKEY_free(key);
 	return r;
 }
 

@@ -21,5 +21,9 @@ STACK_OF(X509) *trust_anchors(const struct trust *t);
 /* 1 when a CRL that one of the anchors signed lists x's serial for x's
  * issuer. */
 int trust_revoked(const struct trust *t, X509 *x);
+/* 1 when dir/crl.pem lists the same revocations for the same issuers as
+ * the CRL text fresh and is far from its nextUpdate: leave it, so reruns
+ * change nothing. */
+int trust_crl_unchanged(const char *dir, const char *fresh);
 
 #endif

@@ -282,12 +282,15 @@ static int live_ctx(const char *root, SSL_CTX **out)
 	SSL_CTX *ctx = NULL;
 	int r = SFTCA_ERR_CRYPTO;
 
-	layout_self_dir(root, dir, sizeof(dir));
-	snprintf(cert, sizeof(cert), "%s/" LAYOUT_CERT, dir);
-	snprintf(key, sizeof(key), "%s/" LAYOUT_KEY, dir);
-	layout_ca_root(root, dir, sizeof(dir));
-	snprintf(bundle, sizeof(bundle), "%s/" LAYOUT_BUNDLE, dir);
-	snprintf(crl, sizeof(crl), "%s/" LAYOUT_CRL, dir);
+	if (layout_self_dir(root, dir, sizeof(dir)) != 0 ||
+	    layout_file(dir, LAYOUT_CERT, cert, sizeof(cert)) != 0 ||
+	    layout_file(dir, LAYOUT_KEY, key, sizeof(key)) != 0 ||
+	    layout_ca_root(root, dir, sizeof(dir)) != 0 ||
+	    layout_file(dir, LAYOUT_BUNDLE, bundle, sizeof(bundle)) != 0 ||
+	    layout_file(dir, LAYOUT_CRL, crl, sizeof(crl)) != 0) {
+		log_error("%s: path too long", root);
+		return SFTCA_ERR_INVALID;
+	}
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1) {

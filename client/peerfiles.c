@@ -1,0 +1,184 @@
+#include "peerfiles.h"
+
+#include "errors.h"
+#include "expiry.h"
+#include "log.h"
+#include "trust.h"
+#include "uuid.h"
+#include "x509util.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *peerfiles_verdict_name(enum peerfiles_verdict v)
+{
+	static const char *const names[] = { "ok", "missing", "key-mismatch", "revoked", "wrong-cn",
+					     "expired", "not-chaining", "foreign-ca", "expiring" };
+	return (size_t)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
+}
+
+/* Keep the verdict of highest precedence (lowest value) seen so far. */
+static void found(struct peerfiles_result *res, enum peerfiles_verdict v)
+{
+	if (res->verdict == PF_OK || v < res->verdict)
+		res->verdict = v;
+}
+
+enum peerfiles_verdict peerfiles_judge(const struct peerfiles_policy *p,
+				       const struct layout_target *t, X509 *cert, EVP_PKEY *key,
+				       struct peerfiles_result *res)
+{
+	char cn[64], why[200];
+
+#define PROBLEM(v, ...) (found(res, v), msg_append(&res->why, "; ", __VA_ARGS__))
+	res->not_after = x509_not_after(cert);
+	if (x509_serial_hex(cert, res->serial, sizeof(res->serial)) != 0)
+		res->serial[0] = '\0';
+	if (key != NULL && !x509_key_matches(cert, key))
+		PROBLEM(PF_KEY_MISMATCH, "the key does not belong to the certificate");
+	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0)
+		PROBLEM(PF_WRONG_CN, "the certificate has no CN");
+	else if (strcmp(cn, t->uuid) != 0)
+		PROBLEM(PF_WRONG_CN, "CN %s is not the %s %s", cn, t->self ? "CA id" : "directory's UUID",
+			t->uuid);
+	if (p->trust && p->chain &&
+	    x509_verify_chain(cert, trust_anchors(p->trust), 0, why, sizeof(why)) != 0)
+		PROBLEM(PF_NOT_CHAINING, "does not chain to the bundle: %s", why);
+	if (p->active_ca && !x509_issued_by(cert, p->active_ca))
+		PROBLEM(PF_FOREIGN_CA, "not issued by the active CA key");
+	/* A leaf of a legacy v1 CA names no authority key identifier: once the
+	 * CA is v3, replace it, or a later rotation's overlap could break it. */
+	else if (p->active_ca && X509_get0_subject_key_id(p->active_ca) != NULL &&
+		 X509_get0_authority_key_id(cert) == NULL)
+		PROBLEM(PF_FOREIGN_CA, "names no authority key identifier (a leaf of the v1 CA)");
+	if (res->not_after <= p->now)
+		PROBLEM(PF_EXPIRED, "expired %lld days ago",
+			(long long)-expiry_days(res->not_after, p->now, NULL));
+	/* Enough days left, or as many as the CA allows: reissuing gains nothing. */
+	else if (p->active_ca && p->renew_days >= 0 &&
+		 expiry_days(res->not_after, p->now, NULL) <= p->renew_days &&
+		 res->not_after < x509_not_after(p->active_ca) - 86400)
+		PROBLEM(PF_EXPIRING, "%lld days left",
+			(long long)expiry_days(res->not_after, p->now, NULL));
+	if (p->trust && trust_revoked(p->trust, cert))
+		PROBLEM(PF_REVOKED, "revoked by the CRL");
+#undef PROBLEM
+	ERR_clear_error();
+	return res->verdict;
+}
+
+enum peerfiles_verdict peerfiles_check(const struct peerfiles_policy *p,
+				       const struct layout_target *t, struct peerfiles_result *res)
+{
+	char path[4300];
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+
+	memset(res, 0, sizeof(*res));
+	if (layout_file(t->dir, LAYOUT_CERT, path, sizeof(path)) != 0) {
+		found(res, PF_MISSING);
+		msg_set(&res->why, "%s: path too long", t->dir);
+		goto out;
+	}
+	if (access(path, F_OK) != 0 || pem_load_cert(path, &x) != 0) {
+		found(res, PF_MISSING);
+		msg_set(&res->why, "no readable certificate %s", path);
+		goto out;
+	}
+	if (layout_file(t->dir, LAYOUT_KEY, path, sizeof(path)) != 0 || access(path, F_OK) != 0 ||
+	    pem_load_key(path, &k) != 0) {
+		found(res, PF_MISSING);
+		msg_set(&res->why, "no readable key %s", path);
+	}
+	peerfiles_judge(p, t, x, k, res);
+out:
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return res->verdict;
+}
+
+int peerfiles_name_peer(char (**peers)[40], size_t *n, const char *arg)
+{
+	char (*grown)[40];
+
+	if (!uuid_is_canonical(arg)) {
+		log_error("--peer '%s' is not a canonical lowercase UUID", arg);
+		return -1;
+	}
+	if (*n >= PEERFILES_MAX_NAMED) {
+		log_error("--peer '%s': more than %d peers named; leave --peer out to take every "
+			  "peer of the tree", arg, PEERFILES_MAX_NAMED);
+		return -1;
+	}
+	/* Doubling from 16: a few peers cost a few bytes. */
+	if ((*n & (*n - 1)) == 0 && *n >= 16) {
+		if ((grown = realloc(*peers, 2 * *n * sizeof(**peers))) == NULL) {
+			log_error("out of memory for %zu peers", *n + 1);
+			return -1;
+		}
+		*peers = grown;
+	} else if (*n == 0) {
+		if ((*peers = calloc(16, sizeof(**peers))) == NULL) {
+			log_error("out of memory for the peer list");
+			return -1;
+		}
+	}
+	snprintf((*peers)[(*n)++], sizeof(**peers), "%s", arg);
+	return 0;
+}
+
+int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[40], size_t npeers,
+		      int with_self, struct layout_target **out, size_t *n)
+{
+	char (*all)[40] = NULL;
+	const char (*names)[40] = peers;
+	struct layout_target *v = NULL;
+	size_t cnt = npeers, k = 0;
+	int r = 0, listed = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (npeers == 0) {
+		/* It reports its failures itself. */
+		if ((r = layout_list_peers(root, &all, &cnt)) != 0 && r != SFTCA_ERR_NOT_FOUND)
+			goto out;
+		names = (const char (*)[40])all;
+		listed = 1;
+	}
+	if ((v = calloc(cnt + 1, sizeof(*v))) == NULL) {
+		log_error("out of memory for %zu targets", cnt + 1);
+		r = SFTCA_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++, k++) {
+		snprintf(v[k].uuid, sizeof(v[k].uuid), "%s", names[i]);
+		if (layout_peer_pair_dir(root, names[i], v[k].dir, sizeof(v[k].dir)) != 0) {
+			log_error("%s/var/sf/peers/%s: path too long", root, names[i]);
+			r = SFTCA_ERR_INVALID;
+			goto out;
+		}
+	}
+	if (with_self) {
+		snprintf(v[k].uuid, sizeof(v[k].uuid), "%s", ca_id);
+		v[k].self = 1;
+		if (layout_self_dir(root, v[k].dir, sizeof(v[k].dir)) != 0) {
+			log_error("%s/etc/sf/keys: path too long", root);
+			r = SFTCA_ERR_INVALID;
+			goto out;
+		}
+		k++;
+	}
+	*out = v;
+	*n = k;
+	v = NULL;
+out:
+	if (listed)
+		free(all);
+	free(v);
+	return r;
+}
