@@ -93,10 +93,13 @@ static void list_failed(struct push_run *r, const char *uuid, const char *name, 
 
 	if (r->fw == NULL)
 		return;
-	layout_ca_root(r->o.root, dir, sizeof(dir));
-	snprintf(bundle, sizeof(bundle), "%s/" LAYOUT_BUNDLE, dir);
-	layout_peer_pair_dir(r->o.root, uuid, pair, sizeof(pair));
-	snprintf(dst, sizeof(dst), "%s/%s", r->o.device_dir, r->o.ca_id);
+	if (layout_ca_root(r->o.root, dir, sizeof(dir)) != 0 ||
+	    layout_file(dir, LAYOUT_BUNDLE, bundle, sizeof(bundle)) != 0 ||
+	    layout_peer_pair_dir(r->o.root, uuid, pair, sizeof(pair)) != 0 ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", r->o.device_dir, r->o.ca_id) >= sizeof(dst)) {
+		log_error("%s: could not be added to the FAILED_PUSH list: path too long", name);
+		return;
+	}
 	if (failedpush_add(r->fw, uuid, name, ip, bundle, pair, dst) != 0)
 		log_error("%s: could not be added to the FAILED_PUSH list", name);
 }

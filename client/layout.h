@@ -21,13 +21,13 @@ struct layout_target {
 /* The builders below write a path into buf: 0, or SFTCA_ERR_INVALID when
  * it does not fit (buf then holds a cut path, never to be used). */
 
-/* root/etc/sf/ca_root. (This and layout_peer_pair_dir get
- * warn_unused_result once cmd_push.c's list_failed checks them.) */
-int layout_ca_root(const char *root, char *buf, size_t len);
+/* root/etc/sf/ca_root */
+int layout_ca_root(const char *root, char *buf, size_t len) __attribute__((warn_unused_result));
 /* The pair directory of a peer: root/var/sf/peers/UUID/certs_pushed, or the
  * peer directory itself when it already holds the pair there (older
  * layout). */
-int layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len);
+int layout_peer_pair_dir(const char *root, const char *uuid, char *buf, size_t len)
+	__attribute__((warn_unused_result));
 /* root/etc/sf/keys */
 int layout_self_dir(const char *root, char *buf, size_t len) __attribute__((warn_unused_result));
 /* dir/name */
