@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "layout.h"
 #include "log.h"
+#include "msg.h"
 #include "parallel.h"
 #include "x509util.h"
 
@@ -25,7 +26,7 @@
 
 struct live_result {
 	int ok;
-	char why[512];     /* the failure, for humans */
+	struct sftca_msg why; /* the failure, for humans */
 	char protocol[16]; /* on success */
 	char cipher[80];
 	int64_t not_after;
@@ -109,8 +110,8 @@ fail:
 }
 
 /* TCP to host:port, trying each address until the deadline. */
-static int tcp_connect(const struct device *d, int64_t deadline, int timeout_s, char *why,
-		       size_t len)
+static int tcp_connect(const struct device *d, int64_t deadline, int timeout_s,
+		       struct sftca_msg *why)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *ai = NULL;
@@ -119,7 +120,7 @@ static int tcp_connect(const struct device *d, int64_t deadline, int timeout_s, 
 
 	snprintf(port, sizeof(port), "%d", d->tunnel_port);
 	if ((g = getaddrinfo(d->ip, port, &hints, &ai)) != 0) {
-		snprintf(why, len, "cannot resolve %s: %s", d->ip, gai_strerror(g));
+		msg_set(why, "cannot resolve %s: %s", d->ip, gai_strerror(g));
 		return -1;
 	}
 	for (const struct addrinfo *a = ai; a != NULL && fd < 0 && now_ms() < deadline; a = a->ai_next)
@@ -128,19 +129,19 @@ static int tcp_connect(const struct device *d, int64_t deadline, int timeout_s, 
 	if (fd >= 0)
 		return fd;
 	if (err == ETIMEDOUT || err == 0)
-		snprintf(why, len, "connect timed out after %d s", timeout_s);
+		msg_set(why, "connect timed out after %d s", timeout_s);
 	else if (err == ECONNREFUSED)
-		snprintf(why, len, "connection refused (is sftunnel listening on port %d?)",
-			 d->tunnel_port);
+		msg_set(why, "connection refused (is sftunnel listening on port %d?)",
+			d->tunnel_port);
 	else {
 		errno_text(err, text, sizeof(text));
-		snprintf(why, len, "connect: %s", text);
+		msg_set(why, "connect: %s", text);
 	}
 	return -1;
 }
 
 /* Why SSL_connect failed, in the user's terms. */
-static void handshake_failure(SSL *ssl, int sslerr, int saved_errno, char *why, size_t len)
+static void handshake_failure(SSL *ssl, int sslerr, int saved_errno, struct sftca_msg *why)
 {
 	long v = SSL_get_verify_result(ssl);
 	unsigned long e = ERR_peek_error();
@@ -148,23 +149,23 @@ static void handshake_failure(SSL *ssl, int sslerr, int saved_errno, char *why, 
 
 	if (v == X509_V_ERR_CERT_REVOKED || v == X509_V_ERR_UNABLE_TO_GET_CRL ||
 	    v == X509_V_ERR_CRL_HAS_EXPIRED || v == X509_V_ERR_CRL_SIGNATURE_FAILURE) {
-		snprintf(why, len, "peer certificate refused by the CRL check: %s",
-			 X509_verify_cert_error_string(v));
+		msg_set(why, "peer certificate refused by the CRL check: %s",
+			X509_verify_cert_error_string(v));
 	} else if (v != X509_V_OK) {
-		snprintf(why, len, "peer certificate does not chain to the bundle: %s",
-			 X509_verify_cert_error_string(v));
+		msg_set(why, "peer certificate does not chain to the bundle: %s",
+			X509_verify_cert_error_string(v));
 	} else if (e != 0) {
 		const char *reason = ERR_reason_error_string(e);
 		if (reason == NULL) {
 			ERR_error_string_n(e, text, sizeof(text));
 			reason = text;
 		}
-		snprintf(why, len, "TLS handshake failed: %s", reason);
+		msg_set(why, "TLS handshake failed: %s", reason);
 	} else if (sslerr == SSL_ERROR_SYSCALL && saved_errno != 0) {
 		errno_text(saved_errno, text, sizeof(text));
-		snprintf(why, len, "TLS handshake failed: %s", text);
+		msg_set(why, "TLS handshake failed: %s", text);
 	} else {
-		snprintf(why, len, "TLS handshake failed: the device closed the connection");
+		msg_set(why, "TLS handshake failed: the device closed the connection");
 	}
 	ERR_clear_error();
 }
@@ -179,7 +180,7 @@ static void tls_check(const struct live_run *lr, const struct device *d, int fd,
 
 	ERR_clear_error();
 	if ((ssl = SSL_new(lr->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
-		snprintf(res->why, sizeof(res->why), "cannot set up TLS (out of memory?)");
+		msg_set(&res->why, "cannot set up TLS (out of memory?)");
 		goto out;
 	}
 	for (;;) {
@@ -188,35 +189,36 @@ static void tls_check(const struct live_run *lr, const struct device *d, int fd,
 			break;
 		e = SSL_get_error(ssl, rc);
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-			handshake_failure(ssl, e, saved, res->why, sizeof(res->why));
+			handshake_failure(ssl, e, saved, &res->why);
 			goto out;
 		}
 		if ((w = wait_fd(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) <= 0) {
 			if (w == 0)
-				snprintf(res->why, sizeof(res->why),
-					 "TLS handshake timed out after %d s", lr->timeout_s);
-			else
-				errno_text(errno, res->why, sizeof(res->why));
+				msg_set(&res->why, "TLS handshake timed out after %d s", lr->timeout_s);
+			else {
+				char text[128];
+				errno_text(errno, text, sizeof(text));
+				msg_set(&res->why, "%s", text);
+			}
 			goto out;
 		}
 	}
 	if ((peer = SSL_get1_peer_certificate(ssl)) == NULL) {
-		snprintf(res->why, sizeof(res->why), "the device presented no certificate");
+		msg_set(&res->why, "the device presented no certificate");
 		goto out;
 	}
 	if (SSL_get_verify_result(ssl) != X509_V_OK) { /* SSL_VERIFY_PEER makes this unreachable */
-		snprintf(res->why, sizeof(res->why), "peer certificate does not chain to the bundle: %s",
-			 X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+		msg_set(&res->why, "peer certificate does not chain to the bundle: %s",
+			X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
 		goto out;
 	}
 	res->not_after = x509_not_after(peer);
 	if (x509_name_cn(X509_get_subject_name(peer), cn, sizeof(cn)) != 0) {
-		snprintf(res->why, sizeof(res->why), "the peer certificate has no CN, expected %s",
-			 d->uuid);
+		msg_set(&res->why, "the peer certificate has no CN, expected %s", d->uuid);
 		goto out;
 	}
 	if (strcmp(cn, d->uuid) != 0) {
-		snprintf(res->why, sizeof(res->why), "CN is %s, expected %s", cn, d->uuid);
+		msg_set(&res->why, "CN is %s, expected %s", cn, d->uuid);
 		goto out;
 	}
 	snprintf(res->protocol, sizeof(res->protocol), "%s", SSL_get_version(ssl));
@@ -238,13 +240,13 @@ static void live_one(void *arg, size_t i)
 	int fd;
 
 	if (d->uuid[0] == '\0') {
-		snprintf(res->why, sizeof(res->why),
-			 "no uuid for this device (line %d): add a uuid column, the certificate's CN "
-			 "must match it",
-			 d->line);
+		msg_set(&res->why,
+			"no uuid for this device (line %d): add a uuid column, the certificate's CN "
+			"must match it",
+			d->line);
 		return;
 	}
-	if ((fd = tcp_connect(d, deadline, lr->timeout_s, res->why, sizeof(res->why))) < 0)
+	if ((fd = tcp_connect(d, deadline, lr->timeout_s, &res->why)) < 0)
 		return;
 	tls_check(lr, d, fd, deadline, res);
 	close(fd);
@@ -348,13 +350,13 @@ static void report(const struct device_list *devs, const struct live_result *res
 					       d->name, "ip", d->ip, "port", d->tunnel_port, "uuid",
 					       d->uuid, "ok", x->ok, "protocol", x->protocol,
 					       "cipher", x->cipher, "not_after", na, "error",
-					       x->ok ? "" : x->why));
+					       x->ok ? "" : x->why.text));
 		else if (x->ok)
 			printf("%s %s %s  OK  (%s, %s, peer cert notAfter %s)\n", d->name, addr,
 			       d->uuid, x->protocol, x->cipher, na);
 		else
 			printf("%s %s %s  FAILED  %s\n", d->name, addr, d->uuid[0] ? d->uuid : "-",
-			       x->why);
+			       x->why.text);
 	}
 }
 
