@@ -100,7 +100,10 @@ static void list_failed(struct push_run *r, const char *uuid, const char *name, 
 		log_error("%s: could not be added to the FAILED_PUSH list: path too long", name);
 		return;
 	}
-	if (failedpush_add(r->fw, uuid, name, ip, bundle, pair, dst) != 0)
+	/* The sources as the FMC names them, for the vendor's manual procedure,
+	 * not this host's copy of the tree. */
+	if (failedpush_add(r->fw, uuid, name, ip, layout_on_fmc(r->o.root, bundle),
+			   layout_on_fmc(r->o.root, pair), dst) != 0)
 		log_error("%s: could not be added to the FAILED_PUSH list", name);
 }
 

@@ -52,6 +52,20 @@ int layout_file(const char *dir, const char *name, char *buf, size_t len)
 	return put(buf, len, "%s/%s", dir, name);
 }
 
+const char *layout_on_fmc(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+
+	while (n > 0 && root[n - 1] == '/')
+		n--;
+	if (strncmp(path, root, n) != 0 || path[n] != '/')
+		return path;
+	path += n;
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	return path;
+}
+
 int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
 {
 	char path[4200];

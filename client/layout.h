@@ -33,6 +33,10 @@ int layout_self_dir(const char *root, char *buf, size_t len) __attribute__((warn
 /* dir/name */
 int layout_file(const char *dir, const char *name, char *buf, size_t len)
 	__attribute__((warn_unused_result));
+/* A path built under root as the FMC itself names it: root taken off the front
+ * ("/srv/fmc1/etc/sf/ca_root" -> "/etc/sf/ca_root", and for root "/" no
+ * "//etc/..."). A path not under root is returned as it is. */
+const char *layout_on_fmc(const char *root, const char *path);
 /* Neither root/var/sf/peers/UUID nor the certs_pushed in it is a symbolic
  * link (a link would make root read or write keys wherever it points):
  * 0, else SFTCA_ERR_INVALID with m saying which and what to do. */

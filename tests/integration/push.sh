@@ -147,9 +147,13 @@ assert_eq "$(stat -c %a "$F")" "600" "FAILED_PUSH mode"
 assert_eq "$(wc -l < "$F")" "18" "three lines per failed device"
 for n in ftd-01 ftd-02 ftd-03 ftd-04 ftd-05 ftd-06; do
 	u=$(dev_uuid "$n")
-	grep -q "^$u $n ${NET//./\\.}\.[0-9]* $FMC/etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem$" "$F" ||
+	# Sources as the FMC names them (the tree here is a copy under $FMC).
+	grep -q "^$u $n ${NET//./\\.}\.[0-9]* /etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem$" "$F" ||
 		fail "FAILED_PUSH lacks the vendor-format line for $n"
+	grep -q "^$u $n [0-9.]* /var/sf/peers/$u/certs_pushed/sftunnel-cert.pem /var/sf/peers/$CA_ID/sftunnel-cert.pem$" "$F" ||
+		fail "FAILED_PUSH lacks the certificate line for $n with its path on the FMC"
 done
+! grep -q "$FMC\|//" "$F" || fail "FAILED_PUSH names this host's copy of the tree or a '//' path: $(grep "$FMC\|//" "$F" | head -1)"
 ! grep -q "$PW\|not-the-password" "$F" || fail "a password in FAILED_PUSH"
 ok "faults (unreachable, wrong password, changed host key, read-only dir, cut transfer x2): previous files intact, 6 devices in FAILED_PUSH in the vendor's format, no password anywhere"
 

@@ -314,12 +314,29 @@ static void targets_and_paths(void **state)
 	assert_int_equal(tmpdir_remove(root), 0);
 }
 
+/* FAILED_PUSH names files as the FMC does, whatever copy of the tree this
+ * host holds. */
+static void paths_on_fmc(void **state)
+{
+	(void)state;
+	assert_string_equal(layout_on_fmc("/", "//etc/sf/ca_root/cacert.pem"),
+			    "/etc/sf/ca_root/cacert.pem");
+	assert_string_equal(layout_on_fmc("/srv/fmc1", "/srv/fmc1/var/sf/peers/x/certs_pushed"),
+			    "/var/sf/peers/x/certs_pushed");
+	assert_string_equal(layout_on_fmc("/srv/fmc1/", "/srv/fmc1//etc/sf/ca_root"), "/etc/sf/ca_root");
+	/* a sibling whose name starts like root is not under it */
+	assert_string_equal(layout_on_fmc("/srv/fmc1", "/srv/fmc10/etc/sf/ca_root"),
+			    "/srv/fmc10/etc/sf/ca_root");
+	assert_string_equal(layout_on_fmc("", "/etc/sf/keys"), "/etc/sf/keys");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_verdict),
 		cmocka_unit_test(issue_policy),
 		cmocka_unit_test(targets_and_paths),
+		cmocka_unit_test(paths_on_fmc),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
 	return cmocka_run_group_tests(tests, setup, teardown);
