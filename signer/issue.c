@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "ledger.h"
 #include "log.h"
+#include "msg.h"
 #include "profile.h"
 #include "signer.h"
 #include "signpool.h"
@@ -59,15 +60,17 @@ static void item_fail(struct item *it, int code, const char *fmt, ...)
 static void prepare_item(struct item *it, X509 *ca, const char *requester, unsigned days,
 			 size_t max_csr, int64_t now)
 {
-	char why[200], hex[PROFILE_SERIAL_HEX];
+	struct sftca_msg why;
+	char hex[PROFILE_SERIAL_HEX];
+	int r;
 
 	if (!uuid_is_canonical(it->in->peer_uuid)) {
 		item_fail(it, GRPC_STATUS_INVALID_ARGUMENT,
 			  "peer UUID '%.60s' is not a canonical lowercase UUID", it->in->peer_uuid);
 		return;
 	}
-	if (profile_check_csr(it->in->csr, it->in->csr_len, max_csr, &it->spki, why, sizeof(why)) != 0) {
-		item_fail(it, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	if ((r = profile_check_csr(it->in->csr, it->in->csr_len, max_csr, &it->spki, &why)) != 0) {
+		item_fail(it, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg_text(&why, r));
 		return;
 	}
 	if (profile_random_serial(&it->serial, hex) != 0 ||

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "msg.h"
 #include "x509util.h"
 
 #include <limits.h>
@@ -302,7 +303,7 @@ static const EVP_MD *fast_sig_md(const X509_ALGOR *a, int *is_ec)
 	}
 }
 
-static int fast_check(const CSR *c, char *why, size_t whylen)
+static int fast_check(const CSR *c, struct sftca_msg *why)
 {
 	const ASN1_OBJECT *koid;
 	const void *kparam;
@@ -327,7 +328,7 @@ static int fast_check(const CSR *c, char *why, size_t whylen)
 			return FAST_GENERAL;
 		}
 		if (RSA_bits(rsa) < 2048 || RSA_bits(rsa) > 8192) {
-			snprintf(why, whylen, "RSA key of %d bits refused (2048 to 8192 allowed)",
+			msg_set(why, "RSA key of %d bits refused (2048 to 8192 allowed)",
 				 RSA_bits(rsa));
 			r = FAST_REFUSED;
 		} else if (RSA_verify(EVP_MD_get_type(dig), md, mdlen, c->sig->data,
@@ -366,8 +367,8 @@ static X509_PUBKEY *fast_spki(const CSR_SPKI *s)
 }
 
 /* The general path: any key and algorithm OpenSSL knows, decoded. */
-static int general_check(const unsigned char *der, size_t len, X509_PUBKEY **out, char *why,
-			 size_t whylen)
+static int general_check(const unsigned char *der, size_t len, X509_PUBKEY **out,
+			 struct sftca_msg *why)
 {
 	const unsigned char *p = der;
 	X509_REQ *req = NULL;
@@ -375,17 +376,17 @@ static int general_check(const unsigned char *der, size_t len, X509_PUBKEY **out
 	int r = SFTCA_ERR_INVALID;
 
 	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL || p != der + len) {
-		snprintf(why, whylen, "CSR is not a DER PKCS#10 request");
+		msg_set(why, "CSR is not a DER PKCS#10 request");
 		goto out;
 	}
 	if ((k = X509_REQ_get0_pubkey(req)) == NULL) {
-		snprintf(why, whylen, "CSR public key cannot be read");
+		msg_set(why, "CSR public key cannot be read");
 		goto out;
 	}
 	switch (EVP_PKEY_get_base_id(k)) {
 	case EVP_PKEY_RSA:
 		if (EVP_PKEY_get_bits(k) < 2048 || EVP_PKEY_get_bits(k) > 8192) {
-			snprintf(why, whylen, "RSA key of %d bits refused (2048 to 8192 allowed)",
+			msg_set(why, "RSA key of %d bits refused (2048 to 8192 allowed)",
 				 EVP_PKEY_get_bits(k));
 			goto out;
 		}
@@ -394,25 +395,25 @@ static int general_check(const unsigned char *der, size_t len, X509_PUBKEY **out
 		char type[32];
 		pkey_type_text(k, type, sizeof(type));
 		if (strcmp(type, "ec:p256") != 0 && strcmp(type, "ec:p384") != 0) {
-			snprintf(why, whylen, "EC key on curve %s refused (P-256 or P-384 allowed)",
+			msg_set(why, "EC key on curve %s refused (P-256 or P-384 allowed)",
 				 type + 3);
 			goto out;
 		}
 		break;
 	}
 	default:
-		snprintf(why, whylen, "key type %s refused (RSA or EC P-256/P-384 allowed)",
+		msg_set(why, "key type %s refused (RSA or EC P-256/P-384 allowed)",
 			 OBJ_nid2sn(EVP_PKEY_get_base_id(k)));
 		goto out;
 	}
 	if (X509_REQ_verify(req, k) != 1) {
-		snprintf(why, whylen, "CSR signature does not verify (no proof of possession)");
+		msg_set(why, "CSR signature does not verify (no proof of possession)");
 		goto out;
 	}
 	if ((*out = X509_PUBKEY_new()) == NULL || !copy_spki(*out, X509_REQ_get_X509_PUBKEY(req))) {
 		X509_PUBKEY_free(*out);
 		*out = NULL;
-		snprintf(why, whylen, "out of memory");
+		msg_set(why, "out of memory");
 		r = SFTCA_ERR_NOMEM;
 		goto out;
 	}
@@ -423,28 +424,29 @@ out:
 }
 
 int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_PUBKEY **out,
-		      char *why, size_t whylen)
+		      struct sftca_msg *why)
 {
 	const unsigned char *p = der;
 	CSR *c = NULL;
 	int r = SFTCA_ERR_INVALID;
 
 	*out = NULL;
+	msg_clear(why);
 	if (len == 0) {
-		snprintf(why, whylen, "CSR is empty");
+		msg_set(why, "CSR is empty");
 		return r;
 	}
 	if (len > max_len) {
-		snprintf(why, whylen, "CSR is %zu bytes, more than the %zu allowed", len, max_len);
+		msg_set(why, "CSR is %zu bytes, more than the %zu allowed", len, max_len);
 		return r;
 	}
 	c = (CSR *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(CSR));
 	if (c != NULL && p == der + len) {
-		switch (fast_check(c, why, whylen)) {
+		switch (fast_check(c, why)) {
 		case FAST_OK:
 			r = (*out = fast_spki(c->info->spki)) ? 0 : SFTCA_ERR_NOMEM;
 			if (r != 0)
-				snprintf(why, whylen, "out of memory");
+				msg_set(why, "out of memory");
 			goto out;
 		case FAST_REFUSED:
 			goto out;
@@ -452,7 +454,7 @@ int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509
 			break;
 		}
 	}
-	r = general_check(der, len, out, why, whylen);
+	r = general_check(der, len, out, why);
 out:
 	ASN1_item_free((ASN1_VALUE *)c, ASN1_ITEM_rptr(CSR));
 	ERR_clear_error();

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sftca_msg;
+
 #define PROFILE_BACKDATE_SECONDS 3600 /* leaves start an hour early: device clock skew */
 #define PROFILE_SERIAL_BYTES 16       /* 128-bit random serials */
 #define PROFILE_SERIAL_HEX 80
@@ -33,11 +35,12 @@ int profile_ca_cert(const X509_NAME *subject, EVP_PKEY *pub, EVP_PKEY *sign_key,
 		    unsigned days, X509 **out) __attribute__((warn_unused_result));
 
 /* Check a CSR: size, DER, signature (proof of possession), key type and
- * size. On refusal returns SFTCA_ERR_INVALID and why says what is wrong;
- * on success *spki is the request's key as the certificate will carry it
- * (not decoded: X509_PUBKEY_get0 gives NULL; i2d and d2i_PUBKEY decode it). */
+ * size. why is cleared first; on refusal returns SFTCA_ERR_INVALID and why
+ * says what is wrong; on success *spki is the request's key as the
+ * certificate will carry it (not decoded: X509_PUBKEY_get0 gives NULL; i2d
+ * and d2i_PUBKEY decode it). */
 int profile_check_csr(const unsigned char *der, size_t len, size_t max_len, X509_PUBKEY **spki,
-		      char *why, size_t whylen) __attribute__((warn_unused_result));
+		      struct sftca_msg *why) __attribute__((warn_unused_result));
 
 /* An unsigned peer certificate for peer_uuid and the key in spki (copied
  * field by field: OpenSSL 3.0's key encoder/decoder round trip costs more

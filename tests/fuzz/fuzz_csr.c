@@ -15,6 +15,7 @@
  * fixed so a run is reproducible. */
 #include "fuzz_common.h"
 
+#include "msg.h"
 #include "profile.h"
 #include "x509util.h"
 
@@ -127,12 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	X509_PUBKEY *spki = NULL;
 	X509_REQ *req;
-	char why[256] = "";
-	int r = profile_check_csr(data, size, 16384, &spki, why, sizeof(why));
+	struct sftca_msg why;
+	int r = profile_check_csr(data, size, 16384, &spki, &why);
 
 	req = reference(data, size);
 	if (r != 0) {
-		FUZZ_CHECK(spki == NULL && why[0] != '\0' && fuzz_terminated(why, sizeof(why)));
+		FUZZ_CHECK(spki == NULL && msg_isset(&why) &&
+			   fuzz_terminated(why.text, sizeof(why.text)));
 		/* Refused: the reference refuses it too. */
 		FUZZ_CHECK(req == NULL);
 		ERR_clear_error();

@@ -18,7 +18,11 @@
  *   SFTCA_SHIM_LOG      a file that gets one line per call of C_Initialize,
  *                       C_Finalize and C_Login (with the result), so tests
  *                       can count logins; and of C_Sign too when
- *                       SFTCA_SHIM_LOG_SIGN is set (to prove nothing was signed);
+ *                       SFTCA_SHIM_LOG_SIGN is set (to prove nothing was signed):
+ *                       "C_Sign RV LABEL", LABEL the CKA_LABEL of the key
+ *                       given to C_SignInit on that session ("?" if unknown),
+ *                       so a test can tell a CA key's signature from the
+ *                       audit key's checkpoint;
  *                       and "FUNCTION held" when a HOLD rule starts holding a call.
  *
  * Not part of the product: the signer's own PKCS#11 code is signer/token.c. */
@@ -51,6 +55,13 @@ static struct rule rules[MAX_RULES];
 static int nrules;
 static struct timespec control_mtime;
 static off_t control_size = -1;
+
+/* The key each session's signing operation uses, for the C_Sign log line. */
+#define MAX_SIGNERS 256
+static struct {
+	CK_SESSION_HANDLE s;
+	char label[128];
+} signers[MAX_SIGNERS];
 
 static const struct {
 	const char *name;
@@ -217,9 +228,55 @@ static CK_RV w_OpenSession(CK_SLOT_ID slot, CK_FLAGS fl, CK_VOID_PTR app, CK_NOT
 	return real->C_OpenSession(slot, fl, app, nt, s);
 }
 
+/* Remember (s -> k's label) when C_Sign is logged; "?" when the label cannot
+ * be read or the table is full, which a test counts like any other key. */
+static void note_signer(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k)
+{
+	char label[128] = "?";
+	CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) - 1 };
+	int slot = -1;
+
+	if (real->C_GetAttributeValue(s, k, &a, 1) == CKR_OK && a.ulValueLen > 0 &&
+	    a.ulValueLen < sizeof(label))
+		label[a.ulValueLen] = '\0';
+	else
+		snprintf(label, sizeof(label), "?");
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_SIGNERS; i++) {
+		if (signers[i].s == s) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && signers[i].s == 0)
+			slot = i;
+	}
+	if (slot >= 0) {
+		signers[slot].s = s;
+		snprintf(signers[slot].label, sizeof(signers[slot].label), "%s", label);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static void log_sign(CK_SESSION_HANDLE s, CK_RV rv)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "%lu ?", (unsigned long)rv);
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_SIGNERS; i++)
+		if (signers[i].s == s) {
+			snprintf(what, sizeof(what), "%lu %s", (unsigned long)rv, signers[i].label);
+			break;
+		}
+	pthread_mutex_unlock(&mu);
+	shim_log_text("C_Sign", what);
+}
+
 static CK_RV w_SignInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
 	FAULT(C_SignInit);
+	if (getenv("SFTCA_SHIM_LOG_SIGN"))
+		note_signer(s, k); /* before: no object call while an operation is active */
 	return real->C_SignInit(s, m, k);
 }
 
@@ -236,7 +293,7 @@ static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl_, CK_BYTE_PT
 	}
 	rv = real->C_Sign(s, d, dl_, sig, sl);
 	if (getenv("SFTCA_SHIM_LOG_SIGN") && sig != NULL)
-		shim_log("C_Sign", rv);
+		log_sign(s, rv);
 	return rv;
 }
 

@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "msg.h"
 #include "profile.h"
 #include "x509util.h"
 
@@ -252,17 +253,19 @@ static void assert_same_key(X509_PUBKEY *got, EVP_PKEY *want)
 static void accept(EVP_PKEY *k, const EVP_MD *md)
 {
 	X509_PUBKEY *pub = NULL;
-	char why[200] = "";
+	struct sftca_msg why;
 	int len;
 	unsigned char *der = csr_der_md(k, md, &len);
 
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), 0);
+	msg_set(&why, "left from an earlier call");
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, &why), 0);
+	assert_false(msg_isset(&why)); /* accepted: no reason left behind */
 	assert_same_key(pub, k);
 	X509_PUBKEY_free(pub);
 	/* One flipped bit in the signature: no proof of possession. */
 	der[len - 3] ^= 1;
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "signature does not verify"));
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, &why), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why.text, "signature does not verify"));
 	assert_null(pub);
 	OPENSSL_free(der);
 }
@@ -272,20 +275,20 @@ static void csr_checks(void **state)
 	EVP_PKEY *small = EVP_RSA_gen(1024), *ec = EVP_EC_gen("P-256"), *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	EVP_PKEY *p384 = EVP_EC_gen("P-384"), *p521 = EVP_EC_gen("P-521");
 	X509_PUBKEY *pub = NULL;
-	char why[200];
+	struct sftca_msg why;
 	int len;
 	unsigned char *der;
 
 	(void)state;
 	der = csr_der(peer_key, "basicConstraints", "critical,CA:TRUE", &len);
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), 0);
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, &why), 0);
 	assert_same_key(pub, peer_key);
 	X509_PUBKEY_free(pub);
 	/* Trailing bytes after the request. */
 	der = OPENSSL_realloc(der, (size_t)len + 1);
 	der[len] = 0;
-	assert_int_equal(profile_check_csr(der, (size_t)len + 1, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "not a DER PKCS#10"));
+	assert_int_equal(profile_check_csr(der, (size_t)len + 1, 16384, &pub, &why), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why.text, "not a DER PKCS#10"));
 	OPENSSL_free(der);
 
 	/* The fast path (RSA and EC with SHA-256/384) and the general one
@@ -298,26 +301,26 @@ static void csr_checks(void **state)
 	accept(ec, EVP_sha512());
 
 	der = csr_der(small, NULL, NULL, &len);
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "RSA key of 1024 bits refused"));
-	assert_int_equal(profile_check_csr(der, (size_t)len, 100, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "more than the 100 allowed"));
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, &why), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why.text, "RSA key of 1024 bits refused"));
+	assert_int_equal(profile_check_csr(der, (size_t)len, 100, &pub, &why), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why.text, "more than the 100 allowed"));
 	OPENSSL_free(der);
 
 	der = csr_der_md(p521, EVP_sha512(), &len);
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "EC key on curve secp521r1 refused"));
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, &why), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why.text, "EC key on curve secp521r1 refused"));
 	OPENSSL_free(der);
 
 	der = csr_der_md(ed, NULL, &len); /* Ed25519 signs without a separate digest */
-	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, why, sizeof(why)), SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "key type"));
+	assert_int_equal(profile_check_csr(der, (size_t)len, 16384, &pub, &why), SFTCA_ERR_INVALID);
+	assert_non_null(strstr(why.text, "key type"));
 	OPENSSL_free(der);
 
-	assert_int_equal(profile_check_csr((const unsigned char *)"garbage", 7, 16384, &pub, why, sizeof(why)),
+	assert_int_equal(profile_check_csr((const unsigned char *)"garbage", 7, 16384, &pub, &why),
 			 SFTCA_ERR_INVALID);
-	assert_non_null(strstr(why, "not a DER PKCS#10"));
-	assert_int_equal(profile_check_csr((const unsigned char *)"", 0, 16384, &pub, why, sizeof(why)),
+	assert_non_null(strstr(why.text, "not a DER PKCS#10"));
+	assert_int_equal(profile_check_csr((const unsigned char *)"", 0, 16384, &pub, &why),
 			 SFTCA_ERR_INVALID);
 	assert_null(pub);
 	EVP_PKEY_free(small);
