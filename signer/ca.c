@@ -89,12 +89,13 @@ static int in_bundle(const struct ca_gen *g)
 	return g->info.state == GEN_ACTIVE || g->info.state == GEN_RETIRING;
 }
 
-/* Open the token key of a generation; logs and leaves key NULL on failure. */
-static int gen_open_key(struct ca_registry *r, struct ca_gen *g)
+/* Open the token key of a generation (waiting for a session by call's
+ * deadline, NULL: the default); logs and leaves key NULL on failure. */
+static int gen_open_key(struct ca_registry *r, const struct token_call *call, struct ca_gen *g)
 {
 	int rc;
 
-	if ((rc = token_key_open(r->token, g->info.key_label, &g->key)) != 0) {
+	if ((rc = token_key_open(r->token, call, g->info.key_label, &g->key)) != 0) {
 		log_error("CA %s generation %u: key '%s' cannot be used: %s", g->info.ca_id,
 			  g->info.generation, g->info.key_label, sftca_strerror(rc));
 		return rc;
@@ -116,7 +117,8 @@ static int gen_open_key(struct ca_registry *r, struct ca_gen *g)
 }
 
 /* A runtime generation from a ledger row (the DER is copied). */
-static int gen_new(struct ca_registry *r, const struct ledger_gen *info, struct ca_gen **out)
+static int gen_new(struct ca_registry *r, const struct token_call *call,
+		   const struct ledger_gen *info, struct ca_gen **out)
 {
 	struct ca_gen *g = calloc(1, sizeof(*g));
 	unsigned char *der;
@@ -142,7 +144,7 @@ static int gen_new(struct ca_registry *r, const struct ledger_gen *info, struct 
 	 * every handler thread reads the CA's SKID for its leaves' AKI. */
 	(void)X509_check_purpose(g->cert, -1, 0);
 	if (in_bundle(g))
-		(void)gen_open_key(r, g); /* a missing key is reported, not fatal */
+		(void)gen_open_key(r, call, g); /* a missing key is reported, not fatal */
 	*out = g;
 	return 0;
 }
@@ -208,7 +210,7 @@ int ca_registry_load(struct token *t, struct ledger *l, struct ca_registry **out
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct ca_gen *g;
-		if ((rc = gen_new(r, &gens[i], &g)) != 0)
+		if ((rc = gen_new(r, NULL, &gens[i], &g)) != 0)
 			goto fail;
 		if ((rc = ca_append(r, gens[i].ca_id, g)) != 0) {
 			gen_free(g);
@@ -446,10 +448,11 @@ static int gen_info_fill(struct ledger_gen *g, const struct gen_commit *gc, unsi
 }
 
 /* Record gc->cert as the new active generation (the old active one becomes
- * gc->prev_state) in the ledger, then in memory. On failure the token
- * objects under gc->destroy_label (if any) and the certificate's label are
- * removed. */
-static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
+ * gc->prev_state) in the ledger, then in memory, waiting for the token by
+ * call's deadline. On failure the token objects under gc->destroy_label (if
+ * any) and the certificate's label are removed. */
+static int commit_generation(struct ca_registry *r, const struct token_call *call,
+			     const struct gen_commit *gc)
 {
 	const char *ca_id = gc->ca_id;
 	char cert_label[160];
@@ -462,9 +465,9 @@ static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
 	snprintf(cert_label, sizeof(cert_label), "%s/cert-g%u", gc->key_label, gc->generation);
 	if ((rc = gen_info_fill(&info, gc, &der)) != 0)
 		goto fail;
-	if ((rc = token_store_cert(r->token, gc->key_label, cert_label, gc->cert)) != 0)
+	if ((rc = token_store_cert(r->token, call, gc->key_label, cert_label, gc->cert)) != 0)
 		goto fail;
-	if ((rc = gen_new(r, &info, &g)) != 0 || g->pkey == NULL) {
+	if ((rc = gen_new(r, call, &info, &g)) != 0 || g->pkey == NULL) {
 		rc = rc ? rc : SFTCA_ERR_TOKEN;
 		goto fail;
 	}
@@ -488,37 +491,51 @@ static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
 	OPENSSL_free(der);
 	return rc;
 fail:
+	/* Cleanup waits the default time, not the call's deadline, which may
+	 * be what just failed: nothing is to be left behind. */
 	gen_free(g);
-	token_destroy_label(r->token, cert_label);
+	token_destroy_label(r->token, NULL, cert_label);
 	if (gc->destroy_label)
-		token_destroy_label(r->token, gc->destroy_label);
+		token_destroy_label(r->token, NULL, gc->destroy_label);
 	OPENSSL_free(der);
 	return rc;
 }
 
-/* New key in the token and a self-signed certificate for it. */
-static int new_key_and_cert(struct ca_registry *r, const char *label, const char *key_type,
-			    const X509_NAME *subject, unsigned days, X509 **cert, EVP_PKEY **pub)
+/* A CA certificate signed in the token by key on behalf of call: a token
+ * failure (a session not free by the deadline) is returned as such. */
+static int sign_ca_cert(struct token_key *key, struct token_call *call, const X509_NAME *subject,
+			EVP_PKEY *pub, unsigned days, X509 **cert)
 {
-	struct token_key *k = NULL;
-	EVP_PKEY *signer = NULL;
+	EVP_PKEY *signer = token_pkey_new(key, call);
 	int rc;
 
 	*cert = NULL;
-	if ((rc = token_generate_key(r->token, label, key_type, pub)) != 0)
-		return rc;
-	if ((rc = token_key_open(r->token, label, &k)) != 0)
-		goto fail;
-	if ((signer = token_pkey_new(k, NULL)) == NULL) {
-		rc = SFTCA_ERR_CRYPTO;
-		goto fail;
-	}
-	rc = profile_ca_cert(subject, *pub, signer, time(NULL), days, cert);
-fail:
+	if (signer == NULL)
+		return SFTCA_ERR_CRYPTO;
+	call->error = 0;
+	if ((rc = profile_ca_cert(subject, pub, signer, time(NULL), days, cert)) != 0 && call->error)
+		rc = call->error;
 	EVP_PKEY_free(signer);
+	return rc;
+}
+
+/* New key in the token and a self-signed certificate for it. */
+static int new_key_and_cert(struct ca_registry *r, struct token_call *call, const char *label,
+			    const char *key_type, const X509_NAME *subject, unsigned days,
+			    X509 **cert, EVP_PKEY **pub)
+{
+	struct token_key *k = NULL;
+	int rc;
+
+	*cert = NULL;
+	if ((rc = token_generate_key(r->token, call, label, key_type, pub)) != 0)
+		return rc;
+	if ((rc = token_key_open(r->token, call, label, &k)) == 0)
+		rc = sign_ca_cert(k, call, subject, *pub, days, cert);
 	token_key_free(k);
 	if (rc != 0) {
-		token_destroy_label(r->token, label);
+		/* The default wait: see commit_generation. */
+		token_destroy_label(r->token, NULL, label);
 		EVP_PKEY_free(*pub);
 		*pub = NULL;
 	}
@@ -526,7 +543,7 @@ fail:
 }
 
 int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
-	      const char *requester, struct ca_change *res)
+	      const char *requester, struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	char label[128];
@@ -559,12 +576,12 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 		rc = SFTCA_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = new_key_and_cert(r, label, key_type, subject, days, &cert, &pub)) != 0)
+	if ((rc = new_key_and_cert(r, call, label, key_type, subject, days, &cert, &pub)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = pub,
 				   .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -608,7 +625,7 @@ static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_chan
 }
 
 int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char *requester,
-	     struct ca_change *res)
+	     struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	struct ca_gen *a = NULL;
@@ -624,13 +641,13 @@ int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char
 		goto out;
 	/* Same key, same subject: every leaf the old certificate signed verifies
 	 * against the new one. A legacy v1 certificate is renewed as v3. */
-	if ((rc = profile_ca_cert(X509_get_subject_name(a->cert), token_key_public(a->key), a->pkey,
-				  time(NULL), days, &cert)) != 0)
+	if ((rc = sign_ca_cert(a->key, call, X509_get_subject_name(a->cert),
+			       token_key_public(a->key), days, &cert)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = gen, .key_label = a->info.key_label,
 				   .cert = cert, .pub = token_key_public(a->key),
 				   .prev_state = GEN_RETIRED, .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = gen;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -694,7 +711,7 @@ static int v1_rotate_guard(struct ca_registry *r, const char *ca_id, const struc
 }
 
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
-	      int force, const char *requester, struct ca_change *res)
+	      int force, const char *requester, struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	struct ca_gen *a = NULL;
@@ -723,13 +740,13 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	if (!force && (rc = v1_rotate_guard(r, ca_id, a, res)) != 0)
 		goto out;
 	make_label(label, sizeof(label), ca_id, gen);
-	if ((rc = new_key_and_cert(r, label, key_type, X509_get_subject_name(a->cert), days, &cert,
-				   &pub)) != 0)
+	if ((rc = new_key_and_cert(r, call, label, key_type, X509_get_subject_name(a->cert), days,
+				   &cert, &pub)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = gen, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = pub,
 				   .prev_state = GEN_RETIRING, .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = gen;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -825,7 +842,7 @@ static int check_import_cert(const char *ca_id, X509 *cert, EVP_PKEY *key, struc
 }
 
 int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
-	      const char *requester, struct ca_change *res)
+	      const char *requester, struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	char label[128];
@@ -849,12 +866,12 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 		goto out;
 	}
 	make_label(label, sizeof(label), ca_id, 1);
-	if ((rc = token_import_key(r->token, label, key)) != 0)
+	if ((rc = token_import_key(r->token, call, label, key)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = X509_get0_pubkey(cert),
 				   .imported = 1, .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
 	pthread_mutex_unlock(&r->admin);

@@ -262,7 +262,8 @@ int rpc_create_ca(struct signer *s, const struct caller *who, const ProtobufCMes
 {
 	const Sftca__V1__CreateCARequest *q = (const void *)req;
 	struct ca_change res;
-	int rc = ca_create(s->cas, q->ca_id, q->key_type, q->days, who->identity, &res);
+	int rc = ca_create(s->cas, q->ca_id, q->key_type, q->days, who->identity, &call->token,
+			   &res);
 
 	return change_done(s, who, "ca.create", q->ca_id, rc, &res, a, resp, call);
 }
@@ -272,7 +273,7 @@ int rpc_renew_ca(struct signer *s, const struct caller *who, const ProtobufCMess
 {
 	const Sftca__V1__RenewCARequest *q = (const void *)req;
 	struct ca_change res;
-	int rc = ca_renew(s->cas, q->ca_id, q->days, who->identity, &res);
+	int rc = ca_renew(s->cas, q->ca_id, q->days, who->identity, &call->token, &res);
 
 	return change_done(s, who, "ca.renew", q->ca_id, rc, &res, a, resp, call);
 }
@@ -282,7 +283,8 @@ int rpc_rotate_ca(struct signer *s, const struct caller *who, const ProtobufCMes
 {
 	const Sftca__V1__RotateCARequest *q = (const void *)req;
 	struct ca_change res;
-	int rc = ca_rotate(s->cas, q->ca_id, q->key_type, q->days, q->force, who->identity, &res);
+	int rc = ca_rotate(s->cas, q->ca_id, q->key_type, q->days, q->force, who->identity,
+			   &call->token, &res);
 
 	return change_done(s, who, "ca.rotate", q->ca_id, rc, &res, a, resp, call);
 }
