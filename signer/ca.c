@@ -373,7 +373,7 @@ static int check_days(unsigned *days, struct ca_change *res)
 	if (*days == 0)
 		*days = CA_DEFAULT_DAYS;
 	if (*days > CA_MAX_DAYS) {
-		snprintf(res->message, sizeof(res->message), "days must be 1 to %d", CA_MAX_DAYS);
+		msg_set(&res->message, "days must be 1 to %d", CA_MAX_DAYS);
 		return SFTCA_ERR_INVALID;
 	}
 	return 0;
@@ -385,8 +385,8 @@ static int check_key_type(const char *kt, struct ca_change *res)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (strcmp(kt, ok[i]) == 0)
 			return 0;
-	snprintf(res->message, sizeof(res->message),
-		 "key type '%s' unknown (rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384)", kt);
+	msg_set(&res->message,
+		"key type '%s' unknown (rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384)", kt);
 	return SFTCA_ERR_INVALID;
 }
 
@@ -554,8 +554,8 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 
 	memset(res, 0, sizeof(*res));
 	if (!uuid_is_canonical(ca_id)) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA id '%s' is not a canonical lowercase UUID (the FMC's UUID)", ca_id);
+		msg_set(&res->message,
+			"CA id '%s' is not a canonical lowercase UUID (the FMC's UUID)", ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	if (!key_type || !key_type[0])
@@ -567,7 +567,7 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	exists = ca_find(r, ca_id) != NULL;
 	pthread_rwlock_unlock(&r->lock);
 	if (exists) {
-		snprintf(res->message, sizeof(res->message), "CA %s already exists", ca_id);
+		msg_set(&res->message, "CA %s already exists", ca_id);
 		rc = SFTCA_ERR_EXISTS;
 		goto out;
 	}
@@ -601,12 +601,12 @@ static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_chan
 	*out = NULL;
 	pthread_rwlock_rdlock(&r->lock);
 	if ((c = ca_find(r, ca_id)) == NULL || (*out = ca_active(c)) == NULL) {
-		snprintf(res->message, sizeof(res->message), "no CA %s", ca_id);
+		msg_set(&res->message, "no CA %s", ca_id);
 		rc = SFTCA_ERR_NOT_FOUND;
 	} else if ((*out)->pkey == NULL) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA %s: the key of generation %u is not usable in the token", ca_id,
-			 (*out)->info.generation);
+		msg_set(&res->message,
+			"CA %s: the key of generation %u is not usable in the token", ca_id,
+			(*out)->info.generation);
 		rc = SFTCA_ERR_PRECONDITION;
 	} else {
 		atomic_fetch_add(&(*out)->refs, 1);
@@ -691,22 +691,22 @@ static int v1_rotate_guard(struct ca_registry *r, const char *ca_id, const struc
 	if (v1 == 0)
 		return 0;
 	if (v1 == a->info.generation) {
-		snprintf(res->message, sizeof(res->message),
-			 "generation %u is a legacy v1 certificate; its leaves have no authority "
-			 "key identifier, so an overlap could break them. Renew it first (same "
-			 "key), reissue every peer (sftca issue), push, then rotate with --force",
-			 v1);
+		msg_set(&res->message,
+			"generation %u is a legacy v1 certificate; its leaves have no authority "
+			"key identifier, so an overlap could break them. Renew it first (same "
+			"key), reissue every peer (sftca issue), push, then rotate with --force",
+			v1);
 		return SFTCA_ERR_PRECONDITION;
 	}
 	if ((rc = ledger_count_live_v1(r->ledger, ca_id, a->info.key_label, time(NULL), &live)) != 0)
 		return rc;
-	snprintf(res->message, sizeof(res->message),
-		 "generation %u (the same key) was a legacy v1 certificate: leaves it signed have "
-		 "no authority key identifier, so an overlap could break them (%llu on record "
-		 "still in use; the vendor's, issued before the import, are not on record). "
-		 "Reissue every peer (sftca issue replaces leaves without one), push, then "
-		 "rotate with --force",
-		 v1, (unsigned long long)live);
+	msg_set(&res->message,
+		"generation %u (the same key) was a legacy v1 certificate: leaves it signed have "
+		"no authority key identifier, so an overlap could break them (%llu on record "
+		"still in use; the vendor's, issued before the import, are not on record). "
+		"Reissue every peer (sftca issue replaces leaves without one), push, then "
+		"rotate with --force",
+		v1, (unsigned long long)live);
 	return SFTCA_ERR_PRECONDITION;
 }
 
@@ -732,8 +732,8 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	if ((rc = check_key_type(key_type, res)) != 0)
 		goto out;
 	if (retiring) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA %s is still in an overlap: finalize the previous rotation first", ca_id);
+		msg_set(&res->message,
+			"CA %s is still in an overlap: finalize the previous rotation first", ca_id);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
@@ -768,8 +768,7 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 	if ((rc = admin_active(r, ca_id, res, &a, &gen, &retiring)) != 0)
 		goto out;
 	if (!retiring) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA %s has no retiring generation to finalize", ca_id);
+		msg_set(&res->message, "CA %s has no retiring generation to finalize", ca_id);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
@@ -777,10 +776,10 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 					     &res->live_leaves)) != 0)
 		goto out;
 	if (res->live_leaves > 0 && !force) {
-		snprintf(res->message, sizeof(res->message),
-			 "%llu peers still hold only an unexpired, unrevoked leaf of the retiring "
-			 "generation; reissue and push them (sftca issue, sftca push) or force",
-			 (unsigned long long)res->live_leaves);
+		msg_set(&res->message,
+			"%llu peers still hold only an unexpired, unrevoked leaf of the retiring "
+			"generation; reissue and push them (sftca issue, sftca push) or force",
+			(unsigned long long)res->live_leaves);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
@@ -811,31 +810,29 @@ static int check_import_cert(const char *ca_id, X509 *cert, EVP_PKEY *key, struc
 	char cn[128];
 
 	if (!x509_key_matches(cert, key)) {
-		snprintf(res->message, sizeof(res->message),
-			 "the private key does not belong to the certificate");
+		msg_set(&res->message, "the private key does not belong to the certificate");
 		return SFTCA_ERR_INVALID;
 	}
 	if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) != 0 ||
 	    X509_verify(cert, X509_get0_pubkey(cert)) != 1) {
 		ERR_clear_error();
-		snprintf(res->message, sizeof(res->message),
-			 "the certificate is not self-signed, so it is not an InternalCA");
+		msg_set(&res->message,
+			"the certificate is not self-signed, so it is not an InternalCA");
 		return SFTCA_ERR_INVALID;
 	}
 	if (X509_get_version(cert) == X509_VERSION_3 && X509_check_ca(cert) < 1) {
-		snprintf(res->message, sizeof(res->message),
-			 "the certificate is not a CA (no basicConstraints CA:TRUE)");
+		msg_set(&res->message, "the certificate is not a CA (no basicConstraints CA:TRUE)");
 		return SFTCA_ERR_INVALID;
 	}
 	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 ||
 	    strcmp(cn, ca_id) != 0) {
-		snprintf(res->message, sizeof(res->message),
-			 "the certificate's CN is not %s (the InternalCA's CN is the FMC UUID)",
-			 ca_id);
+		msg_set(&res->message,
+			"the certificate's CN is not %s (the InternalCA's CN is the FMC UUID)",
+			ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
-		snprintf(res->message, sizeof(res->message), "only RSA InternalCA keys can be imported");
+		msg_set(&res->message, "only RSA InternalCA keys can be imported");
 		return SFTCA_ERR_INVALID;
 	}
 	return 0;
@@ -850,8 +847,7 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 
 	memset(res, 0, sizeof(*res));
 	if (!uuid_is_canonical(ca_id)) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA id '%s' is not a canonical lowercase UUID", ca_id);
+		msg_set(&res->message, "CA id '%s' is not a canonical lowercase UUID", ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	if ((rc = check_import_cert(ca_id, cert, key, res)) != 0)
@@ -861,7 +857,7 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 	exists = ca_find(r, ca_id) != NULL;
 	pthread_rwlock_unlock(&r->lock);
 	if (exists) {
-		snprintf(res->message, sizeof(res->message), "CA %s already exists", ca_id);
+		msg_set(&res->message, "CA %s already exists", ca_id);
 		rc = SFTCA_ERR_EXISTS;
 		goto out;
 	}

@@ -57,7 +57,7 @@ struct ca_change {
 	unsigned generation;   /* created by the operation */
 	uint64_t live_leaves;  /* finalize: live leaves of retiring generations */
 	unsigned retired;      /* finalize: generations moved to retired */
-	char message[SFTCA_MSG_MAX]; /* why a refusal happened, for the caller */
+	struct sftca_msg message; /* why a refusal happened, for the caller */
 };
 
 /* Every operation validates its inputs, writes the ledger in one

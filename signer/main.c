@@ -567,10 +567,9 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 	snprintf(requester, sizeof(requester), "local:uid=%u", (unsigned)getuid());
 	r = ca_import(s.cas, ca, cert, key, requester, &call, &res);
 	audit_log(s.audit, "ca.import", requester, ca, r == 0 ? "ok" : "refused",
-		  json_pack("{s:s, s:s}", "cert", certp, "message", r ? res.message : ""));
+		  json_pack("{s:s, s:s}", "cert", certp, "message", r ? res.message.text : ""));
 	if (r != 0) {
-		log_error("import of CA %s refused: %s", ca,
-			  res.message[0] ? res.message : sftca_strerror(r));
+		log_error("import of CA %s refused: %s", ca, msg_text(&res.message, r));
 		r = 1;
 		goto out;
 	}

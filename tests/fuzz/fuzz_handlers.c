@@ -219,7 +219,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    (core.issue_rl = ratelimit_new(cfg.issue_rate, cfg.issue_burst)) == NULL)
 		die("signpool/ratelimit");
 	if (ca_create(core.cas, FUZZ_CA_ID, "ec:p256", 3650, "cn=fuzz-init", &call, &res) != 0)
-		die(res.message[0] ? res.message : "ca_create");
+		die(msg_isset(&res.message) ? res.message.text : "ca_create");
 
 	issuer_authz.cn = (char *)"fuzz-issuer";
 	issuer_authz.role = ROLE_ISSUER;
