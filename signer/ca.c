@@ -512,8 +512,10 @@ static int sign_ca_cert(struct token_key *key, struct token_call *call, const X5
 	*cert = NULL;
 	if (signer == NULL)
 		return SFTCA_ERR_CRYPTO;
-	call->error = 0;
-	if ((rc = profile_ca_cert(subject, pub, signer, time(NULL), days, cert)) != 0 && call->error)
+	if (call)
+		call->error = 0;
+	if ((rc = profile_ca_cert(subject, pub, signer, time(NULL), days, cert)) != 0 && call &&
+	    call->error)
 		rc = call->error;
 	EVP_PKEY_free(signer);
 	return rc;

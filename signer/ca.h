@@ -63,8 +63,8 @@ struct ca_change {
 /* Every operation validates its inputs, writes the ledger in one
  * transaction, and leaves no token objects behind when it fails. Each token
  * wait (a session for key generation, import, storing, lookups, the CA
- * signature) ends at call's deadline (SFTCA_ERR_TIMEOUT); call->error is
- * scratch. Finalizing uses no token. */
+ * signature) ends at call's deadline (SFTCA_ERR_TIMEOUT; NULL: 30 s each);
+ * call->error is scratch. Finalizing uses no token. */
 int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
 	      const char *requester, struct token_call *call, struct ca_change *res)
 	__attribute__((warn_unused_result));
