@@ -121,8 +121,8 @@ int anchor_open(struct signer *s)
 	struct anchor *an;
 	int r;
 
-	if (token_label_free(s->token, ANCHOR_KEY_LABEL) == 0) {
-		if ((r = token_generate_key(s->token, ANCHOR_KEY_LABEL, "ec:p256", &pub)) != 0) {
+	if (token_label_free(s->token, NULL, ANCHOR_KEY_LABEL) == 0) {
+		if ((r = token_generate_key(s->token, NULL, ANCHOR_KEY_LABEL, "ec:p256", &pub)) != 0) {
 			log_error("the audit key '%s' cannot be generated in the token: %s",
 				  ANCHOR_KEY_LABEL, sftca_strerror(r));
 			return r;
@@ -131,7 +131,7 @@ int anchor_open(struct signer *s)
 		log_info("audit key '%s' generated in the token (EC P-256, sign only)",
 			 ANCHOR_KEY_LABEL);
 	}
-	if ((r = token_key_open(s->token, ANCHOR_KEY_LABEL, &s->audit_key)) != 0)
+	if ((r = token_key_open(s->token, NULL, ANCHOR_KEY_LABEL, &s->audit_key)) != 0)
 		return r;
 	if ((s->audit_pkey = token_pkey_new(s->audit_key, NULL)) == NULL ||
 	    (an = calloc(1, sizeof(*an))) == NULL) {

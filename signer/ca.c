@@ -89,12 +89,13 @@ static int in_bundle(const struct ca_gen *g)
 	return g->info.state == GEN_ACTIVE || g->info.state == GEN_RETIRING;
 }
 
-/* Open the token key of a generation; logs and leaves key NULL on failure. */
-static int gen_open_key(struct ca_registry *r, struct ca_gen *g)
+/* Open the token key of a generation (waiting for a session by call's
+ * deadline, NULL: the default); logs and leaves key NULL on failure. */
+static int gen_open_key(struct ca_registry *r, const struct token_call *call, struct ca_gen *g)
 {
 	int rc;
 
-	if ((rc = token_key_open(r->token, g->info.key_label, &g->key)) != 0) {
+	if ((rc = token_key_open(r->token, call, g->info.key_label, &g->key)) != 0) {
 		log_error("CA %s generation %u: key '%s' cannot be used: %s", g->info.ca_id,
 			  g->info.generation, g->info.key_label, sftca_strerror(rc));
 		return rc;
@@ -116,7 +117,8 @@ static int gen_open_key(struct ca_registry *r, struct ca_gen *g)
 }
 
 /* A runtime generation from a ledger row (the DER is copied). */
-static int gen_new(struct ca_registry *r, const struct ledger_gen *info, struct ca_gen **out)
+static int gen_new(struct ca_registry *r, const struct token_call *call,
+		   const struct ledger_gen *info, struct ca_gen **out)
 {
 	struct ca_gen *g = calloc(1, sizeof(*g));
 	unsigned char *der;
@@ -142,7 +144,7 @@ static int gen_new(struct ca_registry *r, const struct ledger_gen *info, struct 
 	 * every handler thread reads the CA's SKID for its leaves' AKI. */
 	(void)X509_check_purpose(g->cert, -1, 0);
 	if (in_bundle(g))
-		(void)gen_open_key(r, g); /* a missing key is reported, not fatal */
+		(void)gen_open_key(r, call, g); /* a missing key is reported, not fatal */
 	*out = g;
 	return 0;
 }
@@ -208,7 +210,7 @@ int ca_registry_load(struct token *t, struct ledger *l, struct ca_registry **out
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct ca_gen *g;
-		if ((rc = gen_new(r, &gens[i], &g)) != 0)
+		if ((rc = gen_new(r, NULL, &gens[i], &g)) != 0)
 			goto fail;
 		if ((rc = ca_append(r, gens[i].ca_id, g)) != 0) {
 			gen_free(g);
@@ -371,7 +373,7 @@ static int check_days(unsigned *days, struct ca_change *res)
 	if (*days == 0)
 		*days = CA_DEFAULT_DAYS;
 	if (*days > CA_MAX_DAYS) {
-		snprintf(res->message, sizeof(res->message), "days must be 1 to %d", CA_MAX_DAYS);
+		msg_set(&res->message, "days must be 1 to %d", CA_MAX_DAYS);
 		return SFTCA_ERR_INVALID;
 	}
 	return 0;
@@ -383,8 +385,8 @@ static int check_key_type(const char *kt, struct ca_change *res)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (strcmp(kt, ok[i]) == 0)
 			return 0;
-	snprintf(res->message, sizeof(res->message),
-		 "key type '%s' unknown (rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384)", kt);
+	msg_set(&res->message,
+		"key type '%s' unknown (rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384)", kt);
 	return SFTCA_ERR_INVALID;
 }
 
@@ -446,10 +448,11 @@ static int gen_info_fill(struct ledger_gen *g, const struct gen_commit *gc, unsi
 }
 
 /* Record gc->cert as the new active generation (the old active one becomes
- * gc->prev_state) in the ledger, then in memory. On failure the token
- * objects under gc->destroy_label (if any) and the certificate's label are
- * removed. */
-static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
+ * gc->prev_state) in the ledger, then in memory, waiting for the token by
+ * call's deadline. On failure the token objects under gc->destroy_label (if
+ * any) and the certificate's label are removed. */
+static int commit_generation(struct ca_registry *r, const struct token_call *call,
+			     const struct gen_commit *gc)
 {
 	const char *ca_id = gc->ca_id;
 	char cert_label[160];
@@ -462,9 +465,9 @@ static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
 	snprintf(cert_label, sizeof(cert_label), "%s/cert-g%u", gc->key_label, gc->generation);
 	if ((rc = gen_info_fill(&info, gc, &der)) != 0)
 		goto fail;
-	if ((rc = token_store_cert(r->token, gc->key_label, cert_label, gc->cert)) != 0)
+	if ((rc = token_store_cert(r->token, call, gc->key_label, cert_label, gc->cert)) != 0)
 		goto fail;
-	if ((rc = gen_new(r, &info, &g)) != 0 || g->pkey == NULL) {
+	if ((rc = gen_new(r, call, &info, &g)) != 0 || g->pkey == NULL) {
 		rc = rc ? rc : SFTCA_ERR_TOKEN;
 		goto fail;
 	}
@@ -488,37 +491,53 @@ static int commit_generation(struct ca_registry *r, const struct gen_commit *gc)
 	OPENSSL_free(der);
 	return rc;
 fail:
+	/* Cleanup waits the default time, not the call's deadline, which may
+	 * be what just failed: nothing is to be left behind. */
 	gen_free(g);
-	token_destroy_label(r->token, cert_label);
+	token_destroy_label(r->token, NULL, cert_label);
 	if (gc->destroy_label)
-		token_destroy_label(r->token, gc->destroy_label);
+		token_destroy_label(r->token, NULL, gc->destroy_label);
 	OPENSSL_free(der);
 	return rc;
 }
 
-/* New key in the token and a self-signed certificate for it. */
-static int new_key_and_cert(struct ca_registry *r, const char *label, const char *key_type,
-			    const X509_NAME *subject, unsigned days, X509 **cert, EVP_PKEY **pub)
+/* A CA certificate signed in the token by key on behalf of call: a token
+ * failure (a session not free by the deadline) is returned as such. */
+static int sign_ca_cert(struct token_key *key, struct token_call *call, const X509_NAME *subject,
+			EVP_PKEY *pub, unsigned days, X509 **cert)
 {
-	struct token_key *k = NULL;
-	EVP_PKEY *signer = NULL;
+	EVP_PKEY *signer = token_pkey_new(key, call);
 	int rc;
 
 	*cert = NULL;
-	if ((rc = token_generate_key(r->token, label, key_type, pub)) != 0)
-		return rc;
-	if ((rc = token_key_open(r->token, label, &k)) != 0)
-		goto fail;
-	if ((signer = token_pkey_new(k, NULL)) == NULL) {
-		rc = SFTCA_ERR_CRYPTO;
-		goto fail;
-	}
-	rc = profile_ca_cert(subject, *pub, signer, time(NULL), days, cert);
-fail:
+	if (signer == NULL)
+		return SFTCA_ERR_CRYPTO;
+	if (call)
+		call->error = 0;
+	if ((rc = profile_ca_cert(subject, pub, signer, time(NULL), days, cert)) != 0 && call &&
+	    call->error)
+		rc = call->error;
 	EVP_PKEY_free(signer);
+	return rc;
+}
+
+/* New key in the token and a self-signed certificate for it. */
+static int new_key_and_cert(struct ca_registry *r, struct token_call *call, const char *label,
+			    const char *key_type, const X509_NAME *subject, unsigned days,
+			    X509 **cert, EVP_PKEY **pub)
+{
+	struct token_key *k = NULL;
+	int rc;
+
+	*cert = NULL;
+	if ((rc = token_generate_key(r->token, call, label, key_type, pub)) != 0)
+		return rc;
+	if ((rc = token_key_open(r->token, call, label, &k)) == 0)
+		rc = sign_ca_cert(k, call, subject, *pub, days, cert);
 	token_key_free(k);
 	if (rc != 0) {
-		token_destroy_label(r->token, label);
+		/* The default wait: see commit_generation. */
+		token_destroy_label(r->token, NULL, label);
 		EVP_PKEY_free(*pub);
 		*pub = NULL;
 	}
@@ -526,7 +545,7 @@ fail:
 }
 
 int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
-	      const char *requester, struct ca_change *res)
+	      const char *requester, struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	char label[128];
@@ -537,8 +556,8 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 
 	memset(res, 0, sizeof(*res));
 	if (!uuid_is_canonical(ca_id)) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA id '%s' is not a canonical lowercase UUID (the FMC's UUID)", ca_id);
+		msg_set(&res->message,
+			"CA id '%s' is not a canonical lowercase UUID (the FMC's UUID)", ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	if (!key_type || !key_type[0])
@@ -550,7 +569,7 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	exists = ca_find(r, ca_id) != NULL;
 	pthread_rwlock_unlock(&r->lock);
 	if (exists) {
-		snprintf(res->message, sizeof(res->message), "CA %s already exists", ca_id);
+		msg_set(&res->message, "CA %s already exists", ca_id);
 		rc = SFTCA_ERR_EXISTS;
 		goto out;
 	}
@@ -559,12 +578,12 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 		rc = SFTCA_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = new_key_and_cert(r, label, key_type, subject, days, &cert, &pub)) != 0)
+	if ((rc = new_key_and_cert(r, call, label, key_type, subject, days, &cert, &pub)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = pub,
 				   .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -584,12 +603,12 @@ static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_chan
 	*out = NULL;
 	pthread_rwlock_rdlock(&r->lock);
 	if ((c = ca_find(r, ca_id)) == NULL || (*out = ca_active(c)) == NULL) {
-		snprintf(res->message, sizeof(res->message), "no CA %s", ca_id);
+		msg_set(&res->message, "no CA %s", ca_id);
 		rc = SFTCA_ERR_NOT_FOUND;
 	} else if ((*out)->pkey == NULL) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA %s: the key of generation %u is not usable in the token", ca_id,
-			 (*out)->info.generation);
+		msg_set(&res->message,
+			"CA %s: the key of generation %u is not usable in the token", ca_id,
+			(*out)->info.generation);
 		rc = SFTCA_ERR_PRECONDITION;
 	} else {
 		atomic_fetch_add(&(*out)->refs, 1);
@@ -608,7 +627,7 @@ static int admin_active(struct ca_registry *r, const char *ca_id, struct ca_chan
 }
 
 int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char *requester,
-	     struct ca_change *res)
+	     struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	struct ca_gen *a = NULL;
@@ -624,13 +643,13 @@ int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char
 		goto out;
 	/* Same key, same subject: every leaf the old certificate signed verifies
 	 * against the new one. A legacy v1 certificate is renewed as v3. */
-	if ((rc = profile_ca_cert(X509_get_subject_name(a->cert), token_key_public(a->key), a->pkey,
-				  time(NULL), days, &cert)) != 0)
+	if ((rc = sign_ca_cert(a->key, call, X509_get_subject_name(a->cert),
+			       token_key_public(a->key), days, &cert)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = gen, .key_label = a->info.key_label,
 				   .cert = cert, .pub = token_key_public(a->key),
 				   .prev_state = GEN_RETIRED, .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = gen;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -674,27 +693,27 @@ static int v1_rotate_guard(struct ca_registry *r, const char *ca_id, const struc
 	if (v1 == 0)
 		return 0;
 	if (v1 == a->info.generation) {
-		snprintf(res->message, sizeof(res->message),
-			 "generation %u is a legacy v1 certificate; its leaves have no authority "
-			 "key identifier, so an overlap could break them. Renew it first (same "
-			 "key), reissue every peer (sftca issue), push, then rotate with --force",
-			 v1);
+		msg_set(&res->message,
+			"generation %u is a legacy v1 certificate; its leaves have no authority "
+			"key identifier, so an overlap could break them. Renew it first (same "
+			"key), reissue every peer (sftca issue), push, then rotate with --force",
+			v1);
 		return SFTCA_ERR_PRECONDITION;
 	}
 	if ((rc = ledger_count_live_v1(r->ledger, ca_id, a->info.key_label, time(NULL), &live)) != 0)
 		return rc;
-	snprintf(res->message, sizeof(res->message),
-		 "generation %u (the same key) was a legacy v1 certificate: leaves it signed have "
-		 "no authority key identifier, so an overlap could break them (%llu on record "
-		 "still in use; the vendor's, issued before the import, are not on record). "
-		 "Reissue every peer (sftca issue replaces leaves without one), push, then "
-		 "rotate with --force",
-		 v1, (unsigned long long)live);
+	msg_set(&res->message,
+		"generation %u (the same key) was a legacy v1 certificate: leaves it signed have "
+		"no authority key identifier, so an overlap could break them (%llu on record "
+		"still in use; the vendor's, issued before the import, are not on record). "
+		"Reissue every peer (sftca issue replaces leaves without one), push, then "
+		"rotate with --force",
+		v1, (unsigned long long)live);
 	return SFTCA_ERR_PRECONDITION;
 }
 
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
-	      int force, const char *requester, struct ca_change *res)
+	      int force, const char *requester, struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	struct ca_gen *a = NULL;
@@ -715,21 +734,21 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	if ((rc = check_key_type(key_type, res)) != 0)
 		goto out;
 	if (retiring) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA %s is still in an overlap: finalize the previous rotation first", ca_id);
+		msg_set(&res->message,
+			"CA %s is still in an overlap: finalize the previous rotation first", ca_id);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
 	if (!force && (rc = v1_rotate_guard(r, ca_id, a, res)) != 0)
 		goto out;
 	make_label(label, sizeof(label), ca_id, gen);
-	if ((rc = new_key_and_cert(r, label, key_type, X509_get_subject_name(a->cert), days, &cert,
-				   &pub)) != 0)
+	if ((rc = new_key_and_cert(r, call, label, key_type, X509_get_subject_name(a->cert), days,
+				   &cert, &pub)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = gen, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = pub,
 				   .prev_state = GEN_RETIRING, .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = gen;
 out:
 	pthread_mutex_unlock(&r->admin);
@@ -751,8 +770,7 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 	if ((rc = admin_active(r, ca_id, res, &a, &gen, &retiring)) != 0)
 		goto out;
 	if (!retiring) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA %s has no retiring generation to finalize", ca_id);
+		msg_set(&res->message, "CA %s has no retiring generation to finalize", ca_id);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
@@ -760,10 +778,10 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 					     &res->live_leaves)) != 0)
 		goto out;
 	if (res->live_leaves > 0 && !force) {
-		snprintf(res->message, sizeof(res->message),
-			 "%llu peers still hold only an unexpired, unrevoked leaf of the retiring "
-			 "generation; reissue and push them (sftca issue, sftca push) or force",
-			 (unsigned long long)res->live_leaves);
+		msg_set(&res->message,
+			"%llu peers still hold only an unexpired, unrevoked leaf of the retiring "
+			"generation; reissue and push them (sftca issue, sftca push) or force",
+			(unsigned long long)res->live_leaves);
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
@@ -794,38 +812,36 @@ static int check_import_cert(const char *ca_id, X509 *cert, EVP_PKEY *key, struc
 	char cn[128];
 
 	if (!x509_key_matches(cert, key)) {
-		snprintf(res->message, sizeof(res->message),
-			 "the private key does not belong to the certificate");
+		msg_set(&res->message, "the private key does not belong to the certificate");
 		return SFTCA_ERR_INVALID;
 	}
 	if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) != 0 ||
 	    X509_verify(cert, X509_get0_pubkey(cert)) != 1) {
 		ERR_clear_error();
-		snprintf(res->message, sizeof(res->message),
-			 "the certificate is not self-signed, so it is not an InternalCA");
+		msg_set(&res->message,
+			"the certificate is not self-signed, so it is not an InternalCA");
 		return SFTCA_ERR_INVALID;
 	}
 	if (X509_get_version(cert) == X509_VERSION_3 && X509_check_ca(cert) < 1) {
-		snprintf(res->message, sizeof(res->message),
-			 "the certificate is not a CA (no basicConstraints CA:TRUE)");
+		msg_set(&res->message, "the certificate is not a CA (no basicConstraints CA:TRUE)");
 		return SFTCA_ERR_INVALID;
 	}
 	if (x509_name_cn(X509_get_subject_name(cert), cn, sizeof(cn)) != 0 ||
 	    strcmp(cn, ca_id) != 0) {
-		snprintf(res->message, sizeof(res->message),
-			 "the certificate's CN is not %s (the InternalCA's CN is the FMC UUID)",
-			 ca_id);
+		msg_set(&res->message,
+			"the certificate's CN is not %s (the InternalCA's CN is the FMC UUID)",
+			ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
-		snprintf(res->message, sizeof(res->message), "only RSA InternalCA keys can be imported");
+		msg_set(&res->message, "only RSA InternalCA keys can be imported");
 		return SFTCA_ERR_INVALID;
 	}
 	return 0;
 }
 
 int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
-	      const char *requester, struct ca_change *res)
+	      const char *requester, struct token_call *call, struct ca_change *res)
 {
 	struct gen_commit gc;
 	char label[128];
@@ -833,8 +849,7 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 
 	memset(res, 0, sizeof(*res));
 	if (!uuid_is_canonical(ca_id)) {
-		snprintf(res->message, sizeof(res->message),
-			 "CA id '%s' is not a canonical lowercase UUID", ca_id);
+		msg_set(&res->message, "CA id '%s' is not a canonical lowercase UUID", ca_id);
 		return SFTCA_ERR_INVALID;
 	}
 	if ((rc = check_import_cert(ca_id, cert, key, res)) != 0)
@@ -844,17 +859,17 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 	exists = ca_find(r, ca_id) != NULL;
 	pthread_rwlock_unlock(&r->lock);
 	if (exists) {
-		snprintf(res->message, sizeof(res->message), "CA %s already exists", ca_id);
+		msg_set(&res->message, "CA %s already exists", ca_id);
 		rc = SFTCA_ERR_EXISTS;
 		goto out;
 	}
 	make_label(label, sizeof(label), ca_id, 1);
-	if ((rc = token_import_key(r->token, label, key)) != 0)
+	if ((rc = token_import_key(r->token, call, label, key)) != 0)
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = X509_get0_pubkey(cert),
 				   .imported = 1, .requester = requester };
-	if ((rc = commit_generation(r, &gc)) == 0)
+	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
 	pthread_mutex_unlock(&r->admin);

@@ -57,23 +57,28 @@ struct ca_change {
 	unsigned generation;   /* created by the operation */
 	uint64_t live_leaves;  /* finalize: live leaves of retiring generations */
 	unsigned retired;      /* finalize: generations moved to retired */
-	char message[SFTCA_MSG_MAX]; /* why a refusal happened, for the caller */
+	struct sftca_msg message; /* why a refusal happened, for the caller */
 };
 
 /* Every operation validates its inputs, writes the ledger in one
- * transaction, and leaves no token objects behind when it fails. */
+ * transaction, and leaves no token objects behind when it fails. Each token
+ * wait (a session for key generation, import, storing, lookups, the CA
+ * signature) ends at call's deadline (SFTCA_ERR_TIMEOUT; NULL: 30 s each);
+ * call->error is scratch. Finalizing uses no token. */
 int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
-	      const char *requester, struct ca_change *res) __attribute__((warn_unused_result));
+	      const char *requester, struct token_call *call, struct ca_change *res)
+	__attribute__((warn_unused_result));
 int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char *requester,
-	     struct ca_change *res) __attribute__((warn_unused_result));
+	     struct token_call *call, struct ca_change *res) __attribute__((warn_unused_result));
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
-	      int force, const char *requester, struct ca_change *res)
+	      int force, const char *requester, struct token_call *call, struct ca_change *res)
 	__attribute__((warn_unused_result));
 int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char *requester,
 		struct ca_change *res) __attribute__((warn_unused_result));
 /* Move an existing CA (certificate + private key) into the token. */
 int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
-	      const char *requester, struct ca_change *res) __attribute__((warn_unused_result));
+	      const char *requester, struct token_call *call, struct ca_change *res)
+	__attribute__((warn_unused_result));
 
 /* Revoke serial (issued by any generation of ca_id). */
 int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, const char *reason,

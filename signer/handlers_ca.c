@@ -237,8 +237,7 @@ static void audit_change(struct signer *s, const struct caller *who, const char 
 				   ? "refused"
 				   : "error",
 		  json_pack("{s:i, s:o}", "generation", (int)res->generation, "message",
-			    audit_text(rc == 0 ? ""
-					       : (res->message[0] ? res->message : sftca_strerror(rc)))));
+			    audit_text(rc == 0 ? "" : msg_text(&res->message, rc))));
 	/* A refusal is logged by the server with the message the caller gets. */
 	if (rc == 0)
 		log_info("%s of CA %s by %s: generation %u", event, ca_id, who->identity,
@@ -251,7 +250,7 @@ static int change_done(struct signer *s, const struct caller *who, const char *e
 {
 	audit_change(s, who, event, ca_id, rc, res);
 	if (rc != 0) {
-		msg_set(&call->msg, "%s", res->message[0] ? res->message : sftca_strerror(rc));
+		msg_set(&call->msg, "%s", msg_text(&res->message, rc));
 		return rc;
 	}
 	return change_reply(s, a, ca_id, res->generation, resp);
@@ -262,7 +261,8 @@ int rpc_create_ca(struct signer *s, const struct caller *who, const ProtobufCMes
 {
 	const Sftca__V1__CreateCARequest *q = (const void *)req;
 	struct ca_change res;
-	int rc = ca_create(s->cas, q->ca_id, q->key_type, q->days, who->identity, &res);
+	int rc = ca_create(s->cas, q->ca_id, q->key_type, q->days, who->identity, &call->token,
+			   &res);
 
 	return change_done(s, who, "ca.create", q->ca_id, rc, &res, a, resp, call);
 }
@@ -272,7 +272,7 @@ int rpc_renew_ca(struct signer *s, const struct caller *who, const ProtobufCMess
 {
 	const Sftca__V1__RenewCARequest *q = (const void *)req;
 	struct ca_change res;
-	int rc = ca_renew(s->cas, q->ca_id, q->days, who->identity, &res);
+	int rc = ca_renew(s->cas, q->ca_id, q->days, who->identity, &call->token, &res);
 
 	return change_done(s, who, "ca.renew", q->ca_id, rc, &res, a, resp, call);
 }
@@ -282,7 +282,8 @@ int rpc_rotate_ca(struct signer *s, const struct caller *who, const ProtobufCMes
 {
 	const Sftca__V1__RotateCARequest *q = (const void *)req;
 	struct ca_change res;
-	int rc = ca_rotate(s->cas, q->ca_id, q->key_type, q->days, q->force, who->identity, &res);
+	int rc = ca_rotate(s->cas, q->ca_id, q->key_type, q->days, q->force, who->identity,
+			   &call->token, &res);
 
 	return change_done(s, who, "ca.rotate", q->ca_id, rc, &res, a, resp, call);
 }
@@ -298,7 +299,7 @@ int rpc_finalize_ca(struct signer *s, const struct caller *who, const ProtobufCM
 
 	audit_change(s, who, "ca.finalize", q->ca_id, rc, &res);
 	if (rc != 0) {
-		msg_set(&call->msg, "%s", res.message[0] ? res.message : sftca_strerror(rc));
+		msg_set(&call->msg, "%s", msg_text(&res.message, rc));
 		return rc;
 	}
 	if ((r = arena_alloc(a, sizeof(*r))) == NULL)

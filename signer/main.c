@@ -525,6 +525,7 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 	struct signer s = { 0 };
 	struct owner own;
 	struct ca_change res;
+	struct token_call call = { 0 }; /* no gRPC caller: the default wait per token call */
 	char requester[160], *keytext = NULL;
 	size_t keylen = 0;
 	X509 *cert = NULL;
@@ -564,12 +565,11 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 	if (open_core(cfg, &s, 0) != 0)
 		goto out;
 	snprintf(requester, sizeof(requester), "local:uid=%u", (unsigned)getuid());
-	r = ca_import(s.cas, ca, cert, key, requester, &res);
+	r = ca_import(s.cas, ca, cert, key, requester, &call, &res);
 	audit_log(s.audit, "ca.import", requester, ca, r == 0 ? "ok" : "refused",
-		  json_pack("{s:s, s:s}", "cert", certp, "message", r ? res.message : ""));
+		  json_pack("{s:s, s:s}", "cert", certp, "message", r ? res.message.text : ""));
 	if (r != 0) {
-		log_error("import of CA %s refused: %s", ca,
-			  res.message[0] ? res.message : sftca_strerror(r));
+		log_error("import of CA %s refused: %s", ca, msg_text(&res.message, r));
 		r = 1;
 		goto out;
 	}

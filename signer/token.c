@@ -113,9 +113,10 @@ void token_counters(struct token *t, uint64_t *logins, uint64_t *recoveries)
 
 /* --- sessions ------------------------------------------------------------ */
 
-int token_session_get(struct token *t, int64_t deadline_ms, CK_SESSION_HANDLE *s)
+int token_session_get(struct token *t, const struct token_call *call, CK_SESSION_HANDLE *s)
 {
-	int64_t until = deadline_ms ? deadline_ms : clock_monotonic_ms() + DEFAULT_WAIT_MS;
+	int64_t until = call && call->deadline_ms ? call->deadline_ms
+						  : clock_monotonic_ms() + DEFAULT_WAIT_MS;
 	struct timespec ts;
 	int r = 0;
 
@@ -448,7 +449,8 @@ void token_close(struct token *t)
 
 /* --- keys and signing ---------------------------------------------------- */
 
-int token_key_open(struct token *t, const char *label, struct token_key **out)
+int token_key_open(struct token *t, const struct token_call *call, const char *label,
+		   struct token_key **out)
 {
 	struct token_key *k;
 	CK_SESSION_HANDLE s;
@@ -460,7 +462,7 @@ int token_key_open(struct token *t, const char *label, struct token_key **out)
 	k->t = t;
 	memcpy(k->label, label, strlen(label) + 1);
 	pthread_mutex_init(&k->mu, NULL);
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		goto fail;
 	if ((r = token_find_one(t, s, CKO_PRIVATE_KEY, label, &k->handle)) == 0)
 		r = token_read_public(t, s, label, &k->pub);
@@ -518,7 +520,7 @@ int token_sign(struct token_key *k, struct token_call *call, enum token_mech m,
 	CK_RV rv;
 	int r;
 
-	if ((r = token_session_get(t, call ? call->deadline_ms : 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		goto out;
 	if ((r = key_handle(k, s, &h)) == 0) {
 		if ((rv = t->f->C_SignInit(s, &mech, h)) != CKR_OK)

@@ -65,32 +65,37 @@ struct token_call {
 	int error;           /* SFTCA_ERR_* of the last token_sign(), 0 when it worked */
 };
 
+/* Object work waits for a session until call's deadline, like token_sign
+ * (call NULL or its deadline 0: 30 s from each wait); call->error is left
+ * alone. */
+
 /* Generate a key pair named label inside the token (private half
  * sensitive, never extractable, token object). key_type: "rsa:2048",
  * "rsa:3072", "rsa:4096", "ec:p256", "ec:p384". *pub receives the public key. */
-int token_generate_key(struct token *t, const char *label, const char *key_type, EVP_PKEY **pub)
-	__attribute__((warn_unused_result));
+int token_generate_key(struct token *t, const struct token_call *call, const char *label,
+		       const char *key_type, EVP_PKEY **pub) __attribute__((warn_unused_result));
 /* Import an existing private key as a sensitive, non-extractable object. */
-int token_import_key(struct token *t, const char *label, EVP_PKEY *priv)
-	__attribute__((warn_unused_result));
+int token_import_key(struct token *t, const struct token_call *call, const char *label,
+		     EVP_PKEY *priv) __attribute__((warn_unused_result));
 /* Store a certificate object with the key's CKA_ID under cert_label. */
-int token_store_cert(struct token *t, const char *key_label, const char *cert_label, X509 *x)
-	__attribute__((warn_unused_result));
+int token_store_cert(struct token *t, const struct token_call *call, const char *key_label,
+		     const char *cert_label, X509 *x) __attribute__((warn_unused_result));
 /* Destroy every object (keys, certificates) with this label. */
-int token_destroy_label(struct token *t, const char *label);
+int token_destroy_label(struct token *t, const struct token_call *call, const char *label);
 /* SFTCA_ERR_EXISTS when any object carries this label, 0 when none does. */
-int token_label_free(struct token *t, const char *label) __attribute__((warn_unused_result));
+int token_label_free(struct token *t, const struct token_call *call, const char *label)
+	__attribute__((warn_unused_result));
 
 struct token_key_attrs {
 	int sensitive, extractable, always_sensitive, never_extractable, local;
 };
-int token_key_attrs(struct token *t, const char *label, struct token_key_attrs *a)
-	__attribute__((warn_unused_result));
+int token_key_attrs(struct token *t, const struct token_call *call, const char *label,
+		    struct token_key_attrs *a) __attribute__((warn_unused_result));
 
 /* A handle on the private key named label; its public key is read from the
  * token. Survives recovery (the object handle is looked up again). */
-int token_key_open(struct token *t, const char *label, struct token_key **out)
-	__attribute__((warn_unused_result));
+int token_key_open(struct token *t, const struct token_call *call, const char *label,
+		   struct token_key **out) __attribute__((warn_unused_result));
 void token_key_free(struct token_key *k);
 EVP_PKEY *token_key_public(struct token_key *k);
 /* Sign in the token, waiting for a session until call's deadline (call may

@@ -57,10 +57,10 @@ const char *token_ckr_name(CK_RV rv);
 /* Record a failed call and return its SFTCA_ERR_* code; a lost-token code
  * marks the token lost and wakes the recovery thread. */
 int token_fail(struct token *t, const char *what, CK_RV rv);
-/* Shared lock + one pooled session by deadline_ms (CLOCK_MONOTONIC; 0: 30 s
- * from now), or TOKEN_LOST/TIMEOUT without waiting on a token that is not
- * ready. Every session_get is paired with a put. Object work passes 0. */
-int token_session_get(struct token *t, int64_t deadline_ms, CK_SESSION_HANDLE *s);
+/* Shared lock + one pooled session by call's deadline (NULL or deadline 0:
+ * 30 s from now), or TOKEN_LOST/TIMEOUT without waiting on a token that is
+ * not ready. Every session_get is paired with a put. */
+int token_session_get(struct token *t, const struct token_call *call, CK_SESSION_HANDLE *s);
 void token_session_put(struct token *t, CK_SESSION_HANDLE s);
 /* dlopen the module (once) and C_Initialize it. */
 int token_module_load(struct token *t);

@@ -50,14 +50,14 @@ int token_find_one(struct token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, co
 	return n == 1 ? 0 : SFTCA_ERR_NOT_FOUND;
 }
 
-int token_label_free(struct token *t, const char *label)
+int token_label_free(struct token *t, const struct token_call *call, const char *label)
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE h;
 	CK_ULONG n;
 	int r;
 
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		return r;
 	r = find_objects(t, s, (CK_OBJECT_CLASS)-1, label, &h, 1, &n);
 	token_session_put(t, s);
@@ -66,14 +66,14 @@ int token_label_free(struct token *t, const char *label)
 	return n == 0 ? 0 : SFTCA_ERR_EXISTS;
 }
 
-int token_destroy_label(struct token *t, const char *label)
+int token_destroy_label(struct token *t, const struct token_call *call, const char *label)
 {
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE h[16];
 	CK_ULONG n;
 	int r;
 
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		return r;
 	if ((r = find_objects(t, s, (CK_OBJECT_CLASS)-1, label, h, 16, &n)) == 0)
 		for (CK_ULONG i = 0; i < n; i++)
@@ -266,7 +266,8 @@ static int attrs_full(const struct attrs *t, const char *what)
 	return t->overflow;
 }
 
-int token_generate_key(struct token *t, const char *label, const char *key_type, EVP_PKEY **pub)
+int token_generate_key(struct token *t, const struct token_call *call, const char *label,
+		       const char *key_type, EVP_PKEY **pub)
 {
 	static const CK_BYTE f4[] = { 0x01, 0x00, 0x01 };
 	CK_KEY_TYPE kt;
@@ -312,7 +313,7 @@ int token_generate_key(struct token *t, const char *label, const char *key_type,
 		return SFTCA_ERR_INTERNAL;
 	mech.mechanism = kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
 
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		return r;
 	pthread_mutex_lock(&t->keygen_mu);
 	rv = t->f->C_GenerateKeyPair(s, &mech, pubt.a, pubt.n, privt.a, privt.n, &hpub, &hpriv);
@@ -351,7 +352,8 @@ static int bn_attr(EVP_PKEY *k, const char *name, CK_ATTRIBUTE *a, CK_ATTRIBUTE_
 	return 0;
 }
 
-int token_import_key(struct token *t, const char *label, EVP_PKEY *priv)
+int token_import_key(struct token *t, const struct token_call *call, const char *label,
+		     EVP_PKEY *priv)
 {
 	static const struct {
 		const char *name;
@@ -411,7 +413,7 @@ int token_import_key(struct token *t, const char *label, EVP_PKEY *priv)
 		goto wipe;
 	}
 
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		goto wipe;
 	rv = t->f->C_CreateObject(s, a.a, a.n, &h);
 	if (rv != CKR_OK) {
@@ -433,7 +435,8 @@ wipe:
 	return r;
 }
 
-int token_store_cert(struct token *t, const char *key_label, const char *cert_label, X509 *x)
+int token_store_cert(struct token *t, const struct token_call *call, const char *key_label,
+		     const char *cert_label, X509 *x)
 {
 	unsigned char id[SHA_DIGEST_LENGTH];
 	unsigned char *der = NULL, *subj = NULL, *iss = NULL, *ser = NULL;
@@ -463,7 +466,7 @@ int token_store_cert(struct token *t, const char *key_label, const char *cert_la
 		r = SFTCA_ERR_INTERNAL;
 		goto out;
 	}
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		goto out;
 	rv = t->f->C_CreateObject(s, a.a, a.n, &h);
 	r = rv == CKR_OK ? 0 : token_fail(t, "C_CreateObject(certificate)", rv);
@@ -476,7 +479,8 @@ out:
 	return r;
 }
 
-int token_key_attrs(struct token *t, const char *label, struct token_key_attrs *out)
+int token_key_attrs(struct token *t, const struct token_call *call, const char *label,
+		    struct token_key_attrs *out)
 {
 	CK_BBOOL v[5];
 	CK_ATTRIBUTE a[] = {
@@ -491,7 +495,7 @@ int token_key_attrs(struct token *t, const char *label, struct token_key_attrs *
 	CK_RV rv;
 	int r;
 
-	if ((r = token_session_get(t, 0, &s)) != 0)
+	if ((r = token_session_get(t, call, &s)) != 0)
 		return r;
 	if ((r = token_find_one(t, s, CKO_PRIVATE_KEY, label, &h)) == 0) {
 		rv = t->f->C_GetAttributeValue(s, h, a, 5);

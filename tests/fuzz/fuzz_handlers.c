@@ -153,6 +153,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *module = getenv("SOFTHSM_MODULE"), *base = tmp_base();
 	struct token_opts to = { 0 };
 	struct ca_change res;
+	struct token_call call = { 0 }; /* setup: the default wait */
 	char text[2048], so_pin[600], user_pin[600], state[600];
 	int created = 0, abandoned = 0;
 
@@ -217,8 +218,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((core.pool = signpool_new(cfg.sessions)) == NULL ||
 	    (core.issue_rl = ratelimit_new(cfg.issue_rate, cfg.issue_burst)) == NULL)
 		die("signpool/ratelimit");
-	if (ca_create(core.cas, FUZZ_CA_ID, "ec:p256", 3650, "cn=fuzz-init", &res) != 0)
-		die(res.message[0] ? res.message : "ca_create");
+	if (ca_create(core.cas, FUZZ_CA_ID, "ec:p256", 3650, "cn=fuzz-init", &call, &res) != 0)
+		die(msg_isset(&res.message) ? res.message.text : "ca_create");
 
 	issuer_authz.cn = (char *)"fuzz-issuer";
 	issuer_authz.role = ROLE_ISSUER;

@@ -221,6 +221,53 @@ wait "$(cat "$T/pids/holder")" || true
 rm -f "$T/pids/holder"
 assert_contains "$(cat "$T/holder.out")" "^OK " "the held batch completes once the token lets go"
 ok "a GetCRL waiting for the only session ends at its 3 s deadline (audited after $waited ms, not the 30 s default); the held batch completes"
+
+# The same for an admin's CA operations: every token wait in them (a session
+# for key generation, import, storing, lookups, the CA's own signature) ends
+# at the call's deadline. sftca ca renew (the CA signature) and ca create
+# (key generation) with --timeout 3 while the only session is held: each is
+# audited as given up within the deadline's reach, not after the 30 s
+# default, and changes nothing.
+: > "$SFTCA_SHIM_LOG"
+echo 'C_Sign HOLD' > "$SFTCA_SHIM_CONTROL"
+probe fmc-east --timeout 150 rpc IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr" \
+	>"$T/holder.out" 2>&1 </dev/null &
+echo "$!" > "$T/pids/holder"
+wait_until 60 "the batch's signature held in the token" held
+rpc ops-admin GetCA ca_id="$CA_ID"
+gens_before=$(grep -c '^ca\.generations\.[0-9]*\.generation=' <<<"$OUT" || true)
+[ "$gens_before" -ge 1 ] || fail "GetCA lists no generation: $OUT"
+NEW_CA=99999999-2222-4333-8444-555555555555
+# admin_gives_up ACTION EVENT CA ARGS...: the CLI's ca ACTION with a 3 s
+# deadline; sets WAITED to the ms until the signer audited EVENT as failed.
+admin_gives_up() {
+	local action=$1 event=$2 ca=$3 a0 t0
+	shift 3
+	a0=$(wc -l <"$AUDIT") t0=$(now_ms)
+	set +e
+	OUT=$(as ops-admin --timeout 3 ca "$action" --ca "$ca" "$@" 2>&1 </dev/null)
+	set -e
+	assert_contains "$OUT" "DEADLINE_EXCEEDED|deadline" "ca $action: the client gives up at 3 s"
+	line() { tail -n +"$((a0 + 1))" "$AUDIT" | grep "\"event\":\"$event\",\"identity\":\"cn=ops-admin\",\"ca\":\"$ca\",\"result\":\"error\""; }
+	wait_until 60 "the signer giving up on $event" line
+	WAITED=$(($(now_ms) - t0))
+	kill -0 "$(cat "$T/pids/holder")" 2>/dev/null || fail "$event: the held batch ended early"
+	[ "$WAITED" -lt 20000 ] || fail "the signer gave up $event after $WAITED ms: not at the call's 3 s deadline"
+	assert_contains "$(line)" '"message":"deadline exceeded"' "$event audited as past its deadline"
+}
+admin_gives_up renew ca.renew "$CA_ID"
+renew_waited=$WAITED
+admin_gives_up create ca.create "$NEW_CA" --key-type ec:p256
+create_waited=$WAITED
+: > "$SFTCA_SHIM_CONTROL"
+wait "$(cat "$T/pids/holder")" || true
+rm -f "$T/pids/holder"
+assert_contains "$(cat "$T/holder.out")" "^OK " "the held batch completes once the token lets go"
+rpc ops-admin GetCA ca_id="$CA_ID"
+assert_eq "$(grep -c '^ca\.generations\.[0-9]*\.generation=' <<<"$OUT" || true)" "$gens_before" "no generation from the renewal that gave up"
+rpc ops-admin GetCA ca_id="$NEW_CA"
+assert_eq "$STATUS" NOT_FOUND "no CA from the creation that gave up: $OUT"
+ok "admin ca renew and ca create waiting for the only session end at their 3 s deadline (audited after $renew_waited and $create_waited ms, not the 30 s default), change nothing; the held batch completes"
 rpc fmc-east IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr"
 assert_eq "$STATUS" OK "a call after the burst: $OUT"
 memory_ok "after sizes and load"
