@@ -61,10 +61,15 @@ static void help(FILE *f)
 		"                  [--retry FILE] [--jobs N] [--known-hosts FILE] [--accept-new-host-keys]\n"
 		"                  [--identity FILE] [--restart-cmd CMD] [--no-restart] [--shell direct|ftd]\n"
 		"                  [--ssh-timeout S] [--device-timeout S] [--device-dir DIR] [--json]\n"
+		"                  [--trust-csv-identity]\n"
 		"\n"
+		"sftca writes nothing to a device it has not identified.\n"
 		"For every device of devices.csv (device_name,ip,admin_username,admin_password, optional\n"
 		"header and columns uuid,port,shell,tunnel_port): connect over SSH, verify its host key\n"
-		"(unknown: refused unless --accept-new-host-keys; changed: always refused), and bring\n"
+		"(unknown: refused unless --accept-new-host-keys; changed: always refused), check its\n"
+		"identity (ftd: the UUID of 'show version'; direct: the CN of the certificate it holds)\n"
+		"against the row's uuid (a mismatch: FAILED, nothing written; none readable: nothing\n"
+		"written unless --trust-csv-identity; the FMC's own row is skipped), and bring\n"
 		"DEVICE_DIR/<CA ID>/{cacert.pem,sftunnel-cert.pem,sftunnel-key.pem} up to date from the\n"
 		"FMC tree under DIR: files already identical are not touched, the key only travels when\n"
 		"it changed, each file is uploaded beside, its hash checked, the old one kept as\n"
@@ -81,7 +86,9 @@ static void help(FILE *f)
 		"  --device-timeout S  everything with one device, from connect to close (default 300)\n"
 		"  --known-hosts FILE  default: known_hosts = in [client] of the client config, else\n"
 		"                      ~/.ssh/known_hosts of the real user (password database, not $HOME)\n"
-		"  --identity FILE     private key for public-key login (passwords still used for sudo)\n");
+		"  --identity FILE     private key for public-key login (passwords still used for sudo)\n"
+		"  --trust-csv-identity  push to a device whose identity cannot be read (no UUID line,\n"
+		"                      no current certificate) on devices.csv's word; said per device\n");
 	global_help(f);
 }
 
@@ -159,6 +166,9 @@ static int plan(struct push_run *r, const struct device_list *dl, const struct f
 			j->skip = "no UUID: add a uuid column to devices.csv, or use --retry FAILED_PUSH";
 			bad++;
 		}
+		/* The vendor's list starts with the FMC itself: not a peer. */
+		if (j->skip == NULL && strcmp(j->uuid, r->o.ca_id) == 0)
+			j->skip = "this is the FMC (its UUID is the CA id), not a device: nothing to push";
 		r->njobs++;
 	}
 	return bad;
@@ -181,6 +191,7 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 		{ "identity", required_argument, NULL, 'i' },
 		{ "restart-cmd", required_argument, NULL, 'x' },
 		{ "no-restart", no_argument, NULL, 'n' },
+		{ "trust-csv-identity", no_argument, NULL, 'I' },
 		{ "shell", required_argument, NULL, 's' },
 		{ "ssh-timeout", required_argument, NULL, 't' },
 		{ "device-timeout", required_argument, NULL, 'T' },
@@ -211,6 +222,7 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 		case 'i': a->o.conn.identity = optarg; break;
 		case 'x': a->o.restart_cmd = optarg; break;
 		case 'n': a->o.no_restart = 1; break;
+		case 'I': a->o.trust_csv_identity = 1; break;
 		case 'D': a->o.device_dir = optarg; break;
 		case 's':
 			if (strcmp(optarg, "ftd") == 0)
@@ -324,9 +336,12 @@ static void print_device(struct push_run *r, const struct job *j)
 		printf("[%zu/%zu] %s %s %s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
 		       j->rep.msg.text);
 	} else {
-		printf("[%zu/%zu] %s %s %s: %s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid, what,
-		       j->rep.files[0] ? " " : "", j->rep.files,
-		       j->rep.restarted ? ", sftunnel restarted" : "");
+		printf("[%zu/%zu] %s %s %s: %s%s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
+		       what, j->rep.files[0] ? " " : "", j->rep.files,
+		       j->rep.restarted ? ", sftunnel restarted" : "",
+		       j->rep.identity_trusted
+			       ? " (identity not established: devices.csv trusted, --trust-csv-identity)"
+			       : "");
 	}
 	fflush(stdout);
 }
@@ -364,6 +379,24 @@ static void run_push(const struct push_args *a, struct push_run *r)
 	r->fw = NULL;
 }
 
+/* The rows whose device turned out to be another: their ip or uuid is wrong. */
+static void print_mismatches(const struct push_run *r)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < r->njobs; i++) {
+		const struct job *j = &r->jobs[i];
+		if (j->skip || !j->rep.identity_mismatch)
+			continue;
+		printf("%s%s (%s)", any ? ", " : "identity mismatch: fix the ip or uuid of these "
+						 "devices.csv rows: ",
+		       j->dev->name, j->dev->ip);
+		any = 1;
+	}
+	if (any)
+		putchar('\n');
+}
+
 /* The summary; the exit code. */
 static int print_push(const struct push_args *a, struct push_run *r)
 {
@@ -382,6 +415,7 @@ static int print_push(const struct push_args *a, struct push_run *r)
 		if (r->unmatched)
 			printf(", %zu listed in %s without a devices.csv row", r->unmatched, a->retry_path);
 		putchar('\n');
+		print_mismatches(r);
 		if (r->written == FAILEDPUSH_WRITTEN)
 			printf("failed devices written to %s (retry: sftca push ... --retry %s)\n",
 			       a->failed_path, a->failed_path);

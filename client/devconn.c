@@ -40,6 +40,7 @@ struct devconn {
 	struct shellbuf out;
 	char nonce[17];
 	unsigned seq;
+	char version_uuid[40]; /* show version's UUID; "" when it printed none */
 };
 
 /* The peer went away (a dropped connection reads as silence otherwise). */
@@ -271,6 +272,14 @@ static int ftd_become_root(struct devconn *c, struct sftca_msg *m)
 
 	if (ftd_expect(c, cli, 1, NULL, NULL) != 0)
 		return msg_fail(m, SFTCA_ERR_SSH, "no FTD CLI prompt (>) after login");
+	/* Who the device says it is, asked of the CLI before anything else:
+	 * push compares it with devices.csv before it writes a byte. */
+	shellbuf_reset(&c->out);
+	if (ftd_send(c, "show version\n") != 0 || ftd_expect(c, cli, 1, NULL, NULL) != 0)
+		return msg_fail(m, SFTCA_ERR_SSH, "'show version' did not give the CLI prompt back");
+	if (shell_parse_version_uuid(c->out.buf ? c->out.buf : "", c->version_uuid,
+				     sizeof(c->version_uuid)) != 0)
+		c->version_uuid[0] = '\0';
 	shellbuf_reset(&c->out);
 	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL, NULL) != 0)
 		return msg_fail(m, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
@@ -645,6 +654,11 @@ void devconn_close(struct devconn *c)
 	}
 	shellbuf_free(&c->out);
 	free(c);
+}
+
+const char *devconn_version_uuid(const struct devconn *c)
+{
+	return c->version_uuid;
 }
 
 int devconn_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,

@@ -38,6 +38,10 @@ int devconn_run(struct devconn *c, const char *cmd, char *out, size_t outlen, in
 int devconn_put(struct devconn *c, const char *path, const void *data, size_t len, unsigned mode,
 		struct sftca_msg *m) __attribute__((warn_unused_result));
 
+/* ftd: the UUID the CLI's "show version" printed at login; "" when it
+ * printed none (and always for direct). */
+const char *devconn_version_uuid(const struct devconn *c);
+
 /* Single-quote s for sh into buf; SFTCA_ERR_INVALID if it does not fit. */
 int sh_quote(const char *s, char *buf, size_t len) __attribute__((warn_unused_result));
 

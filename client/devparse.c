@@ -1,6 +1,8 @@
 #include "devparse.h"
+#include "uuid.h"
 
 #include <openssl/crypto.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +175,34 @@ void shell_parse_sums(const char *out, const char *const *names, int n, char (*s
 		}
 		line = nl ? nl + 1 : NULL;
 	}
+}
+
+int shell_parse_version_uuid(const char *out, char *uuid, size_t uuidlen)
+{
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		const char *p = l;
+		char v[40];
+		size_t n = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, "UUID", 4) != 0)
+			continue;
+		for (p += 4; *p == ' ' || *p == '\t'; p++)
+			;
+		if (*p++ != ':')
+			continue;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		while (n < sizeof(v) - 1 && (isxdigit((unsigned char)*p) || *p == '-'))
+			v[n++] = (char)tolower((unsigned char)*p++);
+		v[n] = '\0';
+		while (*p == ' ' || *p == '\t' || *p == '\r')
+			p++;
+		if ((*p != '\0' && *p != '\n') || !uuid_is_canonical(v) || n + 1 > uuidlen)
+			return -1;
+		memcpy(uuid, v, n + 1);
+		return 0;
+	}
+	return -1;
 }

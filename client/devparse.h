@@ -54,4 +54,10 @@ void shell_out_append(char *out, size_t outlen, size_t *used, const char *data, 
  * per name ("" when absent). */
 void shell_parse_sums(const char *out, const char *const *names, int n, char (*sums)[65]);
 
+/* The device's UUID from the FTD CLI's "show version" (the line
+ * "UUID                      : <uuid>") into uuid (uuidlen bytes), as
+ * printed, lowercased. 0, or -1 when there is no such line or its value is
+ * not a canonical UUID. */
+int shell_parse_version_uuid(const char *out, char *uuid, size_t uuidlen);
+
 #endif

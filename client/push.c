@@ -124,6 +124,52 @@ out:
 	return r;
 }
 
+/* Who the device is, before anything is written to it: the FTD CLI's
+ * "show version" UUID (read at login), or on a direct shell the subject CN
+ * of the certificate it holds now. It must be uuid: a swapped address or
+ * UUID in devices.csv would otherwise give one device another's key. */
+static int identify(struct devconn *c, const struct push_opts *o, enum device_shell shell,
+		    const char *qdir, const char *uuid, struct push_report *rep)
+{
+	struct sftca_msg err = { { 0 } };
+	STACK_OF(X509) *certs = NULL;
+	char cmd[1024], out[16384], id[160] = "", why[160] = "";
+	int status;
+
+	if (shell == SHELL_FTD) {
+		snprintf(id, sizeof(id), "%s", devconn_version_uuid(c));
+		if (id[0] == '\0')
+			snprintf(why, sizeof(why), "'show version' printed no UUID line");
+	} else {
+		snprintf(cmd, sizeof(cmd), "cat %s/" LAYOUT_CERT " 2>/dev/null || exit 3", qdir);
+		if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
+			fail(rep, "%s", err.text);
+			return -1;
+		}
+		if (status != 0)
+			snprintf(why, sizeof(why), "it holds no %s/" LAYOUT_CERT, qdir);
+		else if (pem_parse_certs(out, strlen(out), &certs) != 0 || sk_X509_num(certs) < 1 ||
+			 x509_name_cn(X509_get_subject_name(sk_X509_value(certs, 0)), id, sizeof(id)) != 0)
+			snprintf(why, sizeof(why), "its %s/" LAYOUT_CERT " has no certificate with a CN",
+				 qdir);
+		sk_X509_pop_free(certs, X509_free);
+	}
+	if (why[0] == '\0' && strcmp(id, uuid) != 0) {
+		fail(rep, "identity mismatch: the device says %s, devices.csv says %s", id, uuid);
+		rep->identity_mismatch = 1;
+		return -1;
+	}
+	if (why[0] == '\0')
+		return 0;
+	if (!o->trust_csv_identity) {
+		fail(rep, "identity not established (%s): nothing written (--trust-csv-identity "
+		     "pushes on devices.csv's word)", why);
+		return -1;
+	}
+	rep->identity_trusted = 1;
+	return 0;
+}
+
 /* sha256sum of the three files in dir (quoted); missing files get "".
  * *pending: an earlier push replaced files but did not restart. */
 static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65], int *pending,
@@ -250,6 +296,11 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		fail(rep, "%s", err.text);
 		goto out;
 	}
+	if (identify(c, o, shell, qdir, uuid, rep) != 0)
+		goto out;
+	if (rep->identity_trusted)
+		log_warn("%s %s: identity not established; trusting devices.csv's %s "
+			 "(--trust-csv-identity)", d->name, d->ip, uuid);
 	if (remote_sums(c, qdir, sums, &pending, rep) != 0)
 		goto out;
 	/* The key travels only when it changed; identical files are left alone. */

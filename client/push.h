@@ -18,6 +18,7 @@ struct push_opts {
 	enum device_shell default_shell;
 	const char *restart_cmd;
 	int no_restart;
+	int trust_csv_identity;     /* push where the device's identity cannot be read */
 	int restart_unchanged;      /* restart even when nothing changed (a retry) */
 	char stamp[32];             /* backup suffix for this run */
 };
@@ -28,6 +29,8 @@ struct push_report {
 	enum push_result result;
 	char files[96];             /* the files replaced, space-separated */
 	int restarted;
+	int identity_mismatch;      /* the device is another row's */
+	int identity_trusted;       /* pushed on devices.csv's word (--trust-csv-identity) */
 	struct sftca_msg msg;       /* why it failed (device text escaped) */
 };
 

@@ -3,7 +3,7 @@
  * picks, gathered by shell_out_append into push's buffers, then read as push
  * reads them: sha256sum lines (shell_parse_sums), the restart-pending line
  * and the temporary files' sums (strstr), and the failure message quoting
- * the output (text_escape). Checks: the buffer stays terminated and bounded
+ * the output (text_escape), the UUID line of show version. Checks: the buffer stays terminated and bounded
  * and holds the device's first bytes as they came, whatever the reads'
  * sizes; every digest is "" or 64 lowercase hex digits the output holds on a
  * line with its file name; the message has no control character left. */
@@ -13,6 +13,7 @@
 #include "devparse.h"
 #include "layout.h"
 #include "textclean.h"
+#include "uuid.h"
 
 /* push.c's names and marker line. */
 static const char *const names[] = { LAYOUT_BUNDLE, LAYOUT_CERT, LAYOUT_KEY };
@@ -70,6 +71,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sums[0][0] != '\0') {
 		snprintf(line, sizeof(line), "%s  .%s.sftca-tmp", sums[0], names[0]);
 		(void)strstr(out, line);
+	}
+	/* push's identity: show version's UUID line; only a canonical UUID. */
+	{
+		char id[40];
+		if (shell_parse_version_uuid(out, id, sizeof(id)) == 0)
+			FUZZ_CHECK(uuid_is_canonical(id));
+		FUZZ_CHECK(shell_parse_version_uuid(out, id, 8) != 0 || strlen(id) < 8);
 	}
 	/* fail(): "listing DIR failed (status N): %.200s", escaped. */
 	snprintf(raw, sizeof(raw), "listing %s failed (status %d): %.200s", "'/var/sf/peers/x'",

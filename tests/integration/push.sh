@@ -214,12 +214,22 @@ for n in ftd-09 ftd-10; do
 	ctl "$n" run sh -c "cd /var/sf/peers/$CA_ID && sha256sum cacert.pem sftunnel-cert.pem sftunnel-key.pem" > "$T/peers-$n"
 	restarts2[$n]=$(ctl "$n" restarts)
 done
+# ftd-09 (direct) holds no certificate in /var/sf/alt: its identity cannot
+# be read, so it gets nothing, not even a temporary file...
+grep -E "^ftd-09," "$CSV" | { head -1 "$CSV"; cat; } > "$T/09.csv" && chmod 600 "$T/09.csv"
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/09.csv" --known-hosts "$KH" \
+	--failed-push "$T/FP8a" --device-dir /var/sf/alt --no-restart
+assert_contains "$OUT" "ftd-09 .*FAILED: identity not established .it holds no '/var/sf/alt/$CA_ID'/sftunnel-cert.pem.: nothing written" "ftd-09: no current certificate, refused"
+assert_eq "$(ctl ftd-09 run ls -A "/var/sf/alt/$CA_ID")" "" "ftd-09: nothing written to a device not identified"
+# ... unless the operator vouches for devices.csv (said per device).
 set +e
 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/910.csv" --known-hosts "$KH" --failed-push "$T/FP8" \
-	--device-dir /var/sf/alt --no-restart --json >"$T/push.json" 2>"$T/push.err"
+	--device-dir /var/sf/alt --no-restart --json --trust-csv-identity >"$T/push.json" 2>"$T/push.err"
 rc=$?
 set -e
 [ "$rc" -eq 0 ] || fail "push --json exit $rc: $(cat "$T/push.json" "$T/push.err")"
+assert_contains "$(cat "$T/push.err")" "ftd-09 [0-9.]+: identity not established; trusting devices.csv's $(dev_uuid ftd-09) .--trust-csv-identity." "--trust-csv-identity logged per device"
+[ "$(grep -c "identity not established" "$T/push.err")" -eq 1 ] || fail "ftd-10 (show version) was identified: $(cat "$T/push.err")"
 python3 - "$T/push.json" "$KH" "$(dev_uuid ftd-09)" "$(dev_uuid ftd-10)" <<'PY' || fail "push --json: $(cat "$T/push.json")"
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -246,6 +256,7 @@ done
 expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/910.csv" --known-hosts "$KH" --failed-push "$T/FP8" --device-dir /var/sf/alt
 assert_contains "$OUT" "0 updated, 2 unchanged, 0 failed" "rerun into --device-dir"
 for n in ftd-09 ftd-10; do assert_eq "$(ctl "$n" restarts)" "${restarts2[$n]}" "$n: nothing changed, nothing pending: no restart"; done
+ok "--device-dir: a direct device with no current certificate gets nothing (no temporary file either); --trust-csv-identity pushes to it and says so"
 ok "--device-dir /var/sf/alt (the default directory untouched, modes 0644/0644/0600), --no-restart (no restart, no pending mark), --json (parsed: summary, devices, files, restarted, known_hosts)"
 
 # ftd-08 and ftd-10 have just been sent a new key through the ftd shell.
@@ -336,6 +347,44 @@ ok "--identity: public-key login"
 
 # kill -9 of the client in the middle of a push with new keys: every device
 # keeps a key and certificate of the same age; the rerun finishes.
+# Identity before any write (issue 12): the device must be the row's UUID.
+# snap DEVICE: every file of its peer directory, with mtime and hash.
+snap() { ctl "$1" run sh -c "cd /var/sf/peers/$CA_ID && ls -lA --time-style=+%s . && find . -type f -exec sha256sum {} + | sort"; }
+A=${ftd_names[0]} B=${ftd_names[1]}
+for n in "${names[@]}"; do grep -qx "SHELL_KIND=direct" "$D/$n/device.env" && { W=$n; break; }; done
+rowA=$(grep "^$A," "$CSV") rowB=$(grep "^$B," "$CSV") rowW=$(grep "^$W," "$CSV")
+IFS=, read -r _ ipA _ _ _ portA _ <<<"$rowA"
+IFS=, read -r _ ipB _ _ _ portB _ <<<"$rowB"
+fmc_uuid=0a0b0c0d-0000-4000-8000-00000000f3c0
+wrong=$(dev_uuid ftd-10)
+{
+	head -1 "$CSV"
+	echo "FMCpri,127.0.0.1,admin,x,$CA_ID,22,ftd,8305"
+	awk -F, -v OFS=, -v ip="$ipB" -v port="$portB" '{ $2 = ip; $6 = port; print }' <<<"$rowA"
+	awk -F, -v OFS=, -v ip="$ipA" -v port="$portA" '{ $2 = ip; $6 = port; print }' <<<"$rowB"
+	awk -F, -v OFS=, -v u="$wrong" '{ $5 = u; print }' <<<"$rowW"
+} > "$T/swapped.csv"
+chmod 600 "$T/swapped.csv"
+for n in "$A" "$B" "$W"; do snap "$n" > "$T/snap-$n"; done
+# The rows' peers get new files first, so that a push would change them.
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$(dev_uuid "$A")" --peer "$(dev_uuid "$B")" --peer "$wrong" --rekey
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/swapped.csv" --known-hosts "$KH" --failed-push "$T/FP-id"
+assert_contains "$OUT" "$A $ipB $(dev_uuid "$A"): FAILED: identity mismatch: the device says $(dev_uuid "$B"), devices.csv says $(dev_uuid "$A")" "swapped row $A"
+assert_contains "$OUT" "$B $ipA $(dev_uuid "$B"): FAILED: identity mismatch: the device says $(dev_uuid "$A"), devices.csv says $(dev_uuid "$B")" "swapped row $B"
+assert_contains "$OUT" "$W [0-9.]+ $wrong: FAILED: identity mismatch: the device says $(dev_uuid "$W"), devices.csv says $wrong" "wrong uuid on $W (direct: its certificate's CN)"
+assert_contains "$OUT" "FMCpri 127.0.0.1: skipped, this is the FMC" "the FMC's own row"
+assert_contains "$OUT" "identity mismatch: fix the ip or uuid of these devices.csv rows: " "summary names the rows"
+assert_contains "$OUT" "0 updated, 0 unchanged, 3 failed" "summary counts"
+for n in "$A" "$B" "$W"; do
+	assert_contains "$OUT" "rows: .*$n " "summary names $n"
+	cmp -s <(snap "$n") "$T/snap-$n" || fail "$n: written to though not identified: $(diff <(snap "$n") "$T/snap-$n")"
+	[ -z "$(tmps "$n")" ] || fail "$n: temporary files left: $(tmps "$n")"
+done
+grep -q "FMCpri" "$T/FP-id" && fail "the FMC's row in FAILED_PUSH: $(cat "$T/FP-id")"
+ok "identity before any write: two rows' addresses swapped and a wrong uuid (direct) are FAILED with the mismatch and nothing written (files, mtimes, no temporary file); the FMC's own row skipped; the summary names the rows"
+# Put the devices back in step with the tree for what follows.
+expect_rc 0 push
+
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --rekey
 # The real process in the background ($! of a shell function would be a
 # subshell, and killing it would leave sftca running to the end). Two jobs:
