@@ -133,13 +133,14 @@ static int identify(struct devconn *c, const struct push_opts *o, enum device_sh
 {
 	struct sftca_msg err = { { 0 } };
 	STACK_OF(X509) *certs = NULL;
-	char cmd[1024], out[16384], id[160] = "", why[160] = "";
+	struct sftca_msg why = { { 0 } };
+	char cmd[1024], out[16384], id[160] = "";
 	int status;
 
 	if (shell == SHELL_FTD) {
 		snprintf(id, sizeof(id), "%s", devconn_version_uuid(c));
 		if (id[0] == '\0')
-			snprintf(why, sizeof(why), "'show version' printed no UUID line");
+			msg_set(&why, "'show version' printed no UUID line");
 	} else {
 		snprintf(cmd, sizeof(cmd), "cat %s/" LAYOUT_CERT " 2>/dev/null || exit 3", qdir);
 		if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
@@ -147,23 +148,22 @@ static int identify(struct devconn *c, const struct push_opts *o, enum device_sh
 			return -1;
 		}
 		if (status != 0)
-			snprintf(why, sizeof(why), "it holds no %s/" LAYOUT_CERT, qdir);
+			msg_set(&why, "it holds no %s/" LAYOUT_CERT, qdir);
 		else if (pem_parse_certs(out, strlen(out), &certs) != 0 || sk_X509_num(certs) < 1 ||
 			 x509_name_cn(X509_get_subject_name(sk_X509_value(certs, 0)), id, sizeof(id)) != 0)
-			snprintf(why, sizeof(why), "its %s/" LAYOUT_CERT " has no certificate with a CN",
-				 qdir);
+			msg_set(&why, "its %s/" LAYOUT_CERT " has no certificate with a CN", qdir);
 		sk_X509_pop_free(certs, X509_free);
 	}
-	if (why[0] == '\0' && strcmp(id, uuid) != 0) {
+	if (!msg_isset(&why) && strcmp(id, uuid) != 0) {
 		fail(rep, "identity mismatch: the device says %s, devices.csv says %s", id, uuid);
 		rep->identity_mismatch = 1;
 		return -1;
 	}
-	if (why[0] == '\0')
+	if (!msg_isset(&why))
 		return 0;
 	if (!o->trust_csv_identity) {
 		fail(rep, "identity not established (%s): nothing written (--trust-csv-identity "
-		     "pushes on devices.csv's word)", why);
+		     "pushes on devices.csv's word)", why.text);
 		return -1;
 	}
 	rep->identity_trusted = 1;
