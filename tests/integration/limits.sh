@@ -199,13 +199,24 @@ ok "20 calls with max_calls 2: $n_ok admitted (all $fit items each issued), $n_b
 # signature. One session, held in C_Sign by a batch; an admin's GetCRL
 # (signed in the token on the handler thread) with a 3 s deadline waits
 # behind it.
-: > "$SFTCA_SHIM_LOG"
-echo 'C_Sign HOLD' > "$SFTCA_SHIM_CONTROL"
-probe fmc-east --timeout 150 rpc IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr" \
-	>"$T/holder.out" 2>&1 </dev/null &
-echo "$!" > "$T/pids/holder"
+# hold_session: a batch whose signature the token holds (the only session
+# busy); release_session lets it go and checks it completes.
+hold_session() {
+	: > "$SFTCA_SHIM_LOG"
+	echo 'C_Sign HOLD' > "$SFTCA_SHIM_CONTROL"
+	probe fmc-east --timeout 150 rpc IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr" \
+		>"$T/holder.out" 2>&1 </dev/null &
+	echo "$!" > "$T/pids/holder"
+	wait_until 60 "the batch's signature held in the token" held
+}
+release_session() {
+	: > "$SFTCA_SHIM_CONTROL"
+	wait "$(cat "$T/pids/holder")" || true
+	rm -f "$T/pids/holder"
+	assert_contains "$(cat "$T/holder.out")" "^OK " "the held batch completes once the token lets go"
+}
 held() { grep -q '^C_Sign held$' "$SFTCA_SHIM_LOG"; }
-wait_until 60 "the batch's signature held in the token" held
+hold_session
 a0=$(wc -l <"$AUDIT") t0=$(now_ms)
 set +e
 OUT=$(probe ops-admin --timeout 3 rpc GetCRL ca_id="$CA_ID" 2>&1 </dev/null)
@@ -216,10 +227,7 @@ gave_up() { tail -n +"$((a0 + 1))" "$AUDIT" | grep -q '"event":"crl.sign".*"mess
 wait_until 60 "the signer giving up on a token session" gave_up
 waited=$(($(now_ms) - t0))
 [ "$waited" -lt 20000 ] || fail "the signer gave up on a token session after $waited ms: not at the call's 3 s deadline"
-: > "$SFTCA_SHIM_CONTROL"
-wait "$(cat "$T/pids/holder")" || true
-rm -f "$T/pids/holder"
-assert_contains "$(cat "$T/holder.out")" "^OK " "the held batch completes once the token lets go"
+release_session
 ok "a GetCRL waiting for the only session ends at its 3 s deadline (audited after $waited ms, not the 30 s default); the held batch completes"
 
 # The same for an admin's CA operations: every token wait in them (a session
@@ -228,12 +236,7 @@ ok "a GetCRL waiting for the only session ends at its 3 s deadline (audited afte
 # (key generation) with --timeout 3 while the only session is held: each is
 # audited as given up within the deadline's reach, not after the 30 s
 # default, and changes nothing.
-: > "$SFTCA_SHIM_LOG"
-echo 'C_Sign HOLD' > "$SFTCA_SHIM_CONTROL"
-probe fmc-east --timeout 150 rpc IssueBatch ca_id="$CA_ID" items=peer_uuid=$PEER,csr_der=@"$T/peer.csr" \
-	>"$T/holder.out" 2>&1 </dev/null &
-echo "$!" > "$T/pids/holder"
-wait_until 60 "the batch's signature held in the token" held
+hold_session
 rpc ops-admin GetCA ca_id="$CA_ID"
 gens_before=$(grep -c '^ca\.generations\.[0-9]*\.generation=' <<<"$OUT" || true)
 [ "$gens_before" -ge 1 ] || fail "GetCA lists no generation: $OUT"
@@ -259,10 +262,7 @@ admin_gives_up renew ca.renew "$CA_ID"
 renew_waited=$WAITED
 admin_gives_up create ca.create "$NEW_CA" --key-type ec:p256
 create_waited=$WAITED
-: > "$SFTCA_SHIM_CONTROL"
-wait "$(cat "$T/pids/holder")" || true
-rm -f "$T/pids/holder"
-assert_contains "$(cat "$T/holder.out")" "^OK " "the held batch completes once the token lets go"
+release_session
 rpc ops-admin GetCA ca_id="$CA_ID"
 assert_eq "$(grep -c '^ca\.generations\.[0-9]*\.generation=' <<<"$OUT" || true)" "$gens_before" "no generation from the renewal that gave up"
 rpc ops-admin GetCA ca_id="$NEW_CA"
