@@ -312,9 +312,13 @@ static void *recovery_main(void *arg)
 		pthread_mutex_unlock(&t->pool_mu);
 		{
 			struct timespec wts;
-			clock_gettime(CLOCK_MONOTONIC, &wts);
+			/* timedwrlock (CLOCK_REALTIME), not clockwrlock: ThreadSanitizer
+			 * does not intercept clockwrlock, so it could not see this lock
+			 * and reported the disconnect as racing with signers. A clock
+			 * step only moves when the warning below is logged. */
+			clock_gettime(CLOCK_REALTIME, &wts);
 			wts.tv_sec += TOKEN_WEDGED_SECONDS;
-			if (pthread_rwlock_clockwrlock(&t->lock, CLOCK_MONOTONIC, &wts) != 0) {
+			if (pthread_rwlock_timedwrlock(&t->lock, &wts) != 0) {
 				log_error("token '%s': a call into %s has not returned for %d s; "
 					  "recovery waits for it (a module that never returns "
 					  "needs a restart of the signer)",
