@@ -137,7 +137,7 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned char *der,
 		size_t len, const char *serial)
 {
-	char *cert_pem = NULL, *key_pem = NULL;
+	char *cert_pem = NULL, *key_pem = NULL, made[128];
 	int64_t not_after = 0;
 	int r = x509_der_peek(der, len, w->key, &not_after);
 
@@ -159,9 +159,10 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		goto out;
 	}
 	if (w->act == PEER_NEWKEY) {
-		struct af_file files[2] = {
+		struct af_file files[3] = {
 			{ LAYOUT_KEY, NULL, 0, 0600 },
 			{ LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 },
+			{ LAYOUT_KEY_MADE, made, 0, 0644 },
 		};
 		if ((key_pem = pkey_to_pem(w->key)) == NULL) {
 			PEER_FAIL(w, "out of memory");
@@ -169,8 +170,12 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		}
 		files[0].data = key_pem;
 		files[0].len = strlen(key_pem);
-		/* Key and certificate change together: all old or all new. */
-		r = af_write_set(w->t.dir, files, 2, c->stamp);
+		sha256_hex(key_pem, files[0].len, made);
+		snprintf(made + 64, sizeof(made) - 64, "  " LAYOUT_KEY "\n");
+		files[2].len = strlen(made);
+		/* Key, certificate and the record that sftca made the key change
+		 * together: all old or all new. */
+		r = af_write_set(w->t.dir, files, 3, c->stamp);
 	} else {
 		struct af_file f = { LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 };
 		r = af_write_nofollow(w->t.dir, &f, c->stamp);

@@ -11,6 +11,11 @@
 #define LAYOUT_KEY "sftunnel-key.pem"
 #define LAYOUT_BUNDLE "cacert.pem"
 #define LAYOUT_CRL "crl.pem"
+/* Beside a peer's pair: "<sha256 of the key file>  sftunnel-key.pem", written
+ * with every key sftca issue makes (--rekey, a missing or revoked key). push
+ * sends a key that differs from the device's only when this names it: a key
+ * that differs on the device alone is reported, not overwritten. */
+#define LAYOUT_KEY_MADE ".sftca-key-made.sha256"
 
 struct layout_target {
 	char uuid[40];        /* subject CN: the peer's UUID, or the FMC's for self */

@@ -11,7 +11,6 @@
 #include "x509util.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@ struct local_files {
 	char *data[NFILES];
 	size_t len[NFILES];
 	char sha[NFILES][65];
+	int key_made;               /* sftca issue made this key (LAYOUT_KEY_MADE) */
 };
 
 static void fail(struct push_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -50,15 +50,6 @@ static void fail(struct push_report *rep, const char *fmt, ...)
 	text_escape(raw, rep->msg.text, sizeof(rep->msg.text));
 }
 
-static void sha_hex(const char *data, size_t len, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)data, len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static void local_free(struct local_files *lf)
 {
 	for (int i = 0; i < NFILES; i++) {
@@ -66,6 +57,22 @@ static void local_free(struct local_files *lf)
 			OPENSSL_cleanse(lf->data[i], lf->len[i]);
 		free(lf->data[i]);
 	}
+}
+
+/* 1 when the record beside the pair says sftca issue made the key whose
+ * file hashes to sha (a new key: --rekey, or one that was missing). */
+static int key_made_by_issue(const char *dir, const char *sha)
+{
+	char path[4300], *rec = NULL;
+	size_t len = 0;
+	int made;
+
+	if (layout_file(dir, LAYOUT_KEY_MADE, path, sizeof(path)) != 0 ||
+	    file_read_all(path, 4096, &rec, &len) != 0)
+		return 0;
+	made = len >= 64 && strncmp(rec, sha, 64) == 0;
+	free(rec);
+	return made;
 }
 
 /* Read the three files for a peer and make sure they are worth pushing:
@@ -100,8 +107,9 @@ static int local_load(const struct push_opts *o, const char *uuid, struct local_
 			fail(rep, "local file %s cannot be read (run sftca issue first)", path[i]);
 			goto out;
 		}
-		sha_hex(lf->data[i], lf->len[i], lf->sha[i]);
+		sha256_hex(lf->data[i], lf->len[i], lf->sha[i]);
 	}
+	lf->key_made = key_made_by_issue(t.dir, lf->sha[F_KEY]);
 	if ((trust = trust_load(o->root, &m)) == NULL) {
 		fail(rep, "%s", m.text);
 		goto out;
@@ -167,6 +175,30 @@ static int identify(struct devconn *c, const struct push_opts *o, enum device_sh
 		return -1;
 	}
 	rep->identity_trusted = 1;
+	return 0;
+}
+
+/* A private key goes only to a device whose identity was proven, and only
+ * when the device has none or sftca issue made the FMC's (--rekey): a key
+ * that differs on the device alone may be the device's own pair or a sign
+ * that the row is wrong, and overwriting it would break or leak. Nothing
+ * at all is written then: the certificate belongs with the key. */
+static int key_may_travel(const struct local_files *lf, int device_has_key, const char *uuid,
+			  struct push_report *rep)
+{
+	if (device_has_key && !lf->key_made) {
+		fail(rep, "key mismatch: the device's " LAYOUT_KEY " is not the key the FMC holds for %s, "
+		     "and sftca issue did not make that one (--rekey): no key sent, nothing written "
+		     "(check the device; sftca issue --rekey --peer %s gives it a new key to push)",
+		     uuid, uuid);
+		return -1;
+	}
+	if (rep->identity_trusted) {
+		fail(rep, "the key must be sent (%s), but a private key goes only to a device whose "
+		     "identity was proven (not on --trust-csv-identity): nothing written",
+		     device_has_key ? "sftca issue made a new one" : "the device has none");
+		return -1;
+	}
 	return 0;
 }
 
@@ -307,6 +339,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	for (int i = 0; i < NFILES; i++)
 		if ((changed[i] = strcmp(sums[i], lf.sha[i]) != 0))
 			nchanged++;
+	if (changed[F_KEY] && key_may_travel(&lf, sums[F_KEY][0] != '\0', uuid, rep) != 0)
+		goto out;
 	if (nchanged == 0) {
 		rep->result = PUSH_UNCHANGED;
 		goto restart;

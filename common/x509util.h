@@ -60,6 +60,8 @@ void x509_name_text(const X509_NAME *n, char *buf, size_t len);
 
 /* Lowercase hex SHA-256 of the DER certificate / SubjectPublicKeyInfo. */
 int x509_sha256_hex(X509 *x, char out[65]);
+/* SHA-256 of len bytes, lowercase hex (what sha256sum prints). */
+void sha256_hex(const void *data, size_t len, char out[65]);
 int pkey_spki_sha256_hex(EVP_PKEY *k, char out[65]);
 
 /* 1 when the key pair's public half equals the certificate's key. */

@@ -6,12 +6,12 @@
 #include "failpoint.h"
 #include "fileio.h"
 #include "log.h"
+#include "x509util.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,15 +49,6 @@ struct audit {
 
 static int write_record(struct audit *a, const char *event, const char *identity,
 			const char *ca, const char *result, json_t *detail);
-
-static void sha256_hex(const char *data, size_t len, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)data, len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 /* The highest N of DIR/audit.log.N (0 when the log never rotated). */
 static unsigned long last_rotation(const char *dir)

@@ -182,6 +182,15 @@ run)
 stop)
 	N_WANTED=0 need_args "$@"
 	stop_devices "$DEV"
+	# "stopped" must mean refused: a listener left on the device's address
+	# (one the namespace scan did not find) is named, ended and waited for.
+	for port in "$SSH_PORT" "$TUNNEL_PORT"; do
+		mapfile -t left < <(ss -Hltnp "src $IP:$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+		[ ${#left[@]} -eq 0 ] && continue
+		warn "$NAME: $IP:$port still listening after stop (pids ${left[*]}: $(ps -o pid=,args= -p "${left[@]}" | paste -sd';' -)); killing them"
+		kill -KILL "${left[@]}" 2>/dev/null || true
+	done
+	wait_port_free
 	echo "$NAME stopped" ;;
 start)
 	N_WANTED=0 need_args "$@"

@@ -221,7 +221,17 @@ expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/09.csv" --kn
 	--failed-push "$T/FP8a" --device-dir /var/sf/alt --no-restart
 assert_contains "$OUT" "ftd-09 .*FAILED: identity not established .it holds no '/var/sf/alt/$CA_ID'/sftunnel-cert.pem.: nothing written" "ftd-09: no current certificate, refused"
 assert_eq "$(ctl ftd-09 run ls -A "/var/sf/alt/$CA_ID")" "" "ftd-09: nothing written to a device not identified"
-# ... unless the operator vouches for devices.csv (said per device).
+# --trust-csv-identity does not make it a device a key may go to: it has
+# none, so the key would travel, and a private key goes only to a device
+# whose identity was proven.
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/09.csv" --known-hosts "$KH" \
+	--failed-push "$T/FP8a" --device-dir /var/sf/alt --no-restart --trust-csv-identity
+assert_contains "$OUT" "ftd-09 .*FAILED: the key must be sent .the device has none., but a private key goes only to a device whose identity was proven .not on --trust-csv-identity.: nothing written" "ftd-09: no key on devices.csv's word"
+assert_eq "$(ctl ftd-09 run ls -A "/var/sf/alt/$CA_ID")" "" "ftd-09: nothing written on devices.csv's word when the key would travel"
+# With the key it already has (no certificate, so still unidentified) the
+# operator may vouch for devices.csv: the bundle and certificate go, said
+# per device.
+ctl ftd-09 run cp -p "/var/sf/peers/$CA_ID/sftunnel-key.pem" "/var/sf/alt/$CA_ID/"
 set +e
 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/910.csv" --known-hosts "$KH" --failed-push "$T/FP8" \
 	--device-dir /var/sf/alt --no-restart --json --trust-csv-identity >"$T/push.json" 2>"$T/push.err"
@@ -240,7 +250,10 @@ devs = sorted(doc["devices"], key=lambda d: d["device"])
 assert [d["device"] for d in devs] == ["ftd-09", "ftd-10"], devs
 for d, uuid in zip(devs, sys.argv[3:]):
     assert d["uuid"] == uuid and d["result"] == "updated" and d["restarted"] is False, d
-    assert d["files"] == "cacert.pem sftunnel-cert.pem sftunnel-key.pem" and d["message"] == "", d
+    assert d["message"] == "", d
+# ftd-09 had the key: it did not travel; ftd-10 (identified) had none.
+assert devs[0]["files"] == "cacert.pem sftunnel-cert.pem", devs[0]
+assert devs[1]["files"] == "cacert.pem sftunnel-cert.pem sftunnel-key.pem", devs[1]
 PY
 for n in ftd-09 ftd-10; do
 	P=$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed
@@ -256,7 +269,7 @@ done
 expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/910.csv" --known-hosts "$KH" --failed-push "$T/FP8" --device-dir /var/sf/alt
 assert_contains "$OUT" "0 updated, 2 unchanged, 0 failed" "rerun into --device-dir"
 for n in ftd-09 ftd-10; do assert_eq "$(ctl "$n" restarts)" "${restarts2[$n]}" "$n: nothing changed, nothing pending: no restart"; done
-ok "--device-dir: a direct device with no current certificate gets nothing (no temporary file either); --trust-csv-identity pushes to it and says so"
+ok "--device-dir: a direct device with no current certificate gets nothing (no temporary file either); --trust-csv-identity pushes to it and says so, but never a key"
 ok "--device-dir /var/sf/alt (the default directory untouched, modes 0644/0644/0600), --no-restart (no restart, no pending mark), --json (parsed: summary, devices, files, restarted, known_hosts)"
 
 # ftd-08 and ftd-10 have just been sent a new key through the ftd shell.
@@ -384,6 +397,37 @@ grep -q "FMCpri" "$T/FP-id" && fail "the FMC's row in FAILED_PUSH: $(cat "$T/FP-
 ok "identity before any write: two rows' addresses swapped and a wrong uuid (direct) are FAILED with the mismatch and nothing written (files, mtimes, no temporary file); the FMC's own row skipped; the summary names the rows"
 # Put the devices back in step with the tree for what follows.
 expect_rc 0 push
+
+# A key travels only when sftca issue made it (issue 12): a device whose
+# key differs on its own (its own pair, a restore, a wrong row) is
+# reported and left alone, whatever else changed; after issue --rekey the
+# new key goes, once.
+KA=${ftd_names[2]}
+KD=$W
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$(dev_uuid "$KA")" --peer "$(dev_uuid "$KD")" --force
+for n in "$KA" "$KD"; do
+	ctl "$n" run sh -c "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out /var/sf/peers/$CA_ID/sftunnel-key.pem 2>/dev/null"
+	snap "$n" > "$T/ksnap-$n"
+done
+head -1 "$CSV" > "$T/k.csv" && grep -E "^($KA|$KD)," "$CSV" >> "$T/k.csv" && chmod 600 "$T/k.csv"
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/k.csv" --known-hosts "$KH" --failed-push "$T/FP-k"
+for n in "$KA" "$KD"; do
+	u=$(dev_uuid "$n")
+	assert_contains "$OUT" "$n [0-9.]+ $u: FAILED: key mismatch: the device's sftunnel-key.pem is not the key the FMC holds for $u, and sftca issue did not make that one .--rekey.: no key sent, nothing written" "$n: a key differing on the device alone"
+	cmp -s <(snap "$n") "$T/ksnap-$n" || fail "$n: written to on a key mismatch: $(diff <(snap "$n") "$T/ksnap-$n")"
+	[ -z "$(tmps "$n")" ] || fail "$n: temporary files left: $(tmps "$n")"
+done
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$(dev_uuid "$KA")" --peer "$(dev_uuid "$KD")" --rekey
+for n in "$KA" "$KD"; do
+	P=$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed
+	assert_eq "$(cd "$P" && sha256sum -c .sftca-key-made.sha256)" "sftunnel-key.pem: OK" "$n: issue --rekey records the key it made"
+done
+expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/k.csv" --known-hosts "$KH" --failed-push "$T/FP-k"
+for n in "$KA" "$KD"; do
+	assert_contains "$OUT" "$n [0-9.]+ $(dev_uuid "$n"): updated sftunnel-cert.pem sftunnel-key.pem, sftunnel restarted" "$n: the key made by --rekey sent"
+	cmp -s <(remote "$n" sftunnel-key.pem) "$FMC/var/sf/peers/$(dev_uuid "$n")/certs_pushed/sftunnel-key.pem" || fail "$n: not the FMC's new key"
+done
+ok "a key differing on the device alone (ftd and direct): FAILED 'key mismatch', nothing written; after issue --rekey (recorded beside the pair) the new key is sent"
 
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --rekey
 # The real process in the background ($! of a shell function would be a
