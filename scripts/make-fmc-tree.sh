@@ -105,7 +105,7 @@ CNF
 	echo 00 > "$legacy/serial" # the field's InternalCA has serial 0
 	newkey "$legacy/cakey.pem"
 	openssl req -new -key "$legacy/cakey.pem" -out "$legacy/ca.csr" \
-		-subj "/title=InternalCA/OU=Intrusion Management System/CN=$fmc/O=Cisco Systems, Inc." 2>/dev/null
+		-subj "/title=InternalCA/OU=Intrusion Management System/CN=$fmc/O=Cisco Systems, Inc" 2>/dev/null
 	dates=(-days 3650)
 	[ -n "$ca_start" ] && dates=(-startdate "$ca_start" -enddate "$ca_end")
 	# No extension section: OpenSSL writes an X.509 v1 certificate, as the field has.
@@ -115,7 +115,7 @@ CNF
 	printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n' > "$legacy/leaf.ext"
 	serial=1
 	leaf() { # leaf KEYFILE CN OUT
-		openssl req -new -key "$1" -subj "/OU=Intrusion Management System/CN=$2/O=Cisco Systems, Inc." \
+		openssl req -new -key "$1" -subj "/OU=Intrusion Management System/CN=$2/O=Cisco Systems, Inc" \
 			-out "$legacy/leaf.csr" 2>/dev/null
 		local end=()
 		[ -n "$ca_end" ] && end=(-startdate "$ca_start" -enddate "$ca_end")
@@ -126,7 +126,7 @@ CNF
 	if [ -n "$ca_end" ]; then
 		# A past validity needs `openssl ca`, which can backdate.
 		leaf() {
-			openssl req -new -key "$1" -subj "/OU=Intrusion Management System/CN=$2/O=Cisco Systems, Inc." \
+			openssl req -new -key "$1" -subj "/OU=Intrusion Management System/CN=$2/O=Cisco Systems, Inc" \
 				-out "$legacy/leaf.csr" 2>/dev/null
 			printf '[x]\n' > "$legacy/leafca.ext"; cat "$legacy/leaf.ext" >> "$legacy/leafca.ext"
 			openssl ca -batch -config "$legacy/ca.cnf" -cert "$legacy/cacert.pem" -keyfile "$legacy/cakey.pem" \

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ORG "Cisco Systems, Inc."
+#define ORG "Cisco Systems, Inc" /* the field's: 18 bytes, no final period */
 #define OU "Intrusion Management System"
 
 X509_NAME *profile_ca_subject(const char *ca_id)

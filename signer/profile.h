@@ -15,7 +15,7 @@ struct sftca_msg;
 #define PROFILE_SERIAL_BYTES 16       /* 128-bit random serials */
 #define PROFILE_SERIAL_HEX 80
 
-/* title=InternalCA, OU=Intrusion Management System, CN=<ca_id>, O=Cisco Systems, Inc. */
+/* title=InternalCA, OU=Intrusion Management System, CN=<ca_id>, O=Cisco Systems, Inc (no period, as the field) */
 X509_NAME *profile_ca_subject(const char *ca_id);
 /* The CA's subject without title and with CN = peer_uuid, order kept. */
 X509_NAME *profile_leaf_subject(const X509_NAME *ca_subject, const char *peer_uuid);

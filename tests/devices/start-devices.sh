@@ -206,7 +206,7 @@ ssh-keygen -q -t ed25519 -N '' -C "sftca-devices-client" -f "$STATE/id_ed25519"
 # the field's extensions.
 PKI=$STATE/pki
 mkdir -p "$PKI"
-CISCO_DN="/OU=Intrusion Management System/CN=%s/O=Cisco Systems, Inc."
+CISCO_DN="/OU=Intrusion Management System/CN=%s/O=Cisco Systems, Inc"
 cat >"$PKI/peer-ext.cnf" <<'EOF'
 basicConstraints=CA:FALSE
 subjectAltName=DNS:localhost

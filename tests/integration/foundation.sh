@@ -33,7 +33,9 @@ assert_contains "$text" "Subject Key Identifier" "SKI present"
 assert_contains "$text" "Signature Algorithm: sha256WithRSAEncryption" "sha256WithRSA"
 assert_contains "$text" "Public-Key: \(2048 bit\)" "RSA-2048"
 subj=$(openssl x509 -in "$T/ca.pem" -noout -subject -nameopt RFC2253)
-assert_eq "$subj" "subject=O=Cisco Systems\\, Inc.,CN=$CA_ID,OU=Intrusion Management System,title=InternalCA" "CA subject"
+assert_eq "$subj" "subject=O=Cisco Systems\\, Inc,CN=$CA_ID,OU=Intrusion Management System,title=InternalCA" "CA subject"
+# The field's O, byte for byte: a UTF8String of 18 bytes, no final period.
+assert_contains "$(openssl asn1parse -in "$T/ca.pem" | grep -m1 -A1 organizationName | sed -n 2p)" "l= *18 prim: UTF8STRING +:Cisco Systems, Inc$" "O as the field encodes it"
 days=$(( ($(date -d "$(openssl x509 -in "$T/ca.pem" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s)) / 86400 ))
 [ "$days" -ge 3649 ] && [ "$days" -le 3650 ] || fail "CA validity $days days, wanted 3650"
 ok "CA certificate: v3, CA:TRUE and keyUsage critical, SKI, subject per the profile, 10 years"

@@ -31,7 +31,7 @@ for dir in "$FMC"/var/sf/peers/*/certs_pushed "$FMC/etc/sf/keys"; do
 	text=$(openssl x509 -in "$cert" -noout -text)
 	assert_contains "$text" "Version: 3 \(0x2\)" "v3"
 	assert_eq "$(openssl x509 -in "$cert" -noout -subject -nameopt RFC2253)" \
-		"subject=O=Cisco Systems\\, Inc.,CN=$uuid,OU=Intrusion Management System" "subject of $uuid"
+		"subject=O=Cisco Systems\\, Inc,CN=$uuid,OU=Intrusion Management System" "subject of $uuid"
 	assert_eq "$(openssl x509 -in "$cert" -noout -issuer -nameopt RFC2253)" "issuer=$ca_subj" "issuer"
 	exts=$(grep -o "X509v3 [A-Za-z ]*:" <<<"$text" | tr '\n' '|')
 	assert_eq "$exts" "X509v3 extensions:|X509v3 Basic Constraints:|X509v3 Subject Alternative Name:|X509v3 Extended Key Usage:|X509v3 Subject Key Identifier:|X509v3 Authority Key Identifier:|" "exactly the profile's extensions"

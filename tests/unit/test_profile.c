@@ -58,7 +58,15 @@ static void ca_certificate(void **state)
 	assert_int_equal(X509_get_version(ca), X509_VERSION_3);
 	x509_name_text(X509_get_subject_name(ca), text, sizeof(text));
 	assert_string_equal(text, "title=InternalCA, OU=Intrusion Management System, CN=" CA_ID
-				  ", O=Cisco Systems\\, Inc.");
+				  ", O=Cisco Systems\\, Inc");
+	{ /* The field's O: UTF8String, 18 bytes (0c 12 ...), no final period. */
+		const X509_NAME *n = X509_get_subject_name(ca);
+		const ASN1_STRING *o = X509_NAME_ENTRY_get_data(
+			X509_NAME_get_entry(n, X509_NAME_get_index_by_NID(n, NID_organizationName, -1)));
+		assert_int_equal(ASN1_STRING_type(o), V_ASN1_UTF8STRING);
+		assert_int_equal(ASN1_STRING_length(o), 18);
+		assert_memory_equal(ASN1_STRING_get0_data(o), "Cisco Systems, Inc", 18);
+	}
 	bc = X509_get_ext_d2i(ca, NID_basic_constraints, &crit, NULL);
 	assert_non_null(bc);
 	assert_true(bc->ca);
@@ -98,7 +106,7 @@ static void leaf_profile_exactly(void **state)
 	}
 	assert_int_equal(X509_get_version(x), X509_VERSION_3);
 	x509_name_text(X509_get_subject_name(x), text, sizeof(text));
-	assert_string_equal(text, "OU=Intrusion Management System, CN=" PEER ", O=Cisco Systems\\, Inc.");
+	assert_string_equal(text, "OU=Intrusion Management System, CN=" PEER ", O=Cisco Systems\\, Inc");
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)), 0);
 	/* Exactly: basicConstraints, SAN, EKU, SKI, AKI, in that order. */
 	assert_int_equal(X509_get_ext_count(x), 5);
