@@ -16,8 +16,10 @@ static void help(FILE *f)
 		"\n"
 		"Writes a CRL v2 (PEM) for every generation in the CA's trust bundle, active\n"
 		"first, each signed by that generation's key in the token, with a CRL number,\n"
-		"thisUpdate/nextUpdate (--days, default 7) and reason codes. On an FMC the file\n"
-		"sftunnel.conf names is /etc/sf/ca_root/crl.pem.\n");
+		"thisUpdate/nextUpdate and reason codes. nextUpdate: --days N from now (an\n"
+		"admin's), default the latest notAfter of the bundle's CA certificates, so a\n"
+		"CRL never expires before the CA does. On an FMC the file sftunnel.conf names\n"
+		"is /etc/sf/ca_root/crl.pem.\n");
 	global_help(f);
 }
 

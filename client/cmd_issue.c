@@ -32,7 +32,6 @@
 /* nextUpdate of the CRL written beside the bundle. Long, because a
  * verifier that enforces nextUpdate would drop every tunnel when it passes;
  * new revocations reach the FMC with `sftca issue` or `sftca crl`. */
-#define CRL_DAYS 365
 
 /* What the command line asked for. */
 struct issue_opts {
@@ -429,7 +428,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 	}
 	free(old);
 	q.ca_id = (char *)r->ic.ca_id;
-	q.days = CRL_DAYS;
+	q.days = 0; /* until the CA expires: a CRL must never drop tunnels first */
 	/* The CRL matters less than the certificates: without it, go on and
 	 * say so (the run then exits 1). */
 	if (client_call(r->rpc, "/sftca.v1.Signer/GetCRL", &q.base,
@@ -443,7 +442,8 @@ static int write_ca_root(struct run *r, const char *bundle)
 		f.name = LAYOUT_CRL;
 		f.data = resp->crl_pem;
 		f.len = strlen(resp->crl_pem);
-		rc = af_write_nofollow(dir, &f, NULL);
+		/* The CRL it replaces is kept, as every file issue replaces. */
+		rc = af_write_nofollow(dir, &f, r->ic.stamp);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;

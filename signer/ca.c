@@ -1026,8 +1026,6 @@ static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (days == 0)
-		days = 7;
 	if (days > 3650)
 		return SFTCA_ERR_INVALID;
 	/* Reference the bundle generations, active first, then sign outside the lock. */
@@ -1053,7 +1051,18 @@ static int crl_sign(struct ca_registry *r, const char *ca_id, unsigned days,
 	if (rc == 0)
 		rc = ledger_next_crl_number(r->ledger, ca_id, &out->number);
 	out->this_update = time(NULL);
-	out->next_update = out->this_update + (int64_t)days * 86400;
+	if (days > 0) {
+		out->next_update = out->this_update + (int64_t)days * 86400;
+	} else {
+		/* Until the newest CA certificate of the bundle expires: a CRL that
+		 * ran out first would drop every tunnel whose sftunnel checks
+		 * nextUpdate, the very outage renewal prevents. A day at least, for
+		 * a CA already past its end. */
+		out->next_update = out->this_update + 86400;
+		for (size_t i = 0; i < ng; i++)
+			if (x509_not_after(gens[i]->cert) > out->next_update)
+				out->next_update = x509_not_after(gens[i]->cert);
+	}
 	for (size_t i = 0; i < ng && rc == 0; i++) {
 		char *pem, *grown;
 		unsigned count = 0;
@@ -1119,13 +1128,12 @@ int ca_crl_current(struct ca_registry *r, const char *ca_id, struct token_call *
 		rc = SFTCA_ERR_NOMEM;
 		goto out;
 	}
-	/* Fresh: nothing revoked or changed since, and more than half of its
-	 * validity left (what `sftca issue` writes to an FMC must last). */
+	/* Fresh: nothing revoked and no CA changed since (a renewal moves the
+	 * nextUpdate it must reach), and not yet past it. */
 	epoch = atomic_load(&r->crl_epoch);
-	if (c->crl.pem == NULL || c->epoch != epoch ||
-	    c->crl.next_update - now < (int64_t)CA_SIGNER_CRL_DAYS * 86400 / 2) {
+	if (c->crl.pem == NULL || c->epoch != epoch || c->crl.next_update <= now) {
 		struct ca_crl_result fresh;
-		if ((rc = crl_sign(r, ca_id, CA_SIGNER_CRL_DAYS, call, &fresh)) != 0)
+		if ((rc = crl_sign(r, ca_id, 0, call, &fresh)) != 0)
 			goto out;
 		free(c->crl.pem);
 		c->crl = fresh;

@@ -95,15 +95,14 @@ struct ca_crl_result {
 	unsigned revoked;
 	int signed_now;        /* signed in the token by this call (else served from memory) */
 };
-/* A new CRL set for ca_id valid for days (0 = 7), signed now by call's
- * deadline (a token failure is left in call->error): the admin's call. */
+/* A new CRL set for ca_id valid for days (0 = until the latest notAfter of
+ * the bundle's CA certificates), signed now by call's deadline (a token
+ * failure is left in call->error): the admin's call. */
 int ca_crl(struct ca_registry *r, const char *ca_id, unsigned days, struct token_call *call,
 	   struct ca_crl_result *out) __attribute__((warn_unused_result));
-/* Validity of the signer's own CRLs (what `sftca issue` writes to an FMC). */
-#define CA_SIGNER_CRL_DAYS 365
-/* The signer's own CRL set for ca_id: the last one it signed while fresh
- * (no revocation or CA change since, more than half its validity left),
- * else a new one valid CA_SIGNER_CRL_DAYS, signed now. For everyone but admins. */
+/* The signer's own CRL set for ca_id, valid until the CA certificates
+ * expire: the last one it signed while fresh (no revocation or CA change
+ * since), else a new one, signed now. For everyone but admins. */
 int ca_crl_current(struct ca_registry *r, const char *ca_id, struct token_call *call,
 		   struct ca_crl_result *out) __attribute__((warn_unused_result));
 

@@ -35,28 +35,33 @@ assert_eq "$(signed)" 1 "one signing for three auditor and issuer calls"
 cmp -s "$T/a1.pem" "$T/a2.pem" || fail "the auditor got a different CRL while the first was fresh"
 cmp -s "$T/a1.pem" "$T/a3.pem" || fail "the issuer got a different CRL while the first was fresh"
 next=$(date -d "$(openssl crl -in "$T/a2.pem" -noout -nextupdate | cut -d= -f2)" +%s)
-[ $((next - $(date +%s))) -lt $((366 * 86400)) ] || fail "the auditor's --days 3650 was honoured"
-[ $((next - $(date +%s))) -gt $((364 * 86400)) ] || fail "the signer's own CRL is not valid 365 days"
-ok "auditor and issuer get the last signed CRL: one signature, number $(crlnum "$T/a1.pem"), their --days ignored"
+ca_end=$(sqlite3 "$T/state/ledger.db" "SELECT not_after FROM ca_generations WHERE ca_id='$CA_ID' AND state='active'")
+# No CRL time bomb (issue 13): the signer's own CRL lasts as long as the CA.
+assert_eq "$next" "$ca_end" "the signer's own CRL: nextUpdate is the CA's notAfter"
+ok "auditor and issuer get the last signed CRL: one signature, number $(crlnum "$T/a1.pem"), their --days ignored, valid until the CA's notAfter"
 
 # --- admin signs; a revocation makes the signer's CRL stale ---------------------
+expect_rc 0 as ops-admin crl --ca "$CA_ID" --out "$T/adm0.pem"
+assert_eq "$(date -d "$(openssl crl -in "$T/adm0.pem" -noout -nextupdate | cut -d= -f2)" +%s)" "$ca_end" "admin crl without --days: until the CA's notAfter"
 expect_rc 0 as ops-admin crl --ca "$CA_ID" --out "$T/adm.pem" --days 30
-assert_eq "$(signed)" 2 "the admin's call signs"
+next=$(date -d "$(openssl crl -in "$T/adm.pem" -noout -nextupdate | cut -d= -f2)" +%s)
+[ $((next - $(date +%s))) -le $((30 * 86400)) ] && [ $((next - $(date +%s))) -gt $((29 * 86400)) ] || fail "admin --days 30 not honoured"
+assert_eq "$(signed)" 3 "the admin's calls sign"
 [ $((16#$(crlnum "$T/adm.pem"))) -gt $((16#$(crlnum "$T/a1.pem"))) ] || fail "admin CRL number did not grow"
 serial=$(sqlite3 "$T/state/ledger.db" "SELECT serial FROM certificates WHERE ca_id='$CA_ID'")
 expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason superseded
 expect_rc 0 as auditor-1 crl --ca "$CA_ID" --out "$T/a4.pem"
-assert_eq "$(signed)" 3 "after a revocation the auditor's call gets a new signature"
+assert_eq "$(signed)" 4 "after a revocation the auditor's call gets a new signature"
 assert_contains "$(openssl crl -in "$T/a4.pem" -noout -text)" "Serial Number: $serial" "the revocation is in it"
 expect_rc 0 as auditor-1 crl --ca "$CA_ID" --out "$T/a5.pem"
-assert_eq "$(signed)" 3 "and then it is served again"
+assert_eq "$(signed)" 4 "and then it is served again"
 expect_rc 0 as ops-admin ca rotate --ca "$CA_ID"
 expect_rc 0 as auditor-1 crl --ca "$CA_ID" --out "$T/a6.pem"
 assert_eq "$(grep -c BEGIN "$T/a6.pem")" 2 "after a rotation the CRL set covers both generations"
 ok "admin signs on request; a revocation or a CA change makes the signer sign its CRL again, once"
 
 audit=$(grep '"crl.sign"' "$T/state/audit.log")
-assert_eq "$(wc -l <<<"$audit")" 4 "four CRL signings, four audit records"
+assert_eq "$(wc -l <<<"$audit")" 5 "five CRL signings, five audit records"
 assert_contains "$(sed -n 1p <<<"$audit")" '"signer".*"for":"cn=auditor-1"' "the signer's own signing audited with who asked"
 assert_contains "$(sed -n 2p <<<"$audit")" '"cn=ops-admin"' "the admin's signing audited with the admin"
 expect_rc 0 "$SIGNER" verify-audit "$T/state/audit.log" --head "$T/state/audit.head"

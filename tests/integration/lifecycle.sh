@@ -179,7 +179,7 @@ expect_rc 2 openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$T/renewed.
 assert_contains "$OUT" "certificate revoked" "revoked leaf rejected"
 assert_eq "$(openssl verify -crl_check -CRLfile "$T/crl.pem" -CAfile "$T/renewed.pem" "$N" 2>&1)" "$N: OK" "neighbour accepted"
 n1=$(openssl crl -in "$T/crl.pem" -noout -crlnumber | cut -d= -f2)
-as ops-admin crl --ca "$CA_ID" --out "$T/crl2.pem" >/dev/null
+as ops-admin crl --ca "$CA_ID" --out "$T/crl2.pem" --days 30 >/dev/null
 n2=$(openssl crl -in "$T/crl2.pem" -noout -crlnumber | cut -d= -f2)
 [ $((16#$n2)) -gt $((16#$n1)) ] || fail "CRL number did not increase ($n1 -> $n2)"
 cp "$T/crl2.pem" "$FMC/etc/sf/ca_root/crl.pem"
@@ -187,6 +187,12 @@ expect_rc 1 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "${peers[0]}"
 assert_contains "$OUT" "revoked by the CRL" "verify reports the revoked leaf"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
 assert_contains "$(openssl crl -in "$FMC/etc/sf/ca_root/crl.pem" -noout -text)" "Serial Number: $serial" "issue writes the CRL sftunnel.conf names"
+# No CRL time bomb (issue 13): the CRL issue writes lasts until the CA's
+# notAfter, and the one it replaced is kept.
+assert_eq "$(openssl crl -in "$FMC/etc/sf/ca_root/crl.pem" -noout -nextupdate | cut -d= -f2)" \
+	"$(openssl x509 -in "$T/renewed.pem" -noout -enddate | cut -d= -f2)" "the FMC's crl.pem: nextUpdate is the CA's notAfter"
+kept=$(ls "$FMC"/etc/sf/ca_root/crl.pem.backup.* 2>/dev/null | head -1 || true)
+[ -n "$kept" ] && cmp -s "$kept" "$T/crl2.pem" || fail "issue kept no backup of the crl.pem it replaced: $(ls "$FMC/etc/sf/ca_root")"
 assert_contains "$OUT" "${peers[0]}  issued .*new key" "issue gives the revoked peer a new key"
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "${peers[0]}"
 ok "revoke + CRL: token-signed CRL v2 with number, reason and update times; openssl -crl_check rejects the revoked leaf, accepts its neighbour"
