@@ -32,6 +32,8 @@ struct file_id {
 	ino_t ino;
 };
 
+#define CRL_MARKER "-----BEGIN X509 CRL-----"
+
 static const char *const cert_markers[] = {
 	"-----BEGIN CERTIFICATE-----",
 	"-----BEGIN X509 CERTIFICATE-----",
@@ -154,6 +156,17 @@ static char *name_text(const X509_NAME *n)
 	return text_clean(buf, strlen(buf), 0);
 }
 
+static int set_times(struct certscan *cs, struct cert_result *r, const ASN1_TIME *from,
+		     const ASN1_TIME *to, const char *what)
+{
+	if (to == NULL || asn1_time_unix(from, &r->not_before) != 0 ||
+	    asn1_time_unix(to, &r->not_after) != 0)
+		return (r->error = text_clean(what, strlen(what), 0)) ? 0 : SFTCA_ERR_NOMEM;
+	r->days = expiry_days(r->not_after, cs->o.now, &r->expired);
+	r->state = expiry_classify(r->not_after, cs->o.now, cs->o.warn_days, cs->o.crit_days);
+	return 0;
+}
+
 static int add_cert(struct certscan *cs, const char *path, int index, X509 *x)
 {
 	struct cert_result *r;
@@ -165,20 +178,38 @@ static int add_cert(struct certscan *cs, const char *path, int index, X509 *x)
 		return SFTCA_ERR_NOMEM;
 	if (x509_serial_hex(x, r->serial, sizeof(r->serial)) != 0)
 		snprintf(r->serial, sizeof(r->serial), "?");
-	if (asn1_time_unix(X509_get0_notBefore(x), &r->not_before) != 0 ||
-	    asn1_time_unix(X509_get0_notAfter(x), &r->not_after) != 0) {
-		const char m[] = "validity dates do not parse";
-		return (r->error = text_clean(m, sizeof(m) - 1, 0)) ? 0 : SFTCA_ERR_NOMEM;
-	}
-	r->days = expiry_days(r->not_after, cs->o.now, &r->expired);
-	r->state = expiry_classify(r->not_after, cs->o.now, cs->o.warn_days, cs->o.crit_days);
-	return 0;
+	return set_times(cs, r, X509_get0_notBefore(x), X509_get0_notAfter(x),
+			 "validity dates do not parse");
 }
 
-/* Every certificate block of a PEM buffer; a block that does not parse is
- * an UNKNOWN result with its index, and the blocks after it still count. */
-static int scan_pem(struct certscan *cs, const char *path, const char *buf, size_t len)
+static int add_crl(struct certscan *cs, const char *path, int index, X509_CRL *crl)
 {
+	ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	struct cert_result *r;
+	int rc = SFTCA_ERR_NOMEM;
+
+	if ((r = result_add(cs, path, index)) == NULL)
+		goto out;
+	r->crl = 1;
+	if ((r->subject = name_text(X509_CRL_get_issuer(crl))) == NULL ||
+	    (r->issuer = strdup(r->subject)) == NULL)
+		goto out;
+	if (num == NULL || asn1_int_hex(num, r->serial, sizeof(r->serial)) != 0)
+		r->serial[0] = '\0';
+	rc = set_times(cs, r, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl),
+		       "CRL without a readable thisUpdate/nextUpdate: it cannot be judged");
+out:
+	ASN1_INTEGER_free(num);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Every certificate (or, crl set, CRL) block of a PEM buffer; a block that
+ * does not parse is an UNKNOWN result with its index, and the blocks after
+ * it still count. */
+static int scan_pem(struct certscan *cs, const char *path, const char *buf, size_t len, int crl)
+{
+	const char *what = crl ? "CRL" : "certificate";
 	BIO *bio = NULL;
 	int index = 0, good = 0, r = SFTCA_ERR_NOMEM;
 
@@ -186,11 +217,13 @@ static int scan_pem(struct certscan *cs, const char *path, const char *buf, size
 		goto out;
 	for (;;) {
 		long before = (long)BIO_pending(bio);
-		X509 *x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+		X509_CRL *l = crl ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
+		X509 *x = crl ? NULL : PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
 
-		if (x != NULL) {
-			r = add_cert(cs, path, index++, x);
+		if (x != NULL || l != NULL) {
+			r = x ? add_cert(cs, path, index++, x) : add_crl(cs, path, index++, l);
 			X509_free(x);
+			X509_CRL_free(l);
 			if (r != 0)
 				goto out;
 			good++;
@@ -199,8 +232,8 @@ static int scan_pem(struct certscan *cs, const char *path, const char *buf, size
 		if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
 			break;
 		ERR_clear_error();
-		if ((r = add_error(cs, path, index,
-				   "certificate block %d is damaged and does not parse", index)) != 0)
+		if ((r = add_error(cs, path, index, "%s block %d is damaged and does not parse", what,
+				   index)) != 0)
 			goto out;
 		index++;
 		/* A block that consumed nothing would repeat forever. */
@@ -208,7 +241,7 @@ static int scan_pem(struct certscan *cs, const char *path, const char *buf, size
 			break;
 	}
 	if (index == 0 &&
-	    (r = add_error(cs, path, -1, "a certificate marker but no readable PEM block")) != 0)
+	    (r = add_error(cs, path, -1, "a %s marker but no readable PEM block", what)) != 0)
 		goto out;
 	if (good > 0)
 		cs->files++;
@@ -340,12 +373,19 @@ static int scan_file(struct certscan *cs, const char *path, const char *name, in
 					"larger than %u bytes: not a certificate file",
 					X509UTIL_MAX_FILE)
 			    : 0;
-	if (has_cert_marker(buf, len)) {
-		r = scan_pem(cs, path, buf, len);
+	if (has_cert_marker(buf, len) || memmem(buf, len, CRL_MARKER, strlen(CRL_MARKER))) {
+		/* A file may hold both (a bundle with its CRLs): each is judged,
+		 * the file counted once. */
+		size_t files = cs->files;
+		r = has_cert_marker(buf, len) ? scan_pem(cs, path, buf, len, 0) : 0;
+		if (r == 0 && memmem(buf, len, CRL_MARKER, strlen(CRL_MARKER)) != NULL)
+			r = scan_pem(cs, path, buf, len, 1);
+		if (cs->files > files + 1)
+			cs->files = files + 1;
 	} else if (!must) {
 		r = 0;
 	} else if ((begin = memmem(buf, len, "-----BEGIN ", 11)) != NULL) {
-		/* A key, CRL or request: not a certificate file. */
+		/* A key or request: not a certificate file. */
 		const char *label = begin + 11;
 		int llen = (int)strcspn(label, "-\n");
 

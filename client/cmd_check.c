@@ -31,8 +31,10 @@ static void help(FILE *f)
 		"Checks, offline, every certificate in the files and directories named (PEM,\n"
 		"bundles included, or DER). Directories are walked recursively, following\n"
 		"symbolic links (each directory once, so loops end); there, files whose content\n"
-		"holds a PEM certificate are checked, and *.pem/*.crt/*.cer/*.cert/*.der files\n"
-		"must hold one. Files with only a key, CRL or CSR are skipped. Backups\n"
+		"holds a PEM certificate or CRL are checked, and *.pem/*.crt/*.cer/*.cert/*.der\n"
+		"files must hold one. A CRL (crl.pem, which sftunnel.conf's proxy_crl names) is\n"
+		"judged by its nextUpdate with the same thresholds: one that runs out can drop\n"
+		"every tunnel. Files with only a key or CSR are skipped. Backups\n"
 		"(NAME.backup, NAME.backup.<stamp>) are skipped in walks unless\n"
 		"--include-backups; a file named on the command line is always checked.\n"
 		"\n"
@@ -83,15 +85,16 @@ static void print_result(FILE *f, const struct cert_result *r)
 		fprintf(f, "%-8s  %s%s  %s\n", expiry_state_name(r->state), path ? path : "?", idx,
 			r->error);
 	} else {
+		const char *end = r->crl ? "nextUpdate" : "notAfter", *what = r->crl ? "CRL of " : "";
 		fmt_time(r->not_after, na, sizeof(na));
 		if (r->expired)
-			fprintf(f, "%-8s  %s%s  notAfter %s, expired %lld days ago  %s\n",
-				expiry_state_name(r->state), path ? path : "?", idx, na,
-				(long long)-r->days, r->subject);
+			fprintf(f, "%-8s  %s%s  %s %s, expired %lld days ago  %s%s\n",
+				expiry_state_name(r->state), path ? path : "?", idx, end, na,
+				(long long)-r->days, what, r->subject);
 		else
-			fprintf(f, "%-8s  %s%s  notAfter %s, %lld days left  %s\n",
-				expiry_state_name(r->state), path ? path : "?", idx, na,
-				(long long)r->days, r->subject);
+			fprintf(f, "%-8s  %s%s  %s %s, %lld days left  %s%s\n",
+				expiry_state_name(r->state), path ? path : "?", idx, end, na,
+				(long long)r->days, what, r->subject);
 	}
 	free(path);
 }
@@ -99,13 +102,17 @@ static void print_result(FILE *f, const struct cert_result *r)
 static void print_human(FILE *f, const struct certscan *cs, const struct check_args *a)
 {
 	enum expiry_state worst = certscan_worst(cs);
-	size_t c[4], certs;
+	size_t c[4], certs, crls = 0;
 
 	count_states(cs, c);
-	certs = c[EXPIRY_OK] + c[EXPIRY_WARNING] + c[EXPIRY_CRITICAL];
+	for (size_t i = 0; i < certscan_count(cs); i++)
+		crls += certscan_result(cs, i)->crl && certscan_result(cs, i)->error == NULL;
+	certs = c[EXPIRY_OK] + c[EXPIRY_WARNING] + c[EXPIRY_CRITICAL] - crls;
 	/* Summary first: monitoring systems show the first line as the status. */
-	fprintf(f, "%s: %zu certificate%s in %zu file%s: %zu OK, %zu WARNING, %zu CRITICAL",
-		expiry_state_name(worst), certs, certs == 1 ? "" : "s", certscan_files(cs),
+	fprintf(f, "%s: %zu certificate%s", expiry_state_name(worst), certs, certs == 1 ? "" : "s");
+	if (crls)
+		fprintf(f, " and %zu CRL%s", crls, crls == 1 ? "" : "s");
+	fprintf(f, " in %zu file%s: %zu OK, %zu WARNING, %zu CRITICAL", certscan_files(cs),
 		certscan_files(cs) == 1 ? "" : "s", c[EXPIRY_OK], c[EXPIRY_WARNING],
 		c[EXPIRY_CRITICAL]);
 	if (c[EXPIRY_UNKNOWN])
@@ -127,9 +134,9 @@ static void print_human(FILE *f, const struct certscan *cs, const struct check_a
 static json_t *result_json(const struct cert_result *r)
 {
 	char nb[32], na[32];
-	json_t *j = json_pack("{s:s, s:o, s:s}", "path", r->path, "index",
-			      r->index >= 0 ? json_integer(r->index) : json_null(), "state",
-			      expiry_state_name(r->state));
+	json_t *j = json_pack("{s:s, s:o, s:s, s:s}", "path", r->path, "index",
+			      r->index >= 0 ? json_integer(r->index) : json_null(), "kind",
+			      r->crl ? "crl" : "certificate", "state", expiry_state_name(r->state));
 
 	if (j == NULL)
 		return NULL;
@@ -139,6 +146,11 @@ static json_t *result_json(const struct cert_result *r)
 	}
 	iso_time(r->not_before, nb, sizeof(nb));
 	iso_time(r->not_after, na, sizeof(na));
+	/* A CRL: issuer twice, its CRL number, thisUpdate/nextUpdate in the
+	 * certificate fields (so one query covers both), and by their names. */
+	if (r->crl)
+		json_object_update_new(j, json_pack("{s:s, s:s}", "this_update", nb, "next_update",
+						    na));
 	json_object_update_new(j, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "subject",
 					    r->subject, "issuer", r->issuer, "serial", r->serial,
 					    "not_before", nb, "not_after", na, "not_after_unix",
@@ -197,7 +209,7 @@ static void prom_labels(FILE *f, const struct cert_result *r)
 {
 	fputs("{path=\"", f);
 	prom_label_value(f, r->path);
-	fputs("\",subject=\"", f);
+	fputs(r->crl ? "\",issuer=\"" : "\",subject=\"", f);
 	prom_label_value(f, r->subject ? r->subject : "");
 	if (r->index >= 0)
 		fprintf(f, "\",index=\"%d\"}", r->index);
@@ -207,9 +219,10 @@ static void prom_labels(FILE *f, const struct cert_result *r)
 
 enum prom_value { PROM_NOT_AFTER, PROM_DAYS_LEFT, PROM_STATE };
 
-/* One metric: HELP, TYPE and a sample per result (certificates only, except
- * for the state, which UNKNOWN entries have too). */
-static void prom_series(FILE *f, const struct certscan *cs, const char *name,
+/* One metric: HELP, TYPE and a sample per result of its kind (crl 0:
+ * certificates, 1: CRLs) that was checked, except for the state, which
+ * UNKNOWN entries have too (under the certificates'). */
+static void prom_series(FILE *f, const struct certscan *cs, int crl, const char *name,
 			const char *help_text, enum prom_value what)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help_text, name);
@@ -219,7 +232,8 @@ static void prom_series(FILE *f, const struct certscan *cs, const char *name,
 			      : what == PROM_DAYS_LEFT ? (long long)r->days
 						       : (long long)r->state;
 
-		if (r->error != NULL && what != PROM_STATE)
+		if ((r->error != NULL && (what != PROM_STATE || crl)) ||
+		    (r->error == NULL && r->crl != crl))
 			continue;
 		fputs(name, f);
 		prom_labels(f, r);
@@ -229,13 +243,21 @@ static void prom_series(FILE *f, const struct certscan *cs, const char *name,
 
 static void print_prometheus(FILE *f, const struct certscan *cs)
 {
-	prom_series(f, cs, "sftca_cert_not_after_seconds",
+	prom_series(f, cs, 0, "sftca_cert_not_after_seconds",
 		    "notAfter of the certificate as a Unix timestamp.", PROM_NOT_AFTER);
-	prom_series(f, cs, "sftca_cert_days_left",
+	prom_series(f, cs, 0, "sftca_cert_days_left",
 		    "Whole days left before notAfter, truncated; negative: whole days since expiry.",
 		    PROM_DAYS_LEFT);
-	prom_series(f, cs, "sftca_cert_expiry_state",
+	prom_series(f, cs, 0, "sftca_cert_expiry_state",
 		    "0 OK, 1 WARNING, 2 CRITICAL (or expired), 3 UNKNOWN (could not be checked).",
+		    PROM_STATE);
+	prom_series(f, cs, 1, "sftca_crl_next_update_seconds",
+		    "nextUpdate of the CRL as a Unix timestamp.", PROM_NOT_AFTER);
+	prom_series(f, cs, 1, "sftca_crl_days_left",
+		    "Whole days left before nextUpdate, truncated; negative: whole days since.",
+		    PROM_DAYS_LEFT);
+	prom_series(f, cs, 1, "sftca_crl_expiry_state",
+		    "0 OK, 1 WARNING, 2 CRITICAL (or past nextUpdate), with the certificate thresholds.",
 		    PROM_STATE);
 	fprintf(f, "# HELP sftca_check_worst_state Worst state of this run (the exit code of "
 		   "sftca check).\n# TYPE sftca_check_worst_state gauge\n"

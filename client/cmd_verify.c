@@ -9,6 +9,7 @@
 #include "log.h"
 #include "msg.h"
 #include "peerfiles.h"
+#include "treecrl.h"
 #include "trust.h"
 #include "uuid.h"
 #include "verify_live.h"
@@ -43,6 +44,7 @@ struct verify_report {
 	size_t nrows, bad;
 	json_t *jpeers, *jlive;   /* --json */
 	int live_ok;
+	struct tree_crl crl;      /* DIR/etc/sf/ca_root/crl.pem */
 };
 
 static void help(FILE *f)
@@ -55,7 +57,9 @@ static void help(FILE *f)
 		"identity in DIR/etc/sf/keys: the certificate chains to DIR/etc/sf/ca_root/cacert.pem,\n"
 		"the key file holds its key, the subject CN is the directory's UUID (the CA id for\n"
 		"the FMC), it has not expired, and DIR/etc/sf/ca_root/crl.pem does not revoke it.\n"
-		"One line per peer; exit 1 if any is wrong.\n"
+		"One line per peer. Then crl.pem's nextUpdate with the thresholds of sftca check\n"
+		"(WARNING within 90 days, CRITICAL within 30): a CRL past it, or unreadable, is\n"
+		"wrong (sftunnel.conf's proxy_crl names it). Exit 1 if anything is wrong.\n"
 		"\n"
 		"With --live, then, for every row of the devices.csv FILE: a TLS 1.2 handshake with\n"
 		"IP:tunnel_port (default 8305) presenting the FMC identity DIR/etc/sf/keys/\n"
@@ -187,6 +191,10 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 		}
 		rep->bad += peerfiles_check(&pol, &row->t, &row->res) != PF_OK;
 	}
+	/* A CRL past its nextUpdate can drop every tunnel at once. */
+	tree_crl_judge(o->root, rep->now, &rep->crl);
+	if (rep->crl.expired || (rep->crl.present && rep->crl.why[0]))
+		rep->bad++;
 out:
 	free(targets);
 	trust_free(trust);
@@ -226,8 +234,10 @@ static void print_verify(const struct verify_opts *o, struct verify_report *rep)
 			printf("%s%s  OK   until %s (%lld days)\n", t->self ? "self " : "", t->uuid, na,
 			       (long long)expiry_days(res->not_after, rep->now, NULL));
 	}
-	if (!o->json)
+	if (!o->json) {
+		tree_crl_print(stdout, &rep->crl);
 		printf("%zu bad\n", rep->bad);
+	}
 }
 
 /* --live, after the offline lines; a run that cannot start fails. */
@@ -247,6 +257,7 @@ static void print_verify_json(const struct verify_opts *o, struct verify_report 
 				rep->jpeers, "bad", (json_int_t)rep->bad);
 
 	rep->jpeers = NULL;
+	json_object_set_new(doc, "crl", tree_crl_json(&rep->crl));
 	if (rep->jlive != NULL)
 		json_object_set_new(doc, "live", rep->jlive);
 	rep->jlive = NULL;

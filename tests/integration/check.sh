@@ -32,16 +32,21 @@ serial = $T/serial
 policy = p
 default_md = sha256
 default_crl_days = 30
+crlnumber = $T/crlnumber
 [p]
 commonName = supplied
 CNF
-: > "$T/index.txt"; echo 1000 > "$T/serial"
+: > "$T/index.txt"; echo 1000 > "$T/serial"; echo 4A > "$T/crlnumber"
 openssl req -new -newkey rsa:2048 -nodes -keyout "$P/expired.key" -out "$P/expired.csr" \
 	-subj "/CN=expired-peer" 2>/dev/null
 openssl ca -batch -config "$T/ca.cnf" -cert "$P/ca.pem" -keyfile "$P/ca.key" \
 	-startdate 20200101000000Z -enddate 20210101000000Z -in "$P/expired.csr" -out "$P/expired.pem" 2>/dev/null
 openssl x509 -in "$P/expired.pem" -out "$P/expired.pem" # drop the text dump openssl ca adds
 openssl ca -gencrl -config "$T/ca.cnf" -cert "$P/ca.pem" -keyfile "$P/ca.key" -out "$P/crl.pem" 2>/dev/null
+# CRLs judged by nextUpdate: 400 days (OK), 60 (WARNING), 10 (CRITICAL).
+for d in 400 60 10; do
+	openssl ca -gencrl -config "$T/ca.cnf" -cert "$P/ca.pem" -keyfile "$P/ca.key" -crldays "$d" -out "$P/crl$d.pem" 2>/dev/null
+done
 
 # The vendor's one-liner, for one certificate at time NOW: days left, or
 # minus the days since expiry.
@@ -155,7 +160,7 @@ PEER1=6bf1143a-8a2e-11ef-92d8-fd927e807d77
 PEER2=0e5b7ba0-8a2f-11ef-9a13-8f2ab8f5a0c1
 mkdir -p "$R/etc/sf/ca_root" "$R/etc/sf/keys" "$R/var/sf/peers/$PEER1/certs_pushed" "$R/var/sf/peers/$PEER2"
 cp "$P/ca.pem" "$R/etc/sf/ca_root/cacert.pem"
-cp "$P/crl.pem" "$R/etc/sf/ca_root/crl.pem"
+cp "$P/crl400.pem" "$R/etc/sf/ca_root/crl.pem"
 cp "$P/ok.pem" "$R/etc/sf/keys/sftunnel-cert.pem"
 cp "$P/ok.key" "$R/etc/sf/keys/sftunnel-key.pem"
 cp "$P/warn.pem" "$R/var/sf/peers/$PEER1/certs_pushed/sftunnel-cert.pem"
@@ -180,15 +185,35 @@ rc=$?
 set -e
 assert_eq "$rc" 1 "exit code of the tree (worst: WARNING)"
 assert_eq "$(jq -r '.results | map(.path | sub("^'"$R"'/"; "")) | join(" ")' <<<"$J")" \
-	"etc/sf/ca_root/cacert.pem etc/sf/keys/sftunnel-cert.pem var/sf/peers/$PEER2/pinned var/sf/peers/$PEER2/sftunnel-cert.pem var/sf/peers/$PEER2/sftunnel-cert.pem var/sf/peers/$PEER1/certs_pushed/sftunnel-cert.pem" \
-	"files checked, in order (keys, CRL, JSON, FIFO, backups, temp files left out; each once)"
+	"etc/sf/ca_root/cacert.pem etc/sf/ca_root/crl.pem etc/sf/keys/sftunnel-cert.pem var/sf/peers/$PEER2/pinned var/sf/peers/$PEER2/sftunnel-cert.pem var/sf/peers/$PEER2/sftunnel-cert.pem var/sf/peers/$PEER1/certs_pushed/sftunnel-cert.pem" \
+	"files checked, in order (keys, JSON, FIFO, backups, temp files left out; each once)"
+assert_eq "$(jq -r '[.results[] | select(.kind == "crl") | .path] | join(" ")' <<<"$J")" "$R/etc/sf/ca_root/crl.pem" "the CRL sftunnel.conf names is judged"
 assert_eq "$(jq -r .skipped_backups <<<"$J")" 2 "backups skipped"
-assert_eq "$(jq -r .files <<<"$J")" 5 "files with certificates"
+assert_eq "$(jq -r .files <<<"$J")" 6 "files with certificates or CRLs"
 assert_eq "$(jq -r --arg p "$R/var/sf/peers/$PEER2/sftunnel-cert.pem" '[.results[] | select(.path == $p) | .index] | join(",")' <<<"$J")" \
 	"0,1" "both certificates of the bundle"
 NOW=$(jq -r .now <<<"$J")
 assert_eq "$(json_days "$J" "$R/var/sf/peers/$PEER2/sftunnel-cert.pem" 1)" "$(vendor_days "$P/ca.pem" "$NOW")" "days of a bundle's second certificate"
-ok "FMC tree: bundles, content detection, keys/CRL/JSON skipped, loops and FIFOs do not hang"
+ok "FMC tree: bundles, content detection, the CRL judged, keys/JSON skipped, loops and FIFOs do not hang"
+
+# No CRL time bomb (issue 13): crl.pem's nextUpdate has the certificates'
+# thresholds and exit codes, in every format.
+expect_rc 0 "$SFTCA" check "$P/crl400.pem"
+assert_contains "$OUT" "^OK: 0 certificates and 1 CRL in 1 file" "a CRL with 400 days left: OK"
+expect_rc 1 "$SFTCA" check "$P/crl60.pem"
+assert_contains "$OUT" "WARNING +$P/crl60.pem\[0\]  nextUpdate [-0-9]+ [0-9:]+ UTC, (59|60) days left  CRL of .*CN=$CA_ID" "60 days: WARNING, named as a CRL"
+expect_rc 2 "$SFTCA" check "$P/crl10.pem"
+next=$(date -d "$(openssl crl -in "$P/crl10.pem" -noout -nextupdate | cut -d= -f2)" +%s)
+J=$("$SFTCA" check --json "$P/crl10.pem" || true)
+assert_eq "$(jq -r '.results[0] | [.kind, .state, .next_update_unix // .not_after_unix, .serial] | join(" ")' <<<"$J")" \
+	"crl CRITICAL $next $(openssl crl -in "$P/crl10.pem" -noout -crlnumber | sed 's/^crlNumber=0x//')" "JSON: kind, state, nextUpdate, CRL number"
+M=$("$SFTCA" check --prometheus "$P/crl10.pem" "$P/ok.pem" || true)
+grep -qE "^sftca_crl_next_update_seconds\{path=\"$P/crl10.pem\",issuer=\"[^\"]*CN=$CA_ID[^\"]*\",index=\"0\"\} $next$" <<<"$M" ||
+	fail "Prometheus: no sftca_crl_next_update_seconds sample: $M"
+grep -qE "^sftca_crl_expiry_state\{path=\"$P/crl10.pem\",issuer=\"[^\"]*CN=$CA_ID[^\"]*\",index=\"0\"\} 2$" <<<"$M" ||
+	fail "Prometheus: no CRITICAL sftca_crl_expiry_state: $M"
+assert_not_contains "$(grep '^sftca_cert_' <<<"$M")" "crl10" "the CRL is not among the certificates' series"
+ok "CRLs: nextUpdate judged with the certificate thresholds (OK / WARNING / CRITICAL and exit 0/1/2), named as CRLs, JSON kind and CRL number, Prometheus sftca_crl_* series"
 
 expect_rc 2 timeout 60 "$SFTCA" check --include-backups "$R"
 assert_contains "$OUT" "CRITICAL +$R/var/sf/peers/$PEER2/sftunnel-cert.pem.backup\[0\]" "vendor-style backup"

@@ -47,6 +47,13 @@ expect_rc 0 as ops-admin crl --ca "$CA_ID" --out "$T/adm.pem" --days 30
 next=$(date -d "$(openssl crl -in "$T/adm.pem" -noout -nextupdate | cut -d= -f2)" +%s)
 [ $((next - $(date +%s))) -le $((30 * 86400)) ] && [ $((next - $(date +%s))) -gt $((29 * 86400)) ] || fail "admin --days 30 not honoured"
 assert_eq "$(signed)" 3 "the admin's calls sign"
+# status --root reports the tree's crl.pem with the certificate thresholds.
+mkdir -p "$T/tree/etc/sf/ca_root" && cp "$T/adm.pem" "$T/tree/etc/sf/ca_root/crl.pem"
+expect_rc 0 as auditor-1 status --root "$T/tree"
+assert_contains "$OUT" "crl.pem  CRITICAL  nextUpdate [-0-9]+ [0-9:]+ UTC \((29|30) days left\)" "status --root: the tree's CRL, CRITICAL within 30 days"
+assert_contains "$OUT" "warning: .*crl.pem: nextUpdate in (29|30) days .CRITICAL.: sftca issue --root" "status warns with the remedy"
+J=$(as auditor-1 status --root "$T/tree" --json 2>/dev/null)
+assert_eq "$(python3 -c 'import json,sys; c=json.load(sys.stdin)["crl"]; print(c["state"], c["days_left"] in (29, 30))' <<<"$J")" "CRITICAL True" "status --json: crl"
 [ $((16#$(crlnum "$T/adm.pem"))) -gt $((16#$(crlnum "$T/a1.pem"))) ] || fail "admin CRL number did not grow"
 serial=$(sqlite3 "$T/state/ledger.db" "SELECT serial FROM certificates WHERE ca_id='$CA_ID'")
 expect_rc 0 as ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason superseded

@@ -93,3 +93,22 @@ assert_not_contains "$OUT" "canonical" "not called a bad UUID"
 expect_rc 2 "$SFTCA" verify --ca "$CA_ID" --root "$FMC" --peer "${P[0]^^}"
 assert_contains "$OUT" "is not a canonical lowercase UUID" "uppercase UUID"
 ok "verify --peer: the 4,097th is refused naming the limit; a bad UUID as such"
+
+# No CRL time bomb (issue 13): crl.pem's nextUpdate is reported with the
+# check thresholds; a CRL past it is wrong (sftunnel may refuse every peer).
+expect_rc 0 "$SFTCA" verify --ca "$CA_ID" --root "$FMC" --peer "${P[0]}"
+assert_contains "$OUT" "^crl.pem  CRITICAL  nextUpdate [-0-9]+ [0-9:]+ UTC \((29|30) days left\)$" "a 30-day CRL: CRITICAL, not wrong yet"
+cp "$FMC/etc/sf/ca_root/crl.pem" "$T/crl30.pem"
+openssl ca -config "$L/ca.cnf" -cert "$L/cacert.pem" -keyfile "$L/cakey.pem" -gencrl \
+	-crl_lastupdate 20240101000000Z -crl_nextupdate 20240201000000Z -out "$FMC/etc/sf/ca_root/crl.pem" 2>/dev/null
+expect_rc 1 "$SFTCA" verify --ca "$CA_ID" --root "$FMC" --peer "${P[0]}"
+assert_contains "$OUT" "^crl.pem  CRITICAL  nextUpdate 2024-02-01 00:00:00 UTC passed [0-9]+ days ago" "an expired CRL named"
+assert_contains "$OUT" "^1 bad$" "an expired CRL is wrong"
+expect_rc 1 "$SFTCA" verify --ca "$CA_ID" --root "$FMC" --peer "${P[0]}" --json
+assert_eq "$(python3 -c 'import json,sys; c=json.load(sys.stdin)["crl"]; print(c["state"], c["expired"], c["next_update_unix"])' <<<"$OUT")" \
+	"CRITICAL True $(date -d 2024-02-01T00:00:00Z +%s)" "verify --json: crl state, expired, nextUpdate"
+rm "$FMC/etc/sf/ca_root/crl.pem"
+expect_rc 0 "$SFTCA" verify --ca "$CA_ID" --root "$FMC" --peer "${P[0]}"
+assert_contains "$OUT" "^crl.pem  none " "no CRL: said, not wrong"
+mv "$T/crl30.pem" "$FMC/etc/sf/ca_root/crl.pem"
+ok "verify: crl.pem's nextUpdate with the check thresholds (30 days: CRITICAL), past it: wrong (exit 1), missing: said"
