@@ -81,7 +81,8 @@ static void help(FILE *f)
 		"--self the FMC's own DIR/etc/sf/keys/sftunnel-{cert,key}.pem (CN = the CA id).\n"
 		"The key already there is re-certified, so device keys never move; --rekey (or a\n"
 		"missing key) makes a new RSA-2048 key (EC P-256 for an EC CA). Writes are atomic,\n"
-		"keys mode 0600, the old file kept as NAME.backup.<UTC stamp>. Also writes the trust\n"
+		"a file keeps the mode and owner it had (a new one its sibling's; else keys 0600,\n"
+		"others 0644), the old file kept as NAME.backup.<UTC stamp>. Also writes the trust\n"
 		"bundle DIR/etc/sf/ca_root/cacert.pem and the CRL DIR/etc/sf/ca_root/crl.pem.\n"
 		"A peer whose certificate is from the current CA key and has more than --renew-days\n"
 		"(default 90) left, or as many as the CA allows, is skipped (--force reissues).\n"
@@ -403,6 +404,8 @@ static int write_ca_root(struct run *r, const char *bundle)
 	char dir[4200], *old = NULL;
 	size_t oldlen = 0;
 	struct af_file f = { LAYOUT_BUNDLE, bundle, strlen(bundle), 0644 };
+	/* Each stays as the tree had it (mode, owner), a new one as the other is. */
+	const struct af_keep keep_bundle = { { LAYOUT_CRL } }, keep_crl = { { LAYOUT_BUNDLE } };
 	int rc;
 
 	if (layout_ca_root(r->root, dir, sizeof(dir)) != 0) {
@@ -419,7 +422,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 			old = NULL;
 	}
 	if (old == NULL || oldlen != f.len || memcmp(old, bundle, f.len) != 0) {
-		if ((rc = af_write_nofollow(dir, &f, r->ic.stamp)) != 0) {
+		if ((rc = af_write_keep(dir, &f, &keep_bundle, r->ic.stamp)) != 0) {
 			free(old);
 			return rc;
 		}
@@ -443,7 +446,7 @@ static int write_ca_root(struct run *r, const char *bundle)
 		f.data = resp->crl_pem;
 		f.len = strlen(resp->crl_pem);
 		/* The CRL it replaces is kept, as every file issue replaces. */
-		rc = af_write_nofollow(dir, &f, r->ic.stamp);
+		rc = af_write_keep(dir, &f, &keep_crl, r->ic.stamp);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;

@@ -177,6 +177,51 @@ void shell_parse_sums(const char *out, const char *const *names, int n, char (*s
 	}
 }
 
+/* A number in base (8 or 10) of at most max, ended by a space, at *p:
+ * 0 and *p after the space, or -1. */
+static int parse_num(const char **p, int base, unsigned long max, unsigned long *v)
+{
+	const char *q = *p;
+
+	*v = 0;
+	if (*q < '0' || *q >= '0' + base)
+		return -1;
+	for (; *q >= '0' && *q < '0' + base; q++) {
+		*v = *v * (unsigned long)base + (unsigned long)(*q - '0');
+		if (*v > max)
+			return -1;
+	}
+	if (*q != ' ')
+		return -1;
+	*p = q + 1;
+	return 0;
+}
+
+void shell_parse_stats(const char *out, const char *const *names, int n, struct shell_stat *st)
+{
+	static const char tag[] = SHELL_STAT_TAG " ";
+
+	for (int i = 0; i < n; i++)
+		st[i] = (struct shell_stat){ 0 };
+	for (const char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		const char *p = line, *nl;
+		unsigned long mode, uid, gid;
+		size_t len;
+
+		if (strncmp(p, tag, sizeof(tag) - 1) != 0)
+			continue;
+		p += sizeof(tag) - 1;
+		if (parse_num(&p, 8, 07777, &mode) != 0 || parse_num(&p, 10, 0xffffffffUL, &uid) != 0 ||
+		    parse_num(&p, 10, 0xffffffffUL, &gid) != 0)
+			continue;
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		for (int i = 0; i < n; i++)
+			if (strlen(names[i]) == len && strncmp(p, names[i], len) == 0)
+				st[i] = (struct shell_stat){ 1, (unsigned)mode, uid, gid };
+	}
+}
+
 int shell_parse_version_uuid(const char *out, char *uuid, size_t uuidlen)
 {
 	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {

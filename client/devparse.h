@@ -54,6 +54,22 @@ void shell_out_append(char *out, size_t outlen, size_t *used, const char *data, 
  * per name ("" when absent). */
 void shell_parse_sums(const char *out, const char *const *names, int n, char (*sums)[65]);
 
+/* How a device lists a file's mode and owner: stat -c SHELL_STAT_FORMAT. */
+#define SHELL_STAT_TAG "SFTCA-STAT"
+#define SHELL_STAT_FORMAT SHELL_STAT_TAG " %a %u %g %n"
+
+/* One file's mode and owner as the device listed them. */
+struct shell_stat {
+	int present;               /* a well-formed line named the file */
+	unsigned mode;             /* permission bits, at most 07777 */
+	unsigned long uid, gid;    /* at most 2^32 - 1 */
+};
+
+/* "SFTCA-STAT MODE UID GID NAME" lines (MODE octal) into one entry per
+ * name; a name without such a line, or with a malformed one, is not
+ * present. */
+void shell_parse_stats(const char *out, const char *const *names, int n, struct shell_stat *st);
+
 /* The device's UUID from the FTD CLI's "show version" (the line
  * "UUID                      : <uuid>") into uuid (uuidlen bytes), as
  * printed, lowercased. 0, or -1 when there is no such line or its value is

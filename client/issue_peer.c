@@ -158,12 +158,16 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		PEER_FAIL(w, "out of memory");
 		goto out;
 	}
+	/* The files stay as the tree had them (mode, owner); a new one
+	 * follows its sibling, and 0644/0600 only where there is none. */
 	if (w->act == PEER_NEWKEY) {
 		struct af_file files[3] = {
 			{ LAYOUT_KEY, NULL, 0, 0600 },
 			{ LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 },
 			{ LAYOUT_KEY_MADE, made, 0, 0644 },
 		};
+		const struct af_keep keep[3] = { { { LAYOUT_CERT } }, { { LAYOUT_KEY } },
+						 { { LAYOUT_CERT } } };
 		if ((key_pem = pkey_to_pem(w->key)) == NULL) {
 			PEER_FAIL(w, "out of memory");
 			goto out;
@@ -175,10 +179,11 @@ void peer_write(const struct issue_ctx *c, struct peer_work *w, const unsigned c
 		files[2].len = strlen(made);
 		/* Key, certificate and the record that sftca made the key change
 		 * together: all old or all new. */
-		r = af_write_set(w->t.dir, files, 3, c->stamp);
+		r = af_write_set_keep(w->t.dir, files, keep, 3, c->stamp);
 	} else {
 		struct af_file f = { LAYOUT_CERT, cert_pem, strlen(cert_pem), 0644 };
-		r = af_write_nofollow(w->t.dir, &f, c->stamp);
+		const struct af_keep keep = { { LAYOUT_KEY } };
+		r = af_write_keep(w->t.dir, &f, &keep, c->stamp);
 	}
 	if (r != 0) {
 		PEER_FAIL(w, "writing %s failed: %s", w->t.dir, sftca_strerror(r));

@@ -20,7 +20,10 @@
 enum { F_BUNDLE, F_CERT, F_KEY, NFILES };
 
 static const char *const remote_name[NFILES] = { LAYOUT_BUNDLE, LAYOUT_CERT, LAYOUT_KEY };
-static const unsigned remote_mode[NFILES] = { 0644, 0644, 0600 };
+/* A file new on the device takes the mode and owner of the first of its
+ * siblings there (follow); new_mode only where there is none. */
+static const unsigned new_mode[NFILES] = { 0644, 0644, 0600 };
+static const int follow[NFILES][2] = { { F_CERT, F_KEY }, { F_BUNDLE, F_KEY }, { F_CERT, F_BUNDLE } };
 /* Left on the device from replacing the files until sftunnel restarted:
  * a push killed in between still restarts on the rerun, which finds the
  * files already identical. */
@@ -202,10 +205,11 @@ static int key_may_travel(const struct local_files *lf, int device_has_key, cons
 	return 0;
 }
 
-/* sha256sum of the three files in dir (quoted); missing files get "".
- * *pending: an earlier push replaced files but did not restart. */
-static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65], int *pending,
-		       struct push_report *rep)
+/* sha256sum, mode and owner of the three files in dir (quoted); missing
+ * files get "" and are not present in st. *pending: an earlier push
+ * replaced files but did not restart. */
+static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65],
+		       struct shell_stat st[NFILES], int *pending, struct push_report *rep)
 {
 	struct sftca_msg err = { { 0 } };
 	char cmd[1024], out[2048];
@@ -213,8 +217,9 @@ static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65
 
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s 2>/dev/null || exit 3; for f in %s %s %s; do [ -f \"$f\" ] && "
-		 "sha256sum \"$f\"; done; [ -e " PENDING " ] && echo " PENDING_LINE "; exit 0",
-		 qdir, remote_name[0], remote_name[1], remote_name[2]);
+		 "sha256sum \"$f\" && stat -c '%s' \"$f\"; done; "
+		 "[ -e " PENDING " ] && echo " PENDING_LINE "; exit 0",
+		 qdir, remote_name[0], remote_name[1], remote_name[2], SHELL_STAT_FORMAT);
 	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
 		fail(rep, "%s", err.text);
 		return -1;
@@ -228,8 +233,22 @@ static int remote_sums(struct devconn *c, const char *qdir, char sums[NFILES][65
 		return -1;
 	}
 	shell_parse_sums(out, remote_name, NFILES, sums);
+	shell_parse_stats(out, remote_name, NFILES, st);
 	*pending = strstr(out, PENDING_LINE) != NULL;
 	return 0;
+}
+
+/* What each file is to be on the device: as it was (mode and owner), else
+ * as the first of its siblings there, else new_mode with the owner the
+ * upload gave it (want[i].present 0). */
+static void target_attrs(const struct shell_stat have[NFILES], struct shell_stat want[NFILES])
+{
+	for (int i = 0; i < NFILES; i++) {
+		want[i] = have[i].present	       ? have[i]
+			  : have[follow[i][0]].present ? have[follow[i][0]]
+			  : have[follow[i][1]].present ? have[follow[i][1]]
+						       : (struct shell_stat){ .mode = new_mode[i] };
+	}
 }
 
 static void cleanup_temps(struct devconn *c, const char *qdir)
@@ -244,32 +263,45 @@ static void cleanup_temps(struct devconn *c, const char *qdir)
 		log_debug("temporary files not removed: %s", err.text);
 }
 
-/* Back up and replace the changed files in one shell command, immune to
- * the SSH connection dropping half-way (the renames follow each other). */
+/* Give the uploaded files their mode and owner (want), back up and
+ * replace the changed files in one shell command, immune to the SSH
+ * connection dropping half-way (the renames follow each other). Nothing is
+ * replaced when a mode or owner cannot be given. */
 static int commit(struct devconn *c, const struct push_opts *o, const char *qdir,
-		  const int *changed, struct push_report *rep)
+		  const int *changed, const struct shell_stat want[NFILES], struct push_report *rep)
 {
 	const char *mark = o->no_restart ? "" : " && : > " PENDING;
 	struct sftca_msg err = { { 0 } };
-	char cmd[4096], names[256] = "", moves[1024] = "", out[512];
+	char cmd[4096], names[256] = "", moves[1024] = "", attrs[1024] = "", out[512];
 	int status;
 
 	for (int i = 0; i < NFILES; i++) {
 		if (!changed[i])
 			continue;
+		if (want[i].present)
+			snprintf(attrs + strlen(attrs), sizeof(attrs) - strlen(attrs),
+				 "chown %lu:%lu .%s.sftca-tmp 2>&1 && ", want[i].uid, want[i].gid,
+				 remote_name[i]);
+		snprintf(attrs + strlen(attrs), sizeof(attrs) - strlen(attrs),
+			 "chmod %o .%s.sftca-tmp 2>&1 || exit 5; ", want[i].mode, remote_name[i]);
 		snprintf(names + strlen(names), sizeof(names) - strlen(names), " %s", remote_name[i]);
 		snprintf(moves + strlen(moves), sizeof(moves) - strlen(moves),
 			 " && mv -f .%s.sftca-tmp %s", remote_name[i], remote_name[i]);
 	}
 	snprintf(cmd, sizeof(cmd),
-		 "cd %s || exit 3; trap '' HUP PIPE; "
+		 "cd %s || exit 3; trap '' HUP PIPE; %s"
 		 "for f in%s; do [ -e \"$f\" ] || continue; b=\"$f.backup.%s\"; n=1; "
 		 "while [ -e \"$b\" ]; do b=\"$f.backup.%s.$n\"; n=$((n+1)); done; "
 		 "ln \"$f\" \"$b\" 2>/dev/null || cp -p \"$f\" \"$b\" || exit 4; done; "
 		 "true%s%s && sync",
-		 qdir, names, o->stamp, o->stamp, mark, moves);
+		 qdir, attrs, names, o->stamp, o->stamp, mark, moves);
 	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
 		fail(rep, "replacing the files: %s", err.text);
+		return -1;
+	}
+	if (status == 5) {
+		fail(rep, "nothing replaced: the mode and owner the device has for the files cannot be "
+		     "given to the new ones: %.200s", out);
 		return -1;
 	}
 	if (status != 0) {
@@ -313,6 +345,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	struct devconn *c = NULL;
 	struct sftca_msg err = { { 0 } };
 	char dir[600], qdir[700], sums[NFILES][65];
+	struct shell_stat have[NFILES], want[NFILES];
 	int changed[NFILES] = { 0 }, nchanged = 0, uploaded = 0, pending = 0, still;
 	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
 
@@ -333,8 +366,9 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	if (rep->identity_trusted)
 		log_warn("%s %s: identity not established; trusting devices.csv's %s "
 			 "(--trust-csv-identity)", d->name, d->ip, uuid);
-	if (remote_sums(c, qdir, sums, &pending, rep) != 0)
+	if (remote_sums(c, qdir, sums, have, &pending, rep) != 0)
 		goto out;
+	target_attrs(have, want);
 	/* The key travels only when it changed; identical files are left alone. */
 	for (int i = 0; i < NFILES; i++)
 		if ((changed[i] = strcmp(sums[i], lf.sha[i]) != 0))
@@ -350,7 +384,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		if (!changed[i])
 			continue;
 		snprintf(tmp, sizeof(tmp), "%s/.%s.sftca-tmp", dir, remote_name[i]);
-		if (devconn_put(c, tmp, lf.data[i], lf.len[i], remote_mode[i], &err) != 0) {
+		/* Private until commit() gives it the device's mode. */
+		if (devconn_put(c, tmp, lf.data[i], lf.len[i], 0600, &err) != 0) {
 			fail(rep, "upload of %s: %s", remote_name[i], err.text);
 			goto out;
 		}
@@ -359,16 +394,24 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	/* What arrived is what was sent, before anything is replaced. */
 	if (check_temps(c, qdir, changed, &lf, rep) != 0)
 		goto out;
-	if (commit(c, o, qdir, changed, rep) != 0)
+	if (commit(c, o, qdir, changed, want, rep) != 0)
 		goto out;
 	uploaded = 0;
-	if (remote_sums(c, qdir, sums, &still, rep) != 0)
+	if (remote_sums(c, qdir, sums, have, &still, rep) != 0)
 		goto out;
-	for (int i = 0; i < NFILES; i++)
+	for (int i = 0; i < NFILES; i++) {
 		if (strcmp(sums[i], lf.sha[i]) != 0) {
 			fail(rep, "%s does not hold what was sent after the rename", remote_name[i]);
 			goto out;
 		}
+		if (changed[i] && (have[i].mode != want[i].mode ||
+				   (want[i].present && (have[i].uid != want[i].uid || have[i].gid != want[i].gid)))) {
+			fail(rep, "%s is mode %o owner %lu:%lu after the rename, not %o %lu:%lu",
+			     remote_name[i], have[i].mode, have[i].uid, have[i].gid, want[i].mode,
+			     want[i].uid, want[i].gid);
+			goto out;
+		}
+	}
 	rep->result = PUSH_UPDATED;
 	for (int i = 0; i < NFILES; i++)
 		if (changed[i])

@@ -87,18 +87,70 @@ static int open_dir(const char *dir, int nofollow, int *fd)
 	return open_dir_error(AT_FDCWD, path, path);
 }
 
-/* Write data to a new file name in dfd (must not exist), fsync it. */
-static int write_new_file(int dfd, const char *dir, const char *name, const struct af_file *f)
+/* The mode and owner a file gets (struct af_file's keep). */
+struct attrs {
+	unsigned mode;
+	int owner;          /* uid and gid are to be kept */
+	uid_t uid;
+	gid_t gid;
+	const char *where;  /* the directory, for messages */
+};
+
+/* From the file f replaces in dfd, else from the first of its siblings
+ * there; f->mode (and the creator's owner) when there is none, without
+ * keep, or without a directory (dfd < 0). */
+static void resolve_attrs(int dfd, const char *where, const struct af_file *f,
+			  const struct af_keep *keep, struct attrs *a)
+{
+	struct stat st;
+
+	*a = (struct attrs){ .mode = f->mode, .where = where };
+	for (int i = -1; keep != NULL && dfd >= 0 && i < 3; i++) {
+		const char *name = i < 0 ? f->name : keep->follow[i];
+		if (name == NULL)
+			break;
+		if (strchr(name, '/') == NULL && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			*a = (struct attrs){ st.st_mode & 07777, 1, st.st_uid, st.st_gid, where };
+			return;
+		}
+	}
+}
+
+/* The owner a asks for, where this process may give it: as root, or when
+ * it is ours already (then only the group is set). Otherwise the file
+ * changes hands, and the warning says so. */
+static void set_owner(int fd, const char *name, const struct attrs *a)
+{
+	uid_t me = geteuid();
+
+	if (!a->owner)
+		return;
+	if (me != 0 && a->uid != me)
+		log_warn("%s/%s: owner %lu:%lu not kept (only root can give a file away): it is "
+			 "now owned by uid %lu", a->where, name, (unsigned long)a->uid,
+			 (unsigned long)a->gid, (unsigned long)me);
+	else if (fchown(fd, a->uid, a->gid) != 0)
+		log_warn("%s/%s: owner %lu:%lu not kept: %s", a->where, name, (unsigned long)a->uid,
+			 (unsigned long)a->gid, strerror(errno));
+}
+
+/* Write data to a new file name in dfd (must not exist) with a's mode and
+ * owner, fsync it. */
+static int write_new_file(int dfd, const char *dir, const char *name, const struct af_file *f,
+			  const struct attrs *a)
 {
 	int fd, r;
 
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode & 0600);
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, a->mode & 0600);
 	if (fd < 0) {
 		log_error("%s/%s: %s", dir, name, strerror(errno));
 		return errno == EACCES || errno == EROFS ? SFTCA_ERR_DENIED : SFTCA_ERR_IO;
 	}
-	/* Explicit mode: the umask must not widen or narrow what was asked. */
-	if (fchmod(fd, f->mode) != 0 || (r = failpoint("atomic.write")) != 0 ||
+	set_owner(fd, f->name, a);
+	/* Explicit mode, after the owner (which clears set-id bits): the umask
+	 * must not widen or narrow what was asked. */
+	if (fchmod(fd, a->mode) != 0 || (r = failpoint("atomic.write")) != 0 ||
 	    (r = write_all(fd, f->data, f->len)) != 0 || (r = failpoint("atomic.fsync")) != 0 ||
 	    fsync(fd) != 0) {
 		log_error("%s/%s: write failed: %s", dir, name, strerror(errno));
@@ -179,10 +231,12 @@ static void remove_stale_tmp(int dfd, const char *name)
 	closedir(d);
 }
 
+/* preset: the mode and owner to give (NULL: resolved here from keep). */
 static int write_one(const char *dir, int nofollow, const struct af_file *f,
-		     const char *backup_stamp)
+		     const struct af_keep *keep, const char *backup_stamp, const struct attrs *preset)
 {
 	char tmp[NAME_MAX + 1];
+	struct attrs a;
 	struct stat st;
 	int n, r, dfd;
 
@@ -196,7 +250,11 @@ static int write_one(const char *dir, int nofollow, const struct af_file *f,
 	}
 	unlinkat(dfd, tmp, 0); /* left over by a crashed run that had our pid */
 	remove_stale_tmp(dfd, f->name);
-	if ((r = write_new_file(dfd, dir, tmp, f)) != 0)
+	if (preset != NULL)
+		a = *preset;
+	else
+		resolve_attrs(dfd, dir, f, keep, &a);
+	if ((r = write_new_file(dfd, dir, tmp, f, &a)) != 0)
 		goto out;
 	if (backup_stamp != NULL && fstatat(dfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && (r = link_backup(dfd, f->name, dfd, dir, backup_stamp)) != 0)
@@ -220,12 +278,18 @@ out:
 
 int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 {
-	return write_one(dir, 0, f, backup_stamp);
+	return write_one(dir, 0, f, NULL, backup_stamp, NULL);
 }
 
 int af_write_nofollow(const char *dir, const struct af_file *f, const char *backup_stamp)
 {
-	return write_one(dir, 1, f, backup_stamp);
+	return write_one(dir, 1, f, NULL, backup_stamp, NULL);
+}
+
+int af_write_keep(const char *dir, const struct af_file *f, const struct af_keep *keep,
+		  const char *backup_stamp)
+{
+	return write_one(dir, 1, f, keep, backup_stamp, NULL);
 }
 
 int af_retire(const char *dir, const char *name, const char *backup_stamp, int *moved)
@@ -408,17 +472,25 @@ static void carry_late_files(int oldfd, int newfd, const char *dir)
 	closedir(d);
 }
 
-static int write_set_fallback(const char *dir, const struct af_file *files, size_t n,
-			      const char *stamp)
+/* Each file gets the mode and owner the directory (dfd, -1 when it does
+ * not exist) gave it before any of them was written: a new file follows
+ * what its siblings were, not what this run made of them. */
+static int write_set_fallback(const char *dir, int dfd, const struct af_file *files,
+			      const struct af_keep *keep, size_t n, const char *stamp)
 {
-	int r;
+	struct attrs *a = calloc(n, sizeof(*a));
+	int r = 0;
 
+	if (a == NULL)
+		return SFTCA_ERR_NOMEM;
 	log_warn("%s: cannot swap the directory atomically; replacing %zu files one by one",
 		 dir, n);
 	for (size_t i = 0; i < n; i++)
-		if ((r = af_write_nofollow(dir, &files[i], stamp)) != 0)
-			return r;
-	return 0;
+		resolve_attrs(dfd, dir, &files[i], keep ? &keep[i] : NULL, &a[i]);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = write_one(dir, 1, &files[i], NULL, stamp, &a[i]);
+	free(a);
+	return r;
 }
 
 /* Split a trimmed path into its parent (opened, followed: the caller vouches
@@ -447,7 +519,8 @@ static int open_parent(const char *path, char *parent, size_t plen, const char *
 	return 0;
 }
 
-int af_write_set(const char *dir, const struct af_file *files, size_t n, const char *backup_stamp)
+static int write_set(const char *dir, const struct af_file *files, const struct af_keep *keep,
+		     size_t n, const char *backup_stamp)
 {
 	char path[PATH_MAX], parent[PATH_MAX], stage[NAME_MAX + 1], shown[PATH_MAX];
 	const char *base;
@@ -478,12 +551,15 @@ int af_write_set(const char *dir, const struct af_file *files, size_t n, const c
 	}
 	if (exists && (r = populate_stage(dfd, sfd, shown, files, n, backup_stamp)) != 0)
 		goto fallback_or_fail;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		struct attrs a;
+		resolve_attrs(dfd, path, &files[i], keep ? &keep[i] : NULL, &a);
 		if (strchr(files[i].name, '/') != NULL ||
-		    (r = write_new_file(sfd, shown, files[i].name, &files[i])) != 0) {
+		    (r = write_new_file(sfd, shown, files[i].name, &files[i], &a)) != 0) {
 			r = r ? r : SFTCA_ERR_INVALID;
 			goto out;
 		}
+	}
 	/* The stage takes the live directory's mode and owner, on its descriptor. */
 	if ((exists && (fchmod(sfd, st.st_mode & 07777) != 0 ||
 			(fchown(sfd, st.st_uid, st.st_gid) != 0 && geteuid() == 0))) ||
@@ -519,7 +595,7 @@ fallback_or_fail:
 	if (r == SFTCA_ERR_PRECONDITION) {
 		remove_stage(pfd, stage, shown);
 		staged = 0;
-		r = write_set_fallback(path, files, n, backup_stamp);
+		r = write_set_fallback(path, dfd, files, keep, n, backup_stamp);
 	}
 out:
 	if (staged)
@@ -530,4 +606,15 @@ out:
 		close(dfd);
 	close(pfd);
 	return r;
+}
+
+int af_write_set(const char *dir, const struct af_file *files, size_t n, const char *backup_stamp)
+{
+	return write_set(dir, files, NULL, n, backup_stamp);
+}
+
+int af_write_set_keep(const char *dir, const struct af_file *files, const struct af_keep *keep,
+		      size_t n, const char *backup_stamp)
+{
+	return write_set(dir, files, keep, n, backup_stamp);
 }

@@ -28,6 +28,19 @@ int af_write(const char *dir, const struct af_file *f, const char *backup_stamp)
 int af_write_nofollow(const char *dir, const struct af_file *f, const char *backup_stamp)
 	__attribute__((warn_unused_result));
 
+/* How a file stays as its directory had it: a replaced file keeps its
+ * mode and owner; a new one takes those of the first of follow (sibling
+ * names, NULL-ended) that is there, and af_file's mode only when none is.
+ * The owner is set only as root or when it is ours already; a warning
+ * says so when it cannot be kept. */
+struct af_keep {
+	const char *follow[3];
+};
+
+/* af_write_nofollow, the mode and owner kept as keep says. */
+int af_write_keep(const char *dir, const struct af_file *f, const struct af_keep *keep,
+		  const char *backup_stamp) __attribute__((warn_unused_result));
+
 /* Move dir/name aside as its backup (nothing to do, and *moved = 0, when
  * it does not exist): a file that no longer says what is true. */
 int af_retire(const char *dir, const char *name, const char *backup_stamp, int *moved)
@@ -44,5 +57,9 @@ int af_retire(const char *dir, const char *name, const char *backup_stamp, int *
  * random name. */
 int af_write_set(const char *dir, const struct af_file *files, size_t n, const char *backup_stamp)
 	__attribute__((warn_unused_result));
+/* af_write_set, each file's mode and owner kept as keep[i] says (keep has
+ * n entries); what a new file follows is what its siblings were before. */
+int af_write_set_keep(const char *dir, const struct af_file *files, const struct af_keep *keep,
+		      size_t n, const char *backup_stamp) __attribute__((warn_unused_result));
 
 #endif

@@ -120,6 +120,13 @@ assert_eq "$(awk '{ print $1, $2 }' "$S/known_hosts" | paste -sd' ')" \
 	"$IP1 ssh-ed25519 $IP2 ssh-ed25519 $IP3 ssh-ed25519" "known_hosts"
 ok "devices.csv (0600, header, 3 rows), known_hosts and devices.env written"
 
+# As the field has them: every file of an FTD's peer directory 0644
+# root:root, the key included; a direct device's key 0600.
+files_attrs() { (cd "$1/varsf/peers/$FMC" && stat -c '%n=%a %U:%G' cacert.pem sftunnel-cert.pem sftunnel-key.pem | paste -sd' '); }
+assert_eq "$(files_attrs "$D2")" "cacert.pem=644 root:root sftunnel-cert.pem=644 root:root sftunnel-key.pem=644 root:root" "ftd-02 (ftd): modes and owners"
+assert_eq "$(files_attrs "$D1")" "cacert.pem=644 root:root sftunnel-cert.pem=644 root:root sftunnel-key.pem=600 root:root" "ftd-01 (direct): modes and owners"
+ok "peer files: 0644 root:root on the ftd device (key included), key 0600 on the direct one"
+
 # ssh takes the first value it gets for an option: the known_hosts file is
 # chosen through KH, never by adding another -o.
 KH=$S/known_hosts

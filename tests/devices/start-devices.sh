@@ -335,7 +335,14 @@ EOF
 	# leave alone; their checksums are kept to prove it.
 	cp "$PKI/cacert.pem" "$peer/cacert.pem"
 	cp "$PKI/$name-cert.pem" "$peer/sftunnel-cert.pem"
-	(umask 077 && cp "$PKI/$name-key.pem" "$peer/sftunnel-key.pem")
+	# An FTD keeps every file there 0644 root:root, the key included (a
+	# client must leave them so); a direct device's key is 0600.
+	if [ "$kind" = ftd ]; then
+		cp "$PKI/$name-key.pem" "$peer/sftunnel-key.pem"
+		chmod 0644 "$peer/sftunnel-key.pem"
+	else
+		(umask 077 && cp "$PKI/$name-key.pem" "$peer/sftunnel-key.pem")
+	fi
 	cp "$PKI/LL-caCert.pem" "$peer/LL-caCert.pem"
 	printf '{"uuid":"%s","peer_uuid":"%s","name":"%s","ip":"%s","port":%s,"role":"managed_device"}\n' \
 		"${UUIDS[$i]}" "$FMC_UUID" "$name" "${IPS[$i]}" "$TUNNEL_PORT" >"$peer/sftunnel.json"

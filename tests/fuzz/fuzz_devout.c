@@ -43,6 +43,7 @@ static size_t gather(const char *in, size_t n, size_t step, char *out, size_t ou
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char out[2048], small[64], whole[2048], sums[3][65], raw[512], msg[512], line[128];
+	struct shell_stat st[3];
 	const char *in;
 	size_t step, n, used, k = 0;
 
@@ -66,6 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	shell_parse_sums(out, names, 3, sums);
 	fuzz_check_sums(out, names, 3, sums);
+	shell_parse_stats(out, names, 3, st);
+	fuzz_check_stats(out, names, 3, st);
 	(void)strstr(out, PENDING_LINE);
 	/* check_temps: a digest the device printed for a temporary file. */
 	if (sums[0][0] != '\0') {

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct shellbuf whole = { 0 }, parts = { 0 };
 	char out[2048], sums[3][65], *m = NULL;
+	struct shell_stat st[3];
 	const char *in;
 	size_t step, off, n;
 	int status, found = 0;
@@ -96,12 +97,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(strstr(parts.buf, out) != NULL);
 			shell_parse_sums(out, names, 3, sums);
 			fuzz_check_sums(out, names, 3, sums);
+			shell_parse_stats(out, names, 3, st);
+			fuzz_check_stats(out, names, 3, st);
 		}
 	}
 	/* The parser alone on the raw bytes, as far as they are text. */
 	if (whole.buf != NULL) {
 		shell_parse_sums(whole.buf, names, 3, sums);
 		fuzz_check_sums(whole.buf, names, 3, sums);
+		shell_parse_stats(whole.buf, names, 3, st);
+		fuzz_check_stats(whole.buf, names, 3, st);
 	}
 	shellbuf_reset(&whole);
 	FUZZ_CHECK(whole.buf == NULL || (whole.len == 0 && whole.buf[0] == '\0'));

@@ -335,6 +335,9 @@ def devparse_seeds():
         b"Password: \r\nroot@ftd:/home/admin# ")
     put("devparse", "sums-only", b"\xff" + (h1 + "  peer.key\n" + h2.upper() + "  peer.crt\n" +
         h1 + " peer.crt\n" + h1 + "  peer.crt.bak\n").encode())
+    put("devparse", "stats", b"\x09" + (h1 + "  peer.key\nSFTCA-STAT 644 0 0 peer.key\n"
+        "SFTCA-STAT 4755 4294967295 1 peer.crt\nSFTCA-STAT 648 0 0 ca_bundle.pem\n"
+        "SFTCA-STAT 644 0 0 peer.crt.bak\n").encode())
 
 
 def audit_seeds():
@@ -443,6 +446,9 @@ def devout_seeds():
     put("devout", "temps", b"\x0f" + (h1 + "  .cacert.pem.sftca-tmp\n" + h2 + "  .sftunnel-cert.pem.sftca-tmp\n").encode())
     put("devout", "escapes", b"\x02" + b"\x1b]0;owned\x07\x1b[2J" + h1.encode() + b"  cacert.pem\r\n\xc2\x9b31m\xff")
     put("devout", "long", b"\x3f" + (sums * 40).encode())
+    put("devout", "stats", b"\x00" + (h1 + "  cacert.pem\nSFTCA-STAT 644 0 0 cacert.pem\n" + h3 +
+        "  sftunnel-key.pem\nSFTCA-STAT 640 1 2 sftunnel-key.pem\n"
+        "SFTCA-STAT 17777 0 0 sftunnel-cert.pem\n").encode())
 
 
 def main():

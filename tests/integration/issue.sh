@@ -131,6 +131,36 @@ assert_eq "$(openssl x509 -in "$D1/sftunnel-cert.pem" -noout -pubkey)" "$(openss
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC"
 ok "--rekey: new keys, old key and cert kept byte for byte as NAME.backup.<stamp>, mode 0600"
 
+# Files stay as the tree had them (issue 12): a replaced file keeps its mode
+# and owner, a new one takes its sibling's, 0644/0600 only with nothing to
+# follow.
+p3=$(ls "$FMC/var/sf/peers" | sed -n 4p) p4=$(ls "$FMC/var/sf/peers" | sed -n 5p)
+D3=$FMC/var/sf/peers/$p3/certs_pushed D4=$FMC/var/sf/peers/$p4/certs_pushed CR=$FMC/etc/sf/ca_root
+attrs() { stat -c '%a %U:%G' "$@" | paste -sd ' '; }
+chown daemon:daemon "$D3/sftunnel-cert.pem" "$BUNDLE"
+chmod 0640 "$D3/sftunnel-cert.pem" "$BUNDLE"
+chmod 0644 "$D3/sftunnel-key.pem"
+echo >>"$BUNDLE" # no longer the CA's bundle: rewritten
+rm "$CR/crl.pem" # new: follows the bundle
+chown bin:bin "$D4/sftunnel-cert.pem"
+chmod 0640 "$D4/sftunnel-cert.pem"
+rm "$D4/sftunnel-key.pem" # new: follows the certificate
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$p3" --peer "$p4" --force
+assert_contains "$OUT" "2 issued \(1 with new keys\)" "--force on two peers, one without a key"
+assert_contains "$OUT" "trust bundle written" "the bundle rewritten"
+assert_eq "$(attrs "$D3/sftunnel-cert.pem" "$D3/sftunnel-key.pem")" "640 daemon:daemon 644 root:root" "--force: $p3's certificate and key as they were"
+assert_eq "$(attrs "$BUNDLE" "$CR/crl.pem")" "640 daemon:daemon 640 daemon:daemon" "bundle as it was, the new CRL as the bundle"
+assert_eq "$(attrs "$D4/sftunnel-cert.pem" "$D4/sftunnel-key.pem")" "640 bin:bin 640 bin:bin" "$p4: the new key as its certificate"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$p3" --rekey
+assert_contains "$OUT" "1 issued \(1 with new keys\)" "--rekey"
+assert_eq "$(attrs "$D3/sftunnel-cert.pem" "$D3/sftunnel-key.pem")" "640 daemon:daemon 644 root:root" "--rekey: $p3's certificate and key as they were"
+rm "$D4/sftunnel-cert.pem" "$D4/sftunnel-key.pem"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$p4"
+assert_eq "$(attrs "$D4/sftunnel-cert.pem" "$D4/sftunnel-key.pem")" "644 root:root 600 root:root" "nothing to follow: certificate 0644, key 0600"
+chown root:root "$BUNDLE" "$CR/crl.pem"
+chmod 0644 "$BUNDLE" "$CR/crl.pem"
+ok "modes and owners on the FMC tree: kept through --force and --rekey (certificate 0640 daemon's, key 0644, bundle 0640); a new key or CRL takes its sibling's; 0644/0600 only with nothing to follow"
+
 # The ledger matches what is on disk.
 as auditor-1 ledger --ca "$CA_ID" --format csv > "$T/ledger.csv"
 head -1 "$T/ledger.csv" | grep -q '^"serial","ca_id","generation","peer_uuid","state","not_before","not_after","issued_at"' ||

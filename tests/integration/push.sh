@@ -18,6 +18,7 @@ PW=$(cat "$D/password")
 names=($(tail -n +2 "$CSV" | cut -d, -f1))
 dev_uuid() { grep "^$1," "$CSV" | cut -d, -f5; }
 remote() { ctl "$1" run cat "/var/sf/peers/$CA_ID/$2"; }
+new_key_on() { cmp -s <(remote "$1" sftunnel-key.pem) "$FMC/var/sf/peers/$(dev_uuid "$1")/certs_pushed/sftunnel-key.pem"; }
 declare -A restarts0
 for n in "${names[@]}"; do
 	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do remote "$n" "$f" > "$T/old-$n-$f"; done
@@ -28,6 +29,12 @@ push() { "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-host
 
 # modes DEVICE DIR: "NAME=MODE" of the three files sftca pushes, in DIR on the device.
 modes() { ctl "$1" run sh -c "cd '$2' && stat -c '%n=%a' cacert.pem sftunnel-cert.pem sftunnel-key.pem" | paste -sd ' '; }
+# attrs DEVICE: "NAME=MODE USER:GROUP" of the three files in the peer directory.
+attrs() { ctl "$1" run sh -c "cd /var/sf/peers/$CA_ID && stat -c '%n=%a %U:%G' cacert.pem sftunnel-cert.pem sftunnel-key.pem" | paste -sd ' '; }
+# Files as the stand-ins keep them: an FTD's all 0644 root:root (the key
+# too, as the field has them), a direct device's key 0600.
+ATTRS_FTD="cacert.pem=644 root:root sftunnel-cert.pem=644 root:root sftunnel-key.pem=644 root:root"
+ATTRS_DIRECT="cacert.pem=644 root:root sftunnel-cert.pem=644 root:root sftunnel-key.pem=600 root:root"
 # tmps DEVICE: sftca's temporary files in the device's peer directory (read
 # from the host: the device may be down).
 tmps() { ls -A "$D/$1/varsf/peers/$CA_ID" | grep sftca-tmp | paste -sd ' ' || true; }
@@ -73,11 +80,12 @@ for n in "${names[@]}"; do
 	[ -z "$(ctl "$n" run sh -c "ls /var/sf/peers/$CA_ID/ | grep 'sftunnel-key.pem.backup'")" ] ||
 		fail "$n: a key backup was made though the key did not change"
 	ctl "$n" untouched >/dev/null || fail "$n: unrelated files were touched"
-	assert_eq "$(modes "$n" "/var/sf/peers/$CA_ID")" "cacert.pem=644 sftunnel-cert.pem=644 sftunnel-key.pem=600" \
-		"$n: modes of bundle, certificate and key"
+	want=$ATTRS_DIRECT
+	grep -qx "SHELL_KIND=ftd" "$D/$n/device.env" && want=$ATTRS_FTD
+	assert_eq "$(attrs "$n")" "$want" "$n: modes and owners of bundle, certificate and key as the device had them"
 	assert_eq "$(ctl "$n" restarts)" "$((restarts0[$n] + 1))" "$n: one restart by the push"
 done
-ok "push to 10 devices (5 direct, 5 ftd): new bundle and certificate, key kept (no key sent), backups byte for byte, unrelated files untouched, one restart each; modes 0644 bundle/certificate/CRL, 0600 key on the FMC tree and the devices"
+ok "push to 10 devices (5 direct, 5 ftd): new bundle and certificate, key kept (no key sent), backups byte for byte, unrelated files untouched, one restart each; modes 0644 bundle/certificate/CRL, 0600 key on the FMC tree; on the devices modes and owners as they had them (ftd: all 0644 root:root)"
 
 expect_rc 0 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --live --devices "$CSV"
 assert_contains "$OUT" "live: 10 devices, 10 OK, 0 FAILED" "verify --live"
@@ -201,9 +209,34 @@ for n in ftd-07 ftd-08; do
 	done
 	ctl "$n" run rmdir "/var/sf/peers/$CA_ID/.sftunnel-key.pem.sftca-tmp"
 done
+ok "an upload refused with the connection up (direct and ftd): the temporary files already written are removed, the device keeps its files"
+
+# Files stay as the device had them (issue 12). ftd-07 (direct): a
+# certificate 0640 daemon's, a key 0640 bin's, no bundle (the new one
+# follows the certificate). ftd-08 (ftd): the key 0644 root:root, as an
+# FTD has it, replaced by the new key (--rekey above).
+P7=/var/sf/peers/$CA_ID
+ctl ftd-07 run sh -c "cd $P7 && chown daemon:daemon sftunnel-cert.pem && chmod 0640 sftunnel-cert.pem && chown bin:bin sftunnel-key.pem && chmod 0640 sftunnel-key.pem && rm cacert.pem"
+assert_eq "$(attrs ftd-08)" "$ATTRS_FTD" "ftd-08: files as an FTD has them before the push"
+# A device on which the owner cannot be given (a chown that is refused, as
+# for a login that is not root): nothing replaced, no temporary file left.
+printf '#!/bin/sh\necho "chown: changing ownership of $2: Operation not permitted" >&2\nexit 1\n' >"$D/ftd-07/bin/chown"
+chmod 0755 "$D/ftd-07/bin/chown"
+head -1 "$CSV" > "$T/7.csv" && grep -E "^ftd-07," "$CSV" >> "$T/7.csv" && chmod 600 "$T/7.csv"
+snap7=$(ctl ftd-07 run sh -c "cd $P7 && ls -lA --time-style=+%s . && sha256sum sftunnel-cert.pem sftunnel-key.pem")
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/7.csv" --known-hosts "$KH" --failed-push "$T/FP7"
+assert_contains "$(line ftd-07)" "FAILED: nothing replaced: the mode and owner the device has for the files cannot be given to the new ones: chown: changing ownership of \.cacert\.pem\.sftca-tmp: Operation not permitted" "a refused chown"
+assert_eq "$(ctl ftd-07 run sh -c "cd $P7 && ls -lA --time-style=+%s . && sha256sum sftunnel-cert.pem sftunnel-key.pem")" "$snap7" "ftd-07: nothing replaced, no temporary file"
+rm "$D/ftd-07/bin/chown"
 expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/78.csv" --known-hosts "$KH" --failed-push "$T/FP7"
 assert_contains "$OUT" "2 updated, 0 unchanged, 0 failed" "the push after the way is clear"
-ok "an upload refused with the connection up (direct and ftd): the temporary files already written are removed, the device keeps its files"
+for n in ftd-07 ftd-08; do
+	new_key_on "$n" || fail "$n: the new key was not sent"
+done
+assert_eq "$(attrs ftd-07)" "cacert.pem=640 daemon:daemon sftunnel-cert.pem=640 daemon:daemon sftunnel-key.pem=640 bin:bin" "ftd-07 (direct): modes and owners kept, the new bundle as the certificate"
+assert_eq "$(attrs ftd-08)" "$ATTRS_FTD" "ftd-08 (ftd): the new key 0644 root:root as the old one"
+ok "modes and owners on the devices: a replaced key keeps 0644 root:root (ftd), a certificate 0640 daemon's and a key 0640 bin's keep theirs (direct), a new bundle takes the certificate's; a refused chown replaces nothing"
+ctl ftd-07 run sh -c "cd $P7 && chown root:root cacert.pem sftunnel-cert.pem sftunnel-key.pem && chmod 0644 cacert.pem sftunnel-cert.pem && chmod 0600 sftunnel-key.pem"
 
 # --device-dir, --no-restart, --json: a second peer directory on ftd-09
 # (direct) and ftd-10 (ftd), pushed without a restart, reported as JSON.
@@ -261,6 +294,7 @@ for n in ftd-09 ftd-10; do
 		cmp -s <(ctl "$n" run cat "/var/sf/alt/$CA_ID/$f") "$P/$f" || fail "$n: /var/sf/alt/$CA_ID/$f is not the FMC's"
 	done
 	cmp -s <(ctl "$n" run cat "/var/sf/alt/$CA_ID/cacert.pem") "$FMC/etc/sf/ca_root/cacert.pem" || fail "$n: no bundle in /var/sf/alt"
+	# New files with nothing to follow in an empty directory.
 	assert_eq "$(modes "$n" "/var/sf/alt/$CA_ID")" "cacert.pem=644 sftunnel-cert.pem=644 sftunnel-key.pem=600" "$n: modes in --device-dir"
 	assert_eq "$(ctl "$n" run sh -c "cd /var/sf/peers/$CA_ID && sha256sum cacert.pem sftunnel-cert.pem sftunnel-key.pem")" "$(cat "$T/peers-$n")" "$n: /var/sf/peers untouched by --device-dir"
 	assert_eq "$(ctl "$n" restarts)" "${restarts2[$n]}" "$n: no restart with --no-restart"
@@ -436,7 +470,6 @@ expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --rekey
 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$CSV" --known-hosts "$KH" \
 	--failed-push "$T/FAILED_PUSH" --jobs 2 >"$T/killed.out" 2>&1 &
 pid=$!
-new_key_on() { cmp -s <(remote "$1" sftunnel-key.pem) "$FMC/var/sf/peers/$(dev_uuid "$1")/certs_pushed/sftunnel-key.pem"; }
 any_new_key() { for n in "${names[@]}"; do new_key_on "$n" && return 0; done; return 1; }
 wait_until 120 "a first device with its new key" any_new_key
 kill -9 "$pid"

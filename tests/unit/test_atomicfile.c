@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "capture.h"
 #include "errors.h"
 #include "failpoint.h"
 #include "fileio.h"
@@ -314,6 +315,137 @@ static void stale_stage_removed(void **state)
 	assert_int_equal(count_entries("certs_pushed.sftca-stage"), 0);
 }
 
+
+/* mode and uid:gid of dir/sub/name as "0640 1:1", or "" when absent. */
+static const char *attrs_of(const char *sub, const char *name)
+{
+	static char out[64];
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	if (lstat(path, &st) != 0)
+		return "";
+	snprintf(out, sizeof(out), "%04o %lu:%lu", (unsigned)(st.st_mode & 07777),
+		 (unsigned long)st.st_uid, (unsigned long)st.st_gid);
+	return out;
+}
+
+static void make_file(const char *sub, const char *name, unsigned mode, uid_t uid, gid_t gid)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	touch(path);
+	assert_int_equal(chown(path, uid, gid), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static const struct af_keep pair_keep[2] = { { { "cert.pem" } }, { { "key.pem" } } };
+
+/* keep: a replaced file keeps its mode and owner (a key 0644 root's, a
+ * certificate 0640 daemon's), alone and in a pair, backups included. */
+static void keep_replaced(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K2", 2, 0600 }, { "cert.pem", "C2", 2, 0644 } };
+	char sub[128];
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	make_file("d", "key.pem", 0644, 0, 0);
+	make_file("d", "cert.pem", 0640, 1, 1);
+	assert_int_equal(af_write_set_keep(sub, files, pair_keep, 2, "20261128T000010Z"), 0);
+	assert_string_equal(attrs_of("d", "key.pem"), "0644 0:0");
+	assert_string_equal(attrs_of("d", "cert.pem"), "0640 1:1");
+	assert_string_equal(attrs_of("d", "cert.pem.backup.20261128T000010Z"), "0640 1:1");
+	files[1].data = "C3";
+	assert_int_equal(af_write_keep(sub, &files[1], &pair_keep[1], NULL), 0);
+	assert_string_equal(attrs_of("d", "cert.pem"), "0640 1:1");
+	/* Without keep the modes are the caller's, as before. */
+	assert_int_equal(af_write_set(sub, files, 2, NULL), 0);
+	assert_string_equal(attrs_of("d", "key.pem"), "0600 0:0");
+	assert_string_equal(attrs_of("d", "cert.pem"), "0644 0:0");
+}
+
+/* keep: a new file takes its sibling's mode and owner (what the sibling
+ * was before, also when the pair is written one by one because the
+ * directory holds a subdirectory); the caller's mode only where there is
+ * nothing to follow. */
+static void keep_new_follows(void **state)
+{
+	struct af_file files[2] = { { "key.pem", "K", 1, 0600 }, { "cert.pem", "C", 1, 0644 } };
+	char sub[128];
+
+	(void)state;
+	for (int fallback = 0; fallback < 2; fallback++) {
+		const char *d = fallback ? "f" : "d";
+		snprintf(sub, sizeof(sub), "%s/%s", dir, d);
+		assert_int_equal(mkdir(sub, 0755), 0);
+		if (fallback) {
+			snprintf(sub, sizeof(sub), "%s/f/x", dir);
+			assert_int_equal(mkdir(sub, 0755), 0);
+			snprintf(sub, sizeof(sub), "%s/f", dir);
+		}
+		/* Nothing to follow: 0600 key, 0644 certificate (not the key's
+		 * mode, though the key is written first). */
+		assert_int_equal(af_write_set_keep(sub, files, pair_keep, 2, NULL), 0);
+		assert_string_equal(attrs_of(d, "key.pem"), "0600 0:0");
+		assert_string_equal(attrs_of(d, "cert.pem"), "0644 0:0");
+		/* The key gone, the certificate 0640 daemon's: the new key follows it. */
+		snprintf(sub, sizeof(sub), "%s/%s/key.pem", dir, d);
+		assert_int_equal(unlink(sub), 0);
+		make_file(d, "cert.pem", 0640, 1, 1);
+		snprintf(sub, sizeof(sub), "%s/%s", dir, d);
+		assert_int_equal(af_write_set_keep(sub, files, pair_keep, 2, NULL), 0);
+		assert_string_equal(attrs_of(d, "key.pem"), "0640 1:1");
+		assert_string_equal(attrs_of(d, "cert.pem"), "0640 1:1");
+	}
+	/* A single new file follows too. */
+	snprintf(sub, sizeof(sub), "%s/d/cert.pem", dir);
+	assert_int_equal(unlink(sub), 0);
+	make_file("d", "key.pem", 0644, 2, 2);
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	assert_int_equal(af_write_keep(sub, &files[1], &pair_keep[1], NULL), 0);
+	assert_string_equal(attrs_of("d", "cert.pem"), "0644 2:2");
+}
+
+static int write_as_nobody(void *arg)
+{
+	struct af_file f = { "cert.pem", "C", 1, 0644 };
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		log_init("child", LOG_STYLE_CLI, LOG_LVL_INFO);
+		_exit(setgid(65534) != 0 || setuid(65534) != 0 ||
+		      af_write_keep(arg, &f, &pair_keep[1], NULL) != 0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* Not root, the previous file someone else's: written, its mode kept, and
+ * a warning says whose it was and whose it is now. */
+static void keep_owner_not_root(void **state)
+{
+	char sub[128], err[4096];
+
+	(void)state;
+	assert_int_equal(geteuid(), 0); /* the integration environment runs as root */
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	assert_int_equal(mkdir(sub, 0777), 0);
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	make_file("d", "cert.pem", 0664, 1, 1);
+	assert_int_equal(capture_stderr(write_as_nobody, sub, err, sizeof(err)), 0);
+	assert_string_equal(attrs_of("d", "cert.pem"), "0664 65534:65534");
+	assert_non_null(strstr(err, "/d/cert.pem: owner 1:1 not kept (only root can give a file "
+				    "away): it is now owned by uid 65534"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +457,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(predictable_stage_name_unused, setup, teardown),
 		cmocka_unit_test_setup_teardown(dir_symlink_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_stage_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(keep_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(keep_new_follows, setup, teardown),
+		cmocka_unit_test_setup_teardown(keep_owner_not_root, setup, teardown),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
 	return cmocka_run_group_tests(tests, NULL, NULL);
