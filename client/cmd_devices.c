@@ -195,8 +195,8 @@ static void resolve_one(void *ctx, size_t i)
 }
 
 /* Write the list with the uuids learnt to a->out (0600, backup kept);
- * *changed = 0 when it would be the input unchanged (then nothing is
- * written). 0 or -1 (reported). */
+ * *changed = 0 when out is the input and no row gained a uuid (then
+ * nothing is written). 0 or -1 (reported). */
 static int write_list(struct resolve_run *r, const char *text, size_t len, const char *stamp,
 		      int *changed, int *backup)
 {
@@ -215,8 +215,8 @@ static int write_list(struct resolve_run *r, const char *text, size_t len, const
 			uuids[i] = r->rows[i].id.uuid;
 	if (devices_rewrite(r->a->conn.devices, text, len, uuids, r->dl.n, &out, &outlen) != 0)
 		goto out;
-	*changed = strcmp(r->a->out, r->a->conn.devices) != 0 || outlen != len ||
-		   memcmp(out, text, len) != 0;
+	/* The input is not rewritten for nothing (a header or quoting alone). */
+	*changed = strcmp(r->a->out, r->a->conn.devices) != 0 || r->count[ROW_RESOLVED] > 0;
 	if (!*changed) {
 		rc = 0;
 		goto out;
@@ -289,7 +289,7 @@ static int print_summary(struct resolve_run *r, int written, int changed, int ba
 		else if (written && changed)
 			printf("written to %s (mode 0600)\n", r->a->out);
 		else if (written)
-			printf("%s unchanged: nothing new to write\n", r->a->out);
+			printf("%s unchanged: no row gained a uuid\n", r->a->out);
 	}
 	return bad || !written ? EXIT_FAIL : EXIT_OK;
 }

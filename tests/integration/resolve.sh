@@ -98,7 +98,7 @@ ok "devices resolve on a vendor four-column file: uuids filled (the FMC's row it
 expect_rc 1 resolve --devices "$V" --shell ftd --jobs 5
 assert_contains "$OUT" "ftd-02 $ip02: confirmed $u02$" "confirmed"
 assert_contains "$OUT" "0 resolved, 4 confirmed, 0 identity mismatch, 1 not resolved" "summary of the rerun"
-assert_contains "$OUT" "$V unchanged: nothing new to write" "nothing written"
+assert_contains "$OUT" "$V unchanged: no row gained a uuid" "nothing written"
 assert_eq "$(ls -A "$T/vendor" | wc -l)" "2" "no second backup"
 # A uuid the device contradicts is reported, not overwritten.
 { echo "device_name,ip,admin_username,admin_password,uuid"; grep "^ftd-02," "$V" | sed "s/,$u02\$/,$u04/"; } > "$T/mismatch.csv"
