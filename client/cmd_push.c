@@ -48,6 +48,7 @@ struct push_run {
 	struct failedpush_writer *fw;
 	pthread_mutex_t mu;
 	size_t done, updated, unchanged, failed, unmatched;
+	size_t unlisted;           /* failed, but without a FAILED_PUSH entry (no known peer) */
 	int unresolved, written;
 	json_t *json;              /* --json: the devices so far */
 };
@@ -307,7 +308,7 @@ static void push_one(void *ctx, size_t i)
 {
 	struct push_run *r = ctx;
 	struct job *j = &r->jobs[i];
-	int failed = 0, unresolved = 0;
+	int failed = 0, unresolved = 0, listed = 0;
 
 	if (j->skip == NULL) {
 		push_device(&r->o, j->dev, j->uuid, &j->rep);
@@ -318,12 +319,13 @@ static void push_one(void *ctx, size_t i)
 		 * FMC tree does not know) has no FAILED_PUSH entry: that needs a
 		 * peer's UUID. */
 		unresolved = failed && !j->uuid[0] && !j->rep.uuid[0];
-		if (failed && !unresolved && !j->rep.unknown_device)
+		if ((listed = failed && !unresolved && !j->rep.unknown_device))
 			list_failed(r, j->uuid[0] ? j->uuid : j->rep.uuid, j->dev->name, j->dev->ip);
 	}
 	pthread_mutex_lock(&r->mu);
 	r->done++;
 	r->unresolved += unresolved;
+	r->unlisted += failed && !listed;
 	if (j->skip)
 		;
 	else if (failed)
@@ -342,7 +344,8 @@ static void run_push(const struct push_args *a, struct push_run *r)
 	ssh_init();
 	parallel_for(a->conn.jobs, r->njobs, push_one, r);
 	ssh_finalize();
-	if (failedpush_close(r->fw, r->unresolved == 0 && r->unmatched == 0, &r->written) != 0)
+	/* An old list is true until every device was reached or listed anew. */
+	if (failedpush_close(r->fw, r->unlisted == 0 && r->unmatched == 0, &r->written) != 0)
 		log_error("%s could not be written", a->failed_path);
 	r->fw = NULL;
 }

@@ -178,11 +178,23 @@ ok "--identity-file: the device's file names it ('UUID : <uuid>' or the UUID alo
 # push on the fly: a device the FMC tree has no peer for is refused.
 rm -rf "${FMC:?}/var/sf/peers/$u05"
 snap ftd-05 > "$T/snap-ftd-05"
+# A FAILED_PUSH from before: devices that failed without an entry leave it be.
+old_line="$u09 ftd-09 $ip09 /etc/sf/ca_root/cacert.pem /var/sf/peers/$CA_ID/cacert.pem"
+echo "$old_line" > "$T/FP2"
 expect_rc 1 push --devices "$H" --identity-file "$ID" --failed-push "$T/FP2"
 assert_contains "$OUT" "ftd-05 $ip05 $u05: FAILED: unknown device: $u05 has no peer directory under $FMC" "unknown device"
 assert_contains "$OUT" "ftd-03 $ip03 $u03: updated .*sftunnel-cert.pem, sftunnel restarted \(UUID read from the device\)" "ftd-03 identified by its identity file"
 assert_contains "$OUT" "ftd-07 $ip07: FAILED: cannot connect" "stopped device"
 assert_contains "$OUT" "2 updated, 0 unchanged, 2 failed, 1 without a UUID" "summary"
 cmp -s <(snap ftd-05) "$T/snap-ftd-05" || fail "ftd-05 written to: $(diff <(snap ftd-05) "$T/snap-ftd-05")"
-[ ! -e "$T/FP2" ] || ! grep -qE "ftd-05|ftd-07" "$T/FP2" || fail "FAILED_PUSH lists a device without a known UUID: $(cat "$T/FP2")"
-ok "push on the fly: a resolved UUID without a peer directory under the FMC tree is an unknown device (FAILED, nothing written, not in FAILED_PUSH); a device that cannot be asked counts as without a UUID"
+assert_eq "$(cat "$T/FP2")" "$old_line" "FAILED_PUSH: no entry for a device without a known peer, and the old list kept"
+# The unknown device alone is enough to keep the old list.
+ctl ftd-07 start >/dev/null
+ctl ftd-07 identity-file "$ID" >/dev/null
+expect_rc 1 push --devices "$H" --identity-file "$ID" --failed-push "$T/FP2"
+assert_contains "$OUT" "ftd-07 $ip07 $u07: updated .*\(UUID read from the device\)" "ftd-07 back"
+assert_contains "$OUT" "1 updated, 2 unchanged, 1 failed, 0 without a UUID" "only the unknown device fails"
+assert_eq "$(cat "$T/FP2")" "$old_line" "the old FAILED_PUSH kept after a run whose only failure has no entry"
+assert_eq "$(ls "$T" | grep -c '^FP2.backup' || true)" "0" "the old FAILED_PUSH not moved aside"
+cmp -s <(snap ftd-05) "$T/snap-ftd-05" || fail "ftd-05 written to on the second push"
+ok "push on the fly: a resolved UUID without a peer directory under the FMC tree is an unknown device (FAILED, nothing written, not in FAILED_PUSH); a device that cannot be asked counts as without a UUID; an older FAILED_PUSH stays"
