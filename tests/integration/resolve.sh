@@ -10,9 +10,11 @@
 # The vendor's file has no port column, so the devices answer on port 22:
 # the test runs in a network namespace of its own, where 22 is free.
 if [ "${SFTCA_RESOLVE_NETNS:-}" != 1 ]; then
-	command -v unshare >/dev/null && command -v ip >/dev/null ||
+	# root's PATH may lack /usr/sbin
+	IP=$(command -v ip || echo /usr/sbin/ip)
+	command -v unshare >/dev/null && [ -x "$IP" ] ||
 		{ echo "FAIL: unshare (util-linux) and ip (iproute2) are required" >&2; exit 1; }
-	exec unshare -n env SFTCA_RESOLVE_NETNS=1 bash -c 'ip link set lo up && exec bash "$0"' "$0"
+	exec unshare -n env SFTCA_RESOLVE_NETNS=1 bash -c '"$1" link set lo up && exec bash "$0"' "$0" "$IP"
 fi
 . "$(dirname "$0")/lib.sh"
 need python3
