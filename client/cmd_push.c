@@ -3,6 +3,7 @@
 #include "atomicfile.h"
 #include "cainfo.h"
 #include "client.h"
+#include "connopts.h"
 #include "devices.h"
 #include "failedpush.h"
 #include "layout.h"
@@ -22,9 +23,9 @@
  * reader of the global options; run and print get everything from here. */
 struct push_args {
 	struct push_opts o;
-	const char *devices, *failed_path, *retry_path;
-	int jobs, json;
-	char kh_path[4096], kh_source[4200];
+	struct conn_args conn;
+	const char *failed_path, *retry_path;
+	int json;
 };
 
 struct job {
@@ -47,6 +48,7 @@ struct push_run {
 	struct failedpush_writer *fw;
 	pthread_mutex_t mu;
 	size_t done, updated, unchanged, failed, unmatched;
+	size_t unlisted;           /* failed, but without a FAILED_PUSH entry (no known peer) */
 	int unresolved, written;
 	json_t *json;              /* --json: the devices so far */
 };
@@ -61,15 +63,18 @@ static void help(FILE *f)
 		"                  [--retry FILE] [--jobs N] [--known-hosts FILE] [--accept-new-host-keys]\n"
 		"                  [--identity FILE] [--restart-cmd CMD] [--no-restart] [--shell direct|ftd]\n"
 		"                  [--ssh-timeout S] [--device-timeout S] [--device-dir DIR] [--json]\n"
-		"                  [--trust-csv-identity]\n"
+		"                  [--identity-file PATH] [--trust-csv-identity]\n"
 		"\n"
 		"sftca writes nothing to a device it has not identified.\n"
 		"For every device of devices.csv (device_name,ip,admin_username,admin_password, optional\n"
 		"header and columns uuid,port,shell,tunnel_port): connect over SSH, verify its host key\n"
 		"(unknown: refused unless --accept-new-host-keys; changed: always refused), check its\n"
-		"identity (ftd: the UUID of 'show version'; direct: the CN of the certificate it holds)\n"
-		"against the row's uuid (a mismatch: FAILED, nothing written; none readable: nothing\n"
-		"written unless --trust-csv-identity; the FMC's own row is skipped), and bring\n"
+		"identity (ftd: the UUID of 'show version'; direct: --identity-file, else the CN of the\n"
+		"certificate it holds) against the row's uuid (a mismatch: FAILED, nothing written; none\n"
+		"readable: nothing written unless --trust-csv-identity). A row without a uuid takes the\n"
+		"device's own, if the FMC tree has that peer ('unknown device' otherwise; 'sftca devices\n"
+		"resolve' fills the column once). The FMC's own row (its UUID is the CA id) and an FMC HA\n"
+		"peer (a Management Center model) are skipped. Then bring\n"
 		"DEVICE_DIR/<CA ID>/{cacert.pem,sftunnel-cert.pem,sftunnel-key.pem} up to date from the\n"
 		"FMC tree under DIR: files already identical are not touched, the key only travels when\n"
 		"it changed, each file is uploaded beside, its hash checked, the old one kept as\n"
@@ -80,15 +85,9 @@ static void help(FILE *f)
 		"and takes their UUIDs from it for rows without one; it restarts sftunnel even where\n"
 		"the files are already current, since the previous attempt may have stopped before.\n"
 		"\n"
-		"  --shell      ftd (default): the FTD CLI, expert, sudo su; direct: SFTP and exec\n"
-		"  --jobs N     devices at once (default 8)\n"
-		"  --ssh-timeout S     each step with a device: connect, a command, an upload (default 30)\n"
-		"  --device-timeout S  everything with one device, from connect to close (default 300)\n"
-		"  --known-hosts FILE  default: known_hosts = in [client] of the client config, else\n"
-		"                      ~/.ssh/known_hosts of the real user (password database, not $HOME)\n"
-		"  --identity FILE     private key for public-key login (passwords still used for sudo)\n"
 		"  --trust-csv-identity  push to a device whose identity cannot be read (no UUID line,\n"
 		"                      no current certificate) on devices.csv's word; said per device\n");
+	conn_help(f);
 	global_help(f);
 }
 
@@ -142,8 +141,6 @@ static size_t keep_unmatched(struct push_run *r, const struct failed_list *retry
 /* Which devices to push and under which UUID. */
 static int plan(struct push_run *r, const struct device_list *dl, const struct failed_list *retry)
 {
-	int bad = 0;
-
 	if ((r->jobs = calloc(dl->n ? dl->n : 1, sizeof(*r->jobs))) == NULL)
 		return -1;
 	for (size_t i = 0; i < dl->n; i++) {
@@ -158,20 +155,17 @@ static int plan(struct push_run *r, const struct device_list *dl, const struct f
 				continue; /* --retry: only the devices the file lists */
 			j->from = fd;
 		}
+		/* Without either, the device says who it is (push_device). */
 		if (d->uuid[0])
 			snprintf(j->uuid, sizeof(j->uuid), "%s", d->uuid);
 		else if (fd)
 			snprintf(j->uuid, sizeof(j->uuid), "%s", fd->uuid);
-		else {
-			j->skip = "no UUID: add a uuid column to devices.csv, or use --retry FAILED_PUSH";
-			bad++;
-		}
 		/* The vendor's list starts with the FMC itself: not a peer. */
-		if (j->skip == NULL && strcmp(j->uuid, r->o.ca_id) == 0)
+		if (strcmp(j->uuid, r->o.ca_id) == 0)
 			j->skip = "this is the FMC (its UUID is the CA id), not a device: nothing to push";
 		r->njobs++;
 	}
-	return bad;
+	return 0;
 }
 
 /* The command line into a; PUSH_GO, or the exit code (help, usage, a
@@ -180,73 +174,34 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 {
 	static const struct option opts[] = {
 		GLOBAL_LONG_OPTS,
-		{ "ca", required_argument, NULL, 'c' },
+		CONN_LONG_OPTS,
 		{ "root", required_argument, NULL, 'r' },
-		{ "devices", required_argument, NULL, 'd' },
 		{ "failed-push", required_argument, NULL, 'F' },
 		{ "retry", required_argument, NULL, 'R' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "known-hosts", required_argument, NULL, 'k' },
-		{ "accept-new-host-keys", no_argument, NULL, 'a' },
-		{ "identity", required_argument, NULL, 'i' },
 		{ "restart-cmd", required_argument, NULL, 'x' },
 		{ "no-restart", no_argument, NULL, 'n' },
 		{ "trust-csv-identity", no_argument, NULL, 'I' },
-		{ "shell", required_argument, NULL, 's' },
-		{ "ssh-timeout", required_argument, NULL, 't' },
-		{ "device-timeout", required_argument, NULL, 'T' },
-		{ "device-dir", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *kh_flag = NULL;
-	int ch;
-	long v;
+	int ch, rc;
 
 	memset(a, 0, sizeof(*a));
+	conn_args_init(&a->conn, PUSH_DEFAULT_DEVICE_DIR);
 	a->failed_path = "FAILED_PUSH";
-	a->jobs = 8;
-	a->o.device_dir = PUSH_DEFAULT_DEVICE_DIR;
 	a->o.restart_cmd = PUSH_DEFAULT_RESTART;
-	a->o.default_shell = SHELL_FTD;
-	a->o.conn.timeout_s = 30;
-	a->o.conn.deadline_s = 300;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		if ((rc = conn_opt(&a->conn, ch, optarg)) != 0) {
+			if (rc < 0)
+				return EXIT_USAGE;
+			continue;
+		}
 		switch (ch) {
-		case 'c': a->o.ca_id = optarg; break;
 		case 'r': a->o.root = optarg; break;
-		case 'd': a->devices = optarg; break;
 		case 'F': a->failed_path = optarg; break;
 		case 'R': a->retry_path = optarg; break;
-		case 'k': kh_flag = optarg; break;
-		case 'a': a->o.conn.accept_new = 1; break;
-		case 'i': a->o.conn.identity = optarg; break;
 		case 'x': a->o.restart_cmd = optarg; break;
 		case 'n': a->o.no_restart = 1; break;
 		case 'I': a->o.trust_csv_identity = 1; break;
-		case 'D': a->o.device_dir = optarg; break;
-		case 's':
-			if (strcmp(optarg, "ftd") == 0)
-				a->o.default_shell = SHELL_FTD;
-			else if (strcmp(optarg, "direct") == 0)
-				a->o.default_shell = SHELL_DIRECT;
-			else {
-				log_error("--shell '%s': ftd or direct", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'j':
-		case 't':
-		case 'T':
-			if ((v = parse_count(ch == 'j' ? "--jobs" : ch == 't' ? "--ssh-timeout" : "--device-timeout",
-					     optarg, 1, ch == 'T' ? 86400 : 1000)) < 0)
-				return EXIT_USAGE;
-			if (ch == 'j')
-				a->jobs = (int)v;
-			else if (ch == 't')
-				a->o.conn.timeout_s = (int)v;
-			else
-				a->o.conn.deadline_s = (int)v;
-			break;
 		case 'h':
 			help(stdout);
 			return EXIT_OK;
@@ -257,17 +212,17 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 			}
 		}
 	}
-	if (optind != argc || !a->o.ca_id || !a->o.root || !a->devices) {
+	if (optind != argc || !a->conn.ca_id || !a->o.root || !a->conn.devices) {
 		log_error("push: --ca ID, --root DIR and --devices devices.csv are required");
 		return EXIT_USAGE;
 	}
-	if (!uuid_is_canonical(a->o.ca_id)) {
-		log_error("--ca '%s' is not a canonical lowercase UUID (the FMC's UUID)", a->o.ca_id);
-		return EXIT_USAGE;
-	}
-	if (client_known_hosts(kh_flag, a->kh_path, sizeof(a->kh_path), a->kh_source,
-			       sizeof(a->kh_source)) != 0)
-		return EXIT_FAIL;
+	if ((rc = conn_args_finish(&a->conn)) != 0)
+		return rc;
+	a->o.ca_id = a->conn.ca_id;
+	a->o.device_dir = a->conn.device_dir;
+	a->o.identity_file = a->conn.identity_file;
+	a->o.default_shell = a->conn.shell;
+	a->o.conn = a->conn.conn;
 	a->json = g_opts.json;
 	return PUSH_GO;
 }
@@ -279,9 +234,8 @@ static int plan_push(const struct push_args *a, struct push_run *r)
 	struct sftca_msg m = { { 0 } };
 
 	r->o = a->o;
-	r->o.conn.known_hosts = a->kh_path;
 	r->o.conn.known_hosts_mu = &r->kh_mu;
-	if (devices_load(a->devices, &r->dl) != 0)
+	if (devices_load(a->conn.devices, &r->dl) != 0)
 		return -1;
 	/* What issue writes and what push reads must not change under it. */
 	if ((r->lock = treelock_take(r->o.root, "push", &m)) == NULL) {
@@ -292,7 +246,7 @@ static int plan_push(const struct push_args *a, struct push_run *r)
 		return -1;
 	r->o.restart_unchanged = a->retry_path != NULL;
 	af_backup_stamp(r->o.stamp);
-	if ((r->unresolved = plan(r, &r->dl, a->retry_path ? &r->retry : NULL)) < 0)
+	if (plan(r, &r->dl, a->retry_path ? &r->retry : NULL) < 0)
 		return -1;
 	if ((r->fw = failedpush_open(a->failed_path)) == NULL)
 		return -1;
@@ -306,7 +260,7 @@ static void print_plan(const struct push_args *a, const struct push_run *r)
 {
 	if (a->json)
 		return;
-	printf("host keys: %s (%s)\n", a->kh_path, a->kh_source);
+	printf("host keys: %s (%s)\n", a->conn.kh_path, a->conn.kh_source);
 	if (a->retry_path)
 		printf("retrying %zu of %zu devices in devices.csv: those %s lists (%zu entries, %zu "
 		       "without a row)\n",
@@ -318,6 +272,8 @@ static void print_plan(const struct push_args *a, const struct push_run *r)
 static void print_device(struct push_run *r, const struct job *j)
 {
 	const struct device *d = j->dev;
+	/* The row's (or --retry's) UUID, else the one the device gave. */
+	const char *uuid = j->uuid[0] ? j->uuid : j->rep.uuid;
 	const char *what = j->skip ? "skipped"
 			   : j->rep.result == PUSH_FAILED ? "FAILED"
 			   : j->rep.result == PUSH_UPDATED ? "updated"
@@ -325,23 +281,25 @@ static void print_device(struct push_run *r, const struct job *j)
 
 	if (r->json) {
 		json_array_append_new(r->json,
-				      json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s}", "device",
-						d->name, "ip", d->ip, "port", d->port, "uuid", j->uuid,
+				      json_pack("{s:s, s:s, s:i, s:s, s:b, s:s, s:s, s:b, s:s}", "device",
+						d->name, "ip", d->ip, "port", d->port, "uuid", uuid,
+						"uuid_from_device", !j->uuid[0] && j->rep.uuid[0],
 						"result", what, "files", j->rep.files, "restarted",
 						j->rep.restarted, "message",
 						j->skip ? j->skip : j->rep.msg.text));
 	} else if (j->skip) {
 		printf("[%zu/%zu] %s %s: skipped, %s\n", r->done, r->njobs, d->name, d->ip, j->skip);
 	} else if (j->rep.result == PUSH_FAILED) {
-		printf("[%zu/%zu] %s %s %s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
-		       j->rep.msg.text);
+		printf("[%zu/%zu] %s %s%s%s: FAILED: %s\n", r->done, r->njobs, d->name, d->ip,
+		       uuid[0] ? " " : "", uuid, j->rep.msg.text);
 	} else {
-		printf("[%zu/%zu] %s %s %s: %s%s%s%s%s\n", r->done, r->njobs, d->name, d->ip, j->uuid,
+		printf("[%zu/%zu] %s %s %s: %s%s%s%s%s%s\n", r->done, r->njobs, d->name, d->ip, uuid,
 		       what, j->rep.files[0] ? " " : "", j->rep.files,
 		       j->rep.restarted ? ", sftunnel restarted" : "",
 		       j->rep.identity_trusted
 			       ? " (identity not established: devices.csv trusted, --trust-csv-identity)"
-			       : "");
+			       : "",
+		       j->uuid[0] ? "" : " (UUID read from the device)");
 	}
 	fflush(stdout);
 }
@@ -350,31 +308,44 @@ static void push_one(void *ctx, size_t i)
 {
 	struct push_run *r = ctx;
 	struct job *j = &r->jobs[i];
+	int failed = 0, unresolved = 0, listed = 0;
 
 	if (j->skip == NULL) {
 		push_device(&r->o, j->dev, j->uuid, &j->rep);
-		if (j->rep.result == PUSH_FAILED)
-			list_failed(r, j->uuid, j->dev->name, j->dev->ip);
+		if (j->rep.result == PUSH_SKIPPED)
+			j->skip = j->rep.msg.text;
+		failed = j->rep.result == PUSH_FAILED;
+		/* A row without a UUID whose device could not say (and one the
+		 * FMC tree does not know) has no FAILED_PUSH entry: that needs a
+		 * peer's UUID. */
+		unresolved = failed && !j->uuid[0] && !j->rep.uuid[0];
+		if ((listed = failed && !unresolved && !j->rep.unknown_device))
+			list_failed(r, j->uuid[0] ? j->uuid : j->rep.uuid, j->dev->name, j->dev->ip);
 	}
 	pthread_mutex_lock(&r->mu);
 	r->done++;
-	if (j->skip == NULL && j->rep.result == PUSH_FAILED)
+	r->unresolved += unresolved;
+	r->unlisted += failed && !listed;
+	if (j->skip)
+		;
+	else if (failed)
 		r->failed++;
-	else if (j->skip == NULL && j->rep.result == PUSH_UPDATED)
+	else if (j->rep.result == PUSH_UPDATED)
 		r->updated++;
-	else if (j->skip == NULL)
+	else
 		r->unchanged++;
 	print_device(r, j);
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* Push every planned device, a->jobs at once, then write FAILED_PUSH. */
+/* Push every planned device, --jobs at once, then write FAILED_PUSH. */
 static void run_push(const struct push_args *a, struct push_run *r)
 {
 	ssh_init();
-	parallel_for(a->jobs, r->njobs, push_one, r);
+	parallel_for(a->conn.jobs, r->njobs, push_one, r);
 	ssh_finalize();
-	if (failedpush_close(r->fw, r->unresolved == 0 && r->unmatched == 0, &r->written) != 0)
+	/* An old list is true until every device was reached or listed anew. */
+	if (failedpush_close(r->fw, r->unlisted == 0 && r->unmatched == 0, &r->written) != 0)
 		log_error("%s could not be written", a->failed_path);
 	r->fw = NULL;
 }
@@ -402,7 +373,7 @@ static int print_push(const struct push_args *a, struct push_run *r)
 {
 	if (r->json) {
 		json_print(json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r->json,
-				     "known_hosts", a->kh_path,
+				     "known_hosts", a->conn.kh_path,
 				     "summary", "updated", (json_int_t)r->updated, "unchanged",
 				     (json_int_t)r->unchanged, "failed", (json_int_t)r->failed,
 				     "unresolved", (json_int_t)r->unresolved, "retry_without_row",

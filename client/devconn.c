@@ -41,6 +41,7 @@ struct devconn {
 	char nonce[17];
 	unsigned seq;
 	char version_uuid[40]; /* show version's UUID; "" when it printed none */
+	char version_model[128]; /* and its Model line; "" when none */
 };
 
 /* The peer went away (a dropped connection reads as silence otherwise). */
@@ -280,6 +281,9 @@ static int ftd_become_root(struct devconn *c, struct sftca_msg *m)
 	if (shell_parse_version_uuid(c->out.buf ? c->out.buf : "", c->version_uuid,
 				     sizeof(c->version_uuid)) != 0)
 		c->version_uuid[0] = '\0';
+	if (shell_parse_version_model(c->out.buf ? c->out.buf : "", c->version_model,
+				      sizeof(c->version_model)) != 0)
+		c->version_model[0] = '\0';
 	shellbuf_reset(&c->out);
 	if (ftd_send(c, "expert\n") != 0 || ftd_expect(c, user, 1, NULL, NULL) != 0)
 		return msg_fail(m, SFTCA_ERR_SSH, "'expert' did not give a shell prompt");
@@ -659,6 +663,11 @@ void devconn_close(struct devconn *c)
 const char *devconn_version_uuid(const struct devconn *c)
 {
 	return c->version_uuid;
+}
+
+const char *devconn_version_model(const struct devconn *c)
+{
+	return c->version_model;
 }
 
 int devconn_run(struct devconn *c, const char *cmd, char *out, size_t outlen, int *status,

@@ -41,6 +41,8 @@ int devconn_put(struct devconn *c, const char *path, const void *data, size_t le
 /* ftd: the UUID the CLI's "show version" printed at login; "" when it
  * printed none (and always for direct). */
 const char *devconn_version_uuid(const struct devconn *c);
+/* ftd: the Model line of the same "show version"; "" when none. */
+const char *devconn_version_model(const struct devconn *c);
 
 /* Single-quote s for sh into buf; SFTCA_ERR_INVALID if it does not fit. */
 int sh_quote(const char *s, char *buf, size_t len) __attribute__((warn_unused_result));

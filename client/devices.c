@@ -49,6 +49,20 @@ struct csvctx {
 	int fnul[NCOLS];
 	char f[NCOLS][FIELD_MAX]; /* may hold a password: wiped after each record */
 	int r;                    /* first error; parsing stops there */
+	struct raw_list *raw;     /* devices_rewrite: every record as it was, or NULL */
+};
+
+/* A record's fields byte for byte (devices_rewrite), the header's too. */
+struct raw_rec {
+	size_t nf;
+	char *f[NCOLS];
+	size_t len[NCOLS];
+	int header;
+};
+
+struct raw_list {
+	struct raw_rec *v;
+	size_t n, cap;
 };
 
 /* Length and ellipsis for quoting at most SHOWN bytes of a value. */
@@ -346,14 +360,56 @@ static void on_field(void *data, size_t len, void *arg)
 	c->f[i][keep] = '\0';
 }
 
+static void raw_free(struct raw_list *l)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		for (size_t k = 0; k < l->v[i].nf; k++)
+			secret_free(l->v[i].f[k], l->v[i].len[k]);
+	if (l)
+		free(l->v);
+}
+
+/* The record just parsed, as it was: a header (no device added), or a row. */
+static int keep_raw(struct csvctx *c, int header)
+{
+	struct raw_list *l = c->raw;
+	struct raw_rec *rec;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct raw_rec *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return SFTCA_ERR_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	rec = &l->v[l->n++];
+	memset(rec, 0, sizeof(*rec));
+	rec->header = header;
+	for (size_t i = 0; i < c->nf && i < NCOLS; i++) {
+		if ((rec->f[i] = malloc(c->flen[i] + 1)) == NULL)
+			return SFTCA_ERR_NOMEM;
+		(void)mlock(rec->f[i], c->flen[i] + 1);
+		memcpy(rec->f[i], c->f[i], c->flen[i]);
+		rec->f[i][c->flen[i]] = '\0';
+		rec->len[i] = c->flen[i];
+		rec->nf = i + 1;
+	}
+	return 0;
+}
+
 static void on_record(int term, void *arg)
 {
 	struct csvctx *c = arg;
+
+	size_t before = c->out->n;
 
 	(void)term;
 	c->in_record = 0;
 	if (c->r == 0)
 		c->r = c->first_done ? add_row(c) : first_record(c);
+	if (c->r == 0 && c->raw)
+		c->r = keep_raw(c, c->out->n == before);
 	for (size_t i = 0; i < c->nf && i < NCOLS; i++)
 		OPENSSL_cleanse(c->f[i], c->flen[i] < FIELD_MAX ? c->flen[i] : FIELD_MAX);
 	c->nf = 0;
@@ -369,7 +425,10 @@ static int csv_failure(struct csvctx *c, struct csv_parser *p, int line)
 	return row_error(c, "%s", csv_strerror(csv_error(p)));
 }
 
-int devices_parse(const char *name, const char *text, size_t len, struct device_list *out)
+/* devices_parse, and with raw every record as it was (then also the
+ * column map of the header into map). */
+static int parse_text(const char *name, const char *text, size_t len, struct device_list *out,
+		      struct raw_list *raw, enum column map[NCOLS])
 {
 	struct csv_parser p;
 	struct csvctx *c = NULL;
@@ -382,6 +441,7 @@ int devices_parse(const char *name, const char *text, size_t len, struct device_
 	(void)mlock(c, sizeof(*c)); /* its field buffers hold passwords for a moment */
 	c->name = name;
 	c->out = out;
+	c->raw = raw;
 	c->line = 1;
 	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0)
 		goto out;
@@ -412,6 +472,8 @@ int devices_parse(const char *name, const char *text, size_t len, struct device_
 		r = SFTCA_ERR_INVALID;
 		goto out;
 	}
+	if (map)
+		memcpy(map, c->map, sizeof(c->map));
 	r = 0;
 out:
 	if (csv_ready)
@@ -422,6 +484,138 @@ out:
 	}
 	if (r != 0)
 		devices_free(out);
+	return r;
+}
+
+int devices_parse(const char *name, const char *text, size_t len, struct device_list *out)
+{
+	return parse_text(name, text, len, out, NULL, NULL);
+}
+
+/* A growing output buffer that holds passwords: wiped when it moves. */
+struct wbuf {
+	char *p;
+	size_t len, cap;
+	int r;
+};
+
+static void wb_put(struct wbuf *b, const char *data, size_t n)
+{
+	char *q;
+
+	if (b->r != 0)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		if ((q = malloc(cap)) == NULL) {
+			b->r = SFTCA_ERR_NOMEM;
+			return;
+		}
+		if (b->p)
+			memcpy(q, b->p, b->len);
+		(void)mlock(q, cap);
+		secret_free(b->p, b->cap - 1); /* wipes cap bytes */
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One field: as it is where nothing in it needs quoting, else quoted by
+ * libcsv (each '"' doubled). Blanks at either end are quoted too: libcsv
+ * trims them from an unquoted field. */
+static void wb_field(struct wbuf *b, const char *v, size_t n, int first)
+{
+	char *q;
+	size_t qn;
+
+	if (!first)
+		wb_put(b, ",", 1);
+	if (n == 0 || (!memchr(v, ',', n) && !memchr(v, '"', n) && !memchr(v, '\r', n) &&
+		       !memchr(v, '\n', n) && v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' &&
+		       v[n - 1] != '\t')) {
+		wb_put(b, v, n);
+		return;
+	}
+	qn = 2 * n + 2;
+	if ((q = malloc(qn)) == NULL) {
+		b->r = SFTCA_ERR_NOMEM;
+		return;
+	}
+	qn = csv_write(q, qn, v, n);
+	(void)mlock(q, 2 * n + 2);
+	wb_put(b, q, qn);
+	secret_free(q, 2 * n + 1);
+}
+
+int devices_rewrite(const char *name, const char *text, size_t len, const char *const *uuids,
+		    size_t n, char **out, size_t *outlen)
+{
+	struct device_list dl = { 0 };
+	struct raw_list raw = { 0 };
+	struct wbuf b = { 0 };
+	enum column map[NCOLS];
+	size_t width = 5, ucol = COL_UUID, k = 0, first = 0;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((r = parse_text(name, text, len, &dl, &raw, map)) != 0)
+		goto out;
+	r = SFTCA_ERR_INVALID;
+	if (dl.n != n) {
+		log_error("%s changed while it was read (%zu devices, then %zu)", name, n, dl.n);
+		goto out;
+	}
+	if (raw.n > 0 && raw.v[0].header) {
+		/* The header as it was, gaining a uuid column at the end. */
+		width = raw.v[0].nf;
+		ucol = width;
+		for (size_t i = 0; i < raw.v[0].nf; i++) {
+			wb_field(&b, raw.v[0].f[i], raw.v[0].len[i], i == 0);
+			if (map[i] == COL_UUID)
+				ucol = i;
+		}
+		if (ucol == width) {
+			wb_field(&b, column_names[COL_UUID], strlen(column_names[COL_UUID]), 0);
+			width++;
+		}
+		first = 1;
+	} else {
+		/* The vendor's positional columns: a header naming them, as many
+		 * as the widest row has (the uuid column at least). */
+		for (size_t i = 0; i < raw.n; i++)
+			if (raw.v[i].nf > width)
+				width = raw.v[i].nf;
+		for (size_t i = 0; i < width; i++)
+			wb_field(&b, column_names[i], strlen(column_names[i]), i == 0);
+	}
+	wb_put(&b, "\n", 1);
+	for (size_t i = first; i < raw.n; i++, k++) {
+		const struct raw_rec *rec = &raw.v[i];
+		for (size_t f = 0; f < width; f++) {
+			if (f == ucol && uuids[k])
+				wb_field(&b, uuids[k], strlen(uuids[k]), f == 0);
+			else if (f < rec->nf)
+				wb_field(&b, rec->f[f], rec->len[f], f == 0);
+			else
+				wb_field(&b, "", 0, f == 0);
+		}
+		wb_put(&b, "\n", 1);
+	}
+	if ((r = b.r) != 0)
+		goto out;
+	*out = b.p;
+	*outlen = b.len;
+	b.p = NULL;
+	r = 0;
+out:
+	if (b.p)
+		secret_free(b.p, b.cap - 1);
+	raw_free(&raw);
+	devices_free(&dl);
 	return r;
 }
 

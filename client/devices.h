@@ -40,6 +40,14 @@ int devices_load(const char *path, struct device_list *out) __attribute__((warn_
 /* Same from memory; name is used in messages. */
 int devices_parse(const char *name, const char *text, size_t len, struct device_list *out)
 	__attribute__((warn_unused_result));
+/* The devices.csv text (as devices_parse reads it, n devices) again, with
+ * the uuid column of the k-th device set to uuids[k] (NULL: as it was),
+ * into *out (free with secret_free(*out, *outlen)). Every other field
+ * stays byte for byte (quoted with libcsv where it must be); the output
+ * has a header row (the input's, or one naming the vendor's columns) and a
+ * file without a uuid column gains one, after the others. */
+int devices_rewrite(const char *name, const char *text, size_t len, const char *const *uuids,
+		    size_t n, char **out, size_t *outlen) __attribute__((warn_unused_result));
 /* Wipes the passwords. */
 void devices_free(struct device_list *l);
 const char *device_shell_name(enum device_shell s);

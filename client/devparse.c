@@ -222,32 +222,84 @@ void shell_parse_stats(const char *out, const char *const *names, int n, struct 
 	}
 }
 
-int shell_parse_version_uuid(const char *out, char *uuid, size_t uuidlen)
+/* The value of the "KEY   : value" line of show version's output (blanks
+ * around the key and the colon allowed), or NULL. */
+static const char *version_field(const char *out, const char *key)
 {
+	size_t kl = strlen(key);
+
 	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		const char *p = l;
-		char v[40];
-		size_t n = 0;
 
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (strncmp(p, "UUID", 4) != 0)
+		if (strncmp(p, key, kl) != 0)
 			continue;
-		for (p += 4; *p == ' ' || *p == '\t'; p++)
+		for (p += kl; *p == ' ' || *p == '\t'; p++)
 			;
 		if (*p++ != ':')
 			continue;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		while (n < sizeof(v) - 1 && (isxdigit((unsigned char)*p) || *p == '-'))
-			v[n++] = (char)tolower((unsigned char)*p++);
-		v[n] = '\0';
-		while (*p == ' ' || *p == '\t' || *p == '\r')
-			p++;
-		if ((*p != '\0' && *p != '\n') || !uuid_is_canonical(v) || n + 1 > uuidlen)
-			return -1;
-		memcpy(uuid, v, n + 1);
-		return 0;
+		return p;
 	}
-	return -1;
+	return NULL;
+}
+
+/* A canonical UUID at p, alone up to the end of its line, lowercased into
+ * uuid; 0 or -1. */
+static int line_uuid(const char *p, char *uuid, size_t uuidlen)
+{
+	char v[40];
+	size_t n = 0;
+
+	while (n < sizeof(v) - 1 && (isxdigit((unsigned char)*p) || *p == '-'))
+		v[n++] = (char)tolower((unsigned char)*p++);
+	v[n] = '\0';
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	if ((*p != '\0' && *p != '\n') || !uuid_is_canonical(v) || n + 1 > uuidlen)
+		return -1;
+	memcpy(uuid, v, n + 1);
+	return 0;
+}
+
+int shell_parse_version_uuid(const char *out, char *uuid, size_t uuidlen)
+{
+	const char *p = version_field(out, "UUID");
+
+	return p ? line_uuid(p, uuid, uuidlen) : -1;
+}
+
+int shell_parse_version_model(const char *out, char *model, size_t modellen)
+{
+	const char *p = version_field(out, "Model");
+	size_t n = 0;
+
+	if (p == NULL || modellen == 0)
+		return -1;
+	while (p[n] != '\0' && p[n] != '\n' && p[n] != '\r')
+		n++;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= modellen)
+		return -1;
+	memcpy(model, p, n);
+	model[n] = '\0';
+	return 0;
+}
+
+int shell_parse_identity_file(const char *out, char *uuid, size_t uuidlen, char *model,
+			      size_t modellen)
+{
+	const char *p = out;
+
+	if (modellen > 0 && shell_parse_version_model(out, model, modellen) != 0)
+		model[0] = '\0';
+	if (shell_parse_version_uuid(out, uuid, uuidlen) == 0)
+		return 0;
+	/* Or the UUID alone on the first line that is not blank. */
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	return line_uuid(p, uuid, uuidlen);
 }

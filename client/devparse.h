@@ -75,5 +75,15 @@ void shell_parse_stats(const char *out, const char *const *names, int n, struct 
  * printed, lowercased. 0, or -1 when there is no such line or its value is
  * not a canonical UUID. */
 int shell_parse_version_uuid(const char *out, char *uuid, size_t uuidlen);
+/* The value of show version's "Model                     : ..." line (the
+ * FMC's CLI says "... Management Center ..."), blanks trimmed; 0, or -1
+ * when there is none or it does not fit in modellen. */
+int shell_parse_version_model(const char *out, char *model, size_t modellen);
+/* An identity file (sftca push/devices resolve --identity-file): lines as
+ * show version prints them ("UUID : <uuid>", optionally "Model : ..."), or
+ * the UUID alone on the first line that is not blank. The UUID into uuid as
+ * for shell_parse_version_uuid, the model ("" when none) into model. */
+int shell_parse_identity_file(const char *out, char *uuid, size_t uuidlen, char *model,
+			      size_t modellen);
 
 #endif

@@ -3,6 +3,7 @@
 #include "devparse.h"
 #include "errors.h"
 #include "fileio.h"
+#include "identify.h"
 #include "layout.h"
 #include "log.h"
 #include "peerfiles.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 enum { F_BUNDLE, F_CERT, F_KEY, NFILES };
@@ -135,46 +137,57 @@ out:
 	return r;
 }
 
-/* Who the device is, before anything is written to it: the FTD CLI's
- * "show version" UUID (read at login), or on a direct shell the subject CN
- * of the certificate it holds now. It must be uuid: a swapped address or
- * UUID in devices.csv would otherwise give one device another's key. */
+/* Who the device is, before anything is written to it (identify.h). It
+ * must be uuid: a swapped address or UUID in devices.csv would otherwise
+ * give one device another's key. uuid "": the device's own UUID, if the FMC
+ * tree has that peer, into rep->uuid. An FMC (itself, an HA peer) is
+ * skipped. */
 static int identify(struct devconn *c, const struct push_opts *o, enum device_shell shell,
-		    const char *qdir, const char *uuid, struct push_report *rep)
+		    const char *uuid, struct push_report *rep)
 {
+	const struct identify_opts io = { o->ca_id, o->device_dir, o->identity_file };
 	struct sftca_msg err = { { 0 } };
-	STACK_OF(X509) *certs = NULL;
-	struct sftca_msg why = { { 0 } };
-	char cmd[1024], out[16384], id[160] = "";
-	int status;
+	struct identity id;
+	char peer[4200];
+	struct stat st;
 
-	if (shell == SHELL_FTD) {
-		snprintf(id, sizeof(id), "%s", devconn_version_uuid(c));
-		if (id[0] == '\0')
-			msg_set(&why, "'show version' printed no UUID line");
-	} else {
-		snprintf(cmd, sizeof(cmd), "cat %s/" LAYOUT_CERT " 2>/dev/null || exit 3", qdir);
-		if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
-			fail(rep, "%s", err.text);
-			return -1;
-		}
-		if (status != 0)
-			msg_set(&why, "it holds no %s/" LAYOUT_CERT, qdir);
-		else if (pem_parse_certs(out, strlen(out), &certs) != 0 || sk_X509_num(certs) < 1 ||
-			 x509_name_cn(X509_get_subject_name(sk_X509_value(certs, 0)), id, sizeof(id)) != 0)
-			msg_set(&why, "its %s/" LAYOUT_CERT " has no certificate with a CN", qdir);
-		sk_X509_pop_free(certs, X509_free);
+	if (identify_read(c, shell, &io, &id, &err) != 0) {
+		fail(rep, "%s", err.text);
+		return -1;
 	}
-	if (!msg_isset(&why) && strcmp(id, uuid) != 0) {
-		fail(rep, "identity mismatch: the device says %s, devices.csv says %s", id, uuid);
+	if (id.uuid[0] && uuid[0] && strcmp(id.uuid, uuid) != 0) {
+		fail(rep, "identity mismatch: the device says %s, devices.csv says %s", id.uuid, uuid);
 		rep->identity_mismatch = 1;
 		return -1;
 	}
-	if (!msg_isset(&why))
+	if (identify_not_a_peer(&id, o->ca_id, &err) != 0) {
+		fail(rep, "%s", err.text);
+		rep->result = PUSH_SKIPPED;
+		return -1;
+	}
+	if (uuid[0] == '\0' && id.uuid[0] == '\0') {
+		fail(rep, "identity not established (%s): no uuid in devices.csv, nothing written "
+		     "(sftca devices resolve says the same per device)", id.why.text);
+		return -1;
+	}
+	if (uuid[0] == '\0') {
+		snprintf(rep->uuid, sizeof(rep->uuid), "%s", id.uuid);
+		if ((size_t)snprintf(peer, sizeof(peer), "%s/var/sf/peers/%s", o->root, id.uuid) >=
+			    sizeof(peer) ||
+		    stat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			fail(rep, "unknown device: %s has no peer directory under %s: nothing written",
+			     id.uuid, o->root);
+			rep->unknown_device = 1;
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(rep->uuid, sizeof(rep->uuid), "%s", uuid);
+	if (id.uuid[0])
 		return 0;
 	if (!o->trust_csv_identity) {
 		fail(rep, "identity not established (%s): nothing written (--trust-csv-identity "
-		     "pushes on devices.csv's word)", why.text);
+		     "pushes on devices.csv's word)", id.why.text);
 		return -1;
 	}
 	rep->identity_trusted = 1;
@@ -350,7 +363,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
 
 	memset(rep, 0, sizeof(*rep));
-	if (local_load(o, uuid, &lf, rep) != 0)
+	if (uuid[0] && local_load(o, uuid, &lf, rep) != 0)
 		goto out;
 	snprintf(dir, sizeof(dir), "%s/%s", o->device_dir, o->ca_id);
 	if (sh_quote(dir, qdir, sizeof(qdir)) != 0) {
@@ -361,11 +374,13 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		fail(rep, "%s", err.text);
 		goto out;
 	}
-	if (identify(c, o, shell, qdir, uuid, rep) != 0)
+	if (identify(c, o, shell, uuid, rep) != 0)
+		goto out;
+	if (uuid[0] == '\0' && local_load(o, rep->uuid, &lf, rep) != 0)
 		goto out;
 	if (rep->identity_trusted)
 		log_warn("%s %s: identity not established; trusting devices.csv's %s "
-			 "(--trust-csv-identity)", d->name, d->ip, uuid);
+			 "(--trust-csv-identity)", d->name, d->ip, rep->uuid);
 	if (remote_sums(c, qdir, sums, have, &pending, rep) != 0)
 		goto out;
 	target_attrs(have, want);
@@ -373,7 +388,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	for (int i = 0; i < NFILES; i++)
 		if ((changed[i] = strcmp(sums[i], lf.sha[i]) != 0))
 			nchanged++;
-	if (changed[F_KEY] && key_may_travel(&lf, sums[F_KEY][0] != '\0', uuid, rep) != 0)
+	if (changed[F_KEY] && key_may_travel(&lf, sums[F_KEY][0] != '\0', rep->uuid, rep) != 0)
 		goto out;
 	if (nchanged == 0) {
 		rep->result = PUSH_UNCHANGED;

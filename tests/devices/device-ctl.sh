@@ -52,6 +52,19 @@ Faults (each stays until switched off; stop/start keeps them):
   pmtool-fail on|off     "pmtool restartbyid sftunnel" fails with exit 1 and
                          leaves the tunnel as it was
   password FILE          new password for the login account (first line)
+
+Identity (what the device says it is):
+  version [--model TEXT] [--uuid UUID] | version default
+                         what the ftd CLI's "show version" prints as Model
+                         and UUID (default: an FTD model and the device's
+                         own UUID)
+  fmc [UUID]             the device is an FMC: show version's Model is
+                         "Secure Firewall Management Center for VMware ..."
+                         and its UUID is UUID (default: its own)
+  identity-file PATH [UUID|-]
+                         write an identity file at PATH inside the device:
+                         "UUID : <uuid>" (default: its own UUID); "-" reads
+                         the file's content from stdin
 EOF
 }
 
@@ -280,6 +293,44 @@ pmtool-fail)
 	on_off "$@"
 	if [ "$1" = on ]; then : >"$FAULTS/pmtool-fail"; else rm -f "$FAULTS/pmtool-fail"; fi
 	echo "$NAME pmtool-fail $1" ;;
+version | fmc)
+	model='' uuid=''
+	if [ "$CMD" = fmc ]; then
+		[ $# -le 1 ] || usage_error "fmc takes at most a UUID"
+		model="Secure Firewall Management Center for VMware (66) Version 7.4.1 (Build 172)"
+		uuid=${1:-}
+	elif [ "${1:-}" = default ]; then
+		N_WANTED=1 need_args "$@"
+		rm -f "$DEV/version"
+		echo "$NAME version default"
+		exit 0
+	else
+		while [ $# -gt 0 ]; do
+			case $1 in
+			--model) [ $# -ge 2 ] || usage_error "--model needs a value"; model=$2; shift 2 ;;
+			--uuid) [ $# -ge 2 ] || usage_error "--uuid needs a value"; uuid=$2; shift 2 ;;
+			*) usage_error "version: unknown argument \"$1\"" ;;
+			esac
+		done
+	fi
+	[[ $model != *$'\n'* && $uuid != *$'\n'* ]] || usage_error "one line each"
+	{
+		[ -z "$model" ] || echo "MODEL=$model"
+		[ -z "$uuid" ] || echo "UUID=$uuid"
+	} >"$DEV/.version.tmp"
+	mv "$DEV/.version.tmp" "$DEV/version"
+	echo "$NAME show version: model ${model:-(FTD)}, uuid ${uuid:-$UUID}" ;;
+identity-file)
+	[ $# -ge 1 ] && [ $# -le 2 ] || usage_error "identity-file takes PATH [UUID|-]"
+	[[ $1 == /* ]] || usage_error "identity-file: PATH is absolute (inside the device)"
+	require_running
+	if [ "${2:-}" = - ]; then
+		content=$(cat)
+	else
+		content="UUID                      : ${2:-$UUID}"
+	fi
+	printf '%s\n' "$content" | in_device "$DEV" sh -c 'mkdir -p "$(dirname "$1")" && cat >"$1"' sh "$1"
+	echo "$NAME identity file $1" ;;
 password)
 	N_WANTED=1 need_args "$@"
 	[ -r "$1" ] || die "password file $1 is not readable"

@@ -265,6 +265,28 @@ EOF
 chat "$IP2" "$T/ftd3.chat" || fail "ftd three wrong passwords (transcript: $T/chat.log)"
 ok "ftd device: three wrong sudo passwords leave the session unprivileged"
 
+# What a device says it is: an FMC's show version, an identity file.
+OTHER=0a0b0c0d-0000-4000-8000-00000000f3c0
+"$CTL" "$S" ftd-02 fmc "$OTHER" >/dev/null
+cat >"$T/fmc.chat" <<EOF
+expect \n> \$
+send show version
+expect Model +: Secure Firewall Management Center for VMware
+expect UUID +: $OTHER
+expect \n> \$
+send exit
+eof
+EOF
+chat "$IP2" "$T/fmc.chat" || fail "ftd device as an FMC (transcript: $T/chat.log)"
+"$CTL" "$S" ftd-02 version default >/dev/null
+[ ! -e "$D2/version" ] || fail "version default left $D2/version"
+"$CTL" "$S" ftd-01 identity-file /var/sf/sftca-identity >/dev/null
+assert_eq "$(cat "$D1/varsf/sftca-identity")" "UUID                      : $(sed -n 2p "$S/devices.csv" | cut -d, -f5)" "identity file"
+printf 'x\n' | "$CTL" "$S" ftd-01 identity-file /var/sf/sftca-identity - >/dev/null
+assert_eq "$(cat "$D1/varsf/sftca-identity")" "x" "identity file from stdin"
+rm -f "$D1/varsf/sftca-identity"
+ok "identity: fmc makes show version print a Management Center model and the given UUID (version default undoes it); identity-file writes the device's UUID in show version's format, or stdin"
+
 # --- sftunnel ------------------------------------------------------------------
 # tls DEVICE_IP [s_client options]: one TLS 1.2 handshake; output in OUT.
 tls() {

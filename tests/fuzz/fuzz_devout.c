@@ -3,7 +3,7 @@
  * picks, gathered by shell_out_append into push's buffers, then read as push
  * reads them: sha256sum lines (shell_parse_sums), the restart-pending line
  * and the temporary files' sums (strstr), and the failure message quoting
- * the output (text_escape), the UUID line of show version. Checks: the buffer stays terminated and bounded
+ * the output (text_escape), the UUID and Model lines of show version and an identity file. Checks: the buffer stays terminated and bounded
  * and holds the device's first bytes as they came, whatever the reads'
  * sizes; every digest is "" or 64 lowercase hex digits the output holds on a
  * line with its file name; the message has no control character left. */
@@ -81,6 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (shell_parse_version_uuid(out, id, sizeof(id)) == 0)
 			FUZZ_CHECK(uuid_is_canonical(id));
 		FUZZ_CHECK(shell_parse_version_uuid(out, id, 8) != 0 || strlen(id) < 8);
+	}
+	/* identify.c: show version's Model line, and an identity file. */
+	{
+		char id[40], model[128];
+		if (shell_parse_version_model(out, model, sizeof(model)) == 0)
+			FUZZ_CHECK(model[0] != '\0' && strlen(model) < sizeof(model) &&
+				   !strchr(model, '\n'));
+		if (shell_parse_identity_file(out, id, sizeof(id), model, sizeof(model)) == 0)
+			FUZZ_CHECK(uuid_is_canonical(id));
+		FUZZ_CHECK(strlen(model) < sizeof(model));
 	}
 	/* fail(): "listing DIR failed (status N): %.200s", escaped. */
 	snprintf(raw, sizeof(raw), "listing %s failed (status %d): %.200s", "'/var/sf/peers/x'",

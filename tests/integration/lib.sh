@@ -280,12 +280,14 @@ ctl() { "$DEV/device-ctl.sh" "$D" "$@"; }
 stop_devices() { "$DEV/stop-devices.sh" --state "$D" >/dev/null 2>&1 || true; }
 # start_fmc_devices FMC N [SHELL]: N devices seeded from the FMC tree, each on
 # its own loopback address (sftunnel's port is fixed); sets SSH_PORT, NET,
-# CSV (devices.csv) and KH (known_hosts).
+# CSV (devices.csv) and KH (known_hosts). DEVICES_SSH_PORT: that port
+# instead of a free one (22 for a vendor devices.csv, which has no port
+# column: only in a network namespace of the test's own, see in_own_netns).
 start_fmc_devices() {
 	need unshare nsenter perl ss
 	[ -x "$SSHD" ] || skip "$SSHD is not installed (openssh-server)"
 	on_exit stop_devices
-	SSH_PORT=$(free_port)
+	SSH_PORT=${DEVICES_SSH_PORT:-$(free_port)}
 	NET=$(free_net)
 	"$DEV/start-devices.sh" --state "$D" --count "$2" --fmc-uuid "$CA_ID" --shell "${3:-mixed}" \
 		--first-ip "$NET.10" --ssh-port "$SSH_PORT" --seed-from "$1" >"$T/devices.out" 2>&1 ||

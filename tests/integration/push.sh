@@ -334,9 +334,13 @@ expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" 
 	--retry "$T/VENDOR_FAILED_PUSH" --failed-push "$T/FP2"
 assert_contains "$OUT" "retrying 2 of 10 devices in devices.csv: those .* lists \(2 entries, 0 without a row\)" "rows matched by name"
 assert_contains "$OUT" "ftd-07 $NET.16 $(dev_uuid ftd-07): unchanged, sftunnel restarted" "UUID taken from the vendor file; a retry restarts"
-expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" --failed-push "$T/FP3"
-assert_contains "$OUT" "skipped, no UUID" "a row without a UUID is reported, not guessed"
-ok "devices.csv without UUIDs: --retry with the vendor's FAILED_PUSH supplies them by name; unresolved rows are reported"
+# Without --retry each device says who it is (issue 12: resolved on the fly).
+expect_rc 0 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" --failed-push "$T/FP3"
+for n in "${names[@]}"; do
+	assert_contains "$OUT" "$n [0-9.]+ $(dev_uuid "$n"): (unchanged|updated).* \(UUID read from the device\)" "$n: its UUID read from the device"
+done
+assert_contains "$OUT" "0 failed, 0 without a UUID" "every row resolved"
+ok "devices.csv without UUIDs: --retry with the vendor's FAILED_PUSH supplies them by name; without it each device's own UUID is read and used"
 
 # A FAILED_PUSH entry no devices.csv row answers (renamed, re-addressed)
 # cannot be pushed: it is reported and stays listed, never dropped.

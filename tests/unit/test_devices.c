@@ -15,6 +15,7 @@
 #include "capture.h"
 #include "devices.h"
 #include "errors.h"
+#include "fileio.h"
 #include "log.h"
 
 #define PW "Sekr3t-PW" /* in every row of the error cases: never in a message */
@@ -381,6 +382,57 @@ static void shell_names(void **state)
 	assert_string_equal(device_shell_name(SHELL_FTD), "ftd");
 }
 
+/* devices resolve's output: the uuid column filled, everything else as it
+ * was (passwords that need quoting quoted again, to the same bytes). */
+static void rewrite_fills_uuids_byte_for_byte(void **state)
+{
+	static const char vendor[] = "FMCpri,10.0.0.1,admin,pw\n"
+				     "b,10.0.0.2,admin,\"p,a\"\"s s\"\r\n"
+				     "c,10.0.0.3,admin,\" pad \",,2222\n";
+	static const char header[] = "IP,device_name,admin_password,admin_username,shell\n"
+				     "10.0.0.2,b,x,admin,FTD\n";
+	static const char with_uuid[] = HEADER ",uuid,port\nb,10.0.0.2,admin,x,," "\n"
+					"c,10.0.0.3,admin,y," U2 ",22\n";
+	const char *uuids[3] = { U1, NULL, U2 };
+	struct device_list back = { 0 };
+	char *out = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(devices_rewrite("v.csv", vendor, sizeof(vendor) - 1, uuids, 3, &out, &n), 0);
+	assert_string_equal(out, HEADER ",uuid,port\n"
+				 "FMCpri,10.0.0.1,admin,pw," U1 ",\n"
+				 "b,10.0.0.2,admin,\"p,a\"\"s s\",,\n"
+				 "c,10.0.0.3,admin,\" pad \"," U2 ",2222\n");
+	assert_int_equal(devices_parse("out", out, n, &back), 0);
+	assert_int_equal(back.n, 3);
+	assert_string_equal(back.v[1].password, "p,a\"s s");
+	assert_string_equal(back.v[2].password, " pad ");
+	assert_string_equal(back.v[0].uuid, U1);
+	assert_int_equal(back.v[2].port, 2222);
+	devices_free(&back);
+	secret_free(out, n);
+
+	/* A header as it was (names, order, case of values), gaining uuid. */
+	uuids[0] = U2;
+	assert_int_equal(devices_rewrite("h.csv", header, sizeof(header) - 1, uuids, 1, &out, &n), 0);
+	assert_string_equal(out, "IP,device_name,admin_password,admin_username,shell,uuid\n"
+				 "10.0.0.2,b,x,admin,FTD," U2 "\n");
+	secret_free(out, n);
+
+	/* An existing column is filled where it is; NULL keeps the row's. */
+	uuids[0] = U1;
+	uuids[1] = NULL;
+	assert_int_equal(devices_rewrite("u.csv", with_uuid, sizeof(with_uuid) - 1, uuids, 2, &out, &n), 0);
+	assert_string_equal(out, HEADER ",uuid,port\nb,10.0.0.2,admin,x," U1 ",\n"
+				 "c,10.0.0.3,admin,y," U2 ",22\n");
+	secret_free(out, n);
+
+	/* The device count must match what the caller resolved. */
+	assert_int_not_equal(devices_rewrite("u.csv", with_uuid, sizeof(with_uuid) - 1, uuids, 3, &out, &n), 0);
+	assert_null(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +447,7 @@ int main(void)
 		cmocka_unit_test(late_error_frees_earlier_rows),
 		cmocka_unit_test(load_warns_about_readable_files),
 		cmocka_unit_test(shell_names),
+		cmocka_unit_test(rewrite_fills_uuids_byte_for_byte),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_INFO);
 	return cmocka_run_group_tests(tests, NULL, NULL);
