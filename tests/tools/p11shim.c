@@ -14,7 +14,10 @@
  *                       FUNCTION "*" matches every wrapped function; COUNT
  *                       limits how many calls fail (default: all until the
  *                       rule is removed), after SKIP calls that pass. An
- *                       empty file: pass everything.
+ *                       empty file: pass everything. A C_Sign rule may end
+ *                       in a key label prefix (FUNCTION RV COUNT SKIP
+ *                       PREFIX): then only signatures with such a key match
+ *                       (a CA key's, not the audit key's checkpoint).
  *   SFTCA_SHIM_LOG      a file that gets one line per call of C_Initialize,
  *                       C_Finalize and C_Login (with the result), so tests
  *                       can count logins; and of C_Sign too when
@@ -45,6 +48,7 @@ struct rule {
 	CK_RV rv;
 	long left; /* -1 = unlimited */
 	long skip; /* calls to let through first */
+	char key[128]; /* C_Sign: key label prefix, "" = any key */
 };
 
 static CK_FUNCTION_LIST real_copy, shim;
@@ -126,9 +130,9 @@ static void load_rules(void)
 	if ((f = fopen(path, "r")) == NULL)
 		return;
 	while (nrules < MAX_RULES && fgets(line, sizeof(line), f)) {
-		char fn[64], code[64];
+		char fn[64], code[64], key[128] = "";
 		long count = -1, skip = 0;
-		int n = sscanf(line, "%63s %63s %ld %ld", fn, code, &count, &skip);
+		int n = sscanf(line, "%63s %63s %ld %ld %127s", fn, code, &count, &skip, key);
 		if (n < 2 || fn[0] == '#')
 			continue;
 		for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
@@ -136,15 +140,17 @@ static void load_rules(void)
 				snprintf(rules[nrules].fn, sizeof(rules[nrules].fn), "%s", fn);
 				rules[nrules].rv = codes[i].rv;
 				rules[nrules].left = n >= 3 ? count : -1;
-				rules[nrules].skip = n == 4 ? skip : 0;
+				rules[nrules].skip = n >= 4 ? skip : 0;
+				snprintf(rules[nrules].key, sizeof(rules[nrules].key), "%s", n == 5 ? key : "");
 				nrules++;
 			}
 	}
 	fclose(f);
 }
 
-/* CKR_OK to pass the call through, or the error to return. */
-static CK_RV fault(const char *fn)
+/* CKR_OK to pass the call through, or the error to return. key: the label
+ * of the key a C_Sign uses, else NULL (rules naming a key do not match). */
+static CK_RV fault_key(const char *fn, const char *key)
 {
 	CK_RV rv = CKR_OK;
 
@@ -152,7 +158,9 @@ static CK_RV fault(const char *fn)
 	load_rules();
 	for (int i = 0; i < nrules; i++) {
 		if ((strcmp(rules[i].fn, fn) == 0 || strcmp(rules[i].fn, "*") == 0) &&
-		    rules[i].left != 0) {
+		    rules[i].left != 0 &&
+		    (rules[i].key[0] == '\0' ||
+		     (key != NULL && strncmp(key, rules[i].key, strlen(rules[i].key)) == 0))) {
 			if (rules[i].skip > 0) {
 				rules[i].skip--;
 				continue;
@@ -181,6 +189,11 @@ static CK_RV fault(const char *fn)
 	}
 	pthread_mutex_unlock(&mu);
 	return rv;
+}
+
+static CK_RV fault(const char *fn)
+{
+	return fault_key(fn, NULL);
 }
 
 #define FAULT(name) \
@@ -257,34 +270,44 @@ static void note_signer(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k)
 	pthread_mutex_unlock(&mu);
 }
 
-static void log_sign(CK_SESSION_HANDLE s, CK_RV rv)
+/* The label of the key session s signs with, "?" when unknown. */
+static void signer_label(CK_SESSION_HANDLE s, char label[128])
 {
-	char what[160];
-
-	snprintf(what, sizeof(what), "%lu ?", (unsigned long)rv);
+	snprintf(label, 128, "?");
 	pthread_mutex_lock(&mu);
 	for (int i = 0; i < MAX_SIGNERS; i++)
 		if (signers[i].s == s) {
-			snprintf(what, sizeof(what), "%lu %s", (unsigned long)rv, signers[i].label);
+			snprintf(label, 128, "%s", signers[i].label);
 			break;
 		}
 	pthread_mutex_unlock(&mu);
+}
+
+static void log_sign(const char *label, CK_RV rv)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "%lu %s", (unsigned long)rv, label);
 	shim_log_text("C_Sign", what);
 }
 
 static CK_RV w_SignInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
 	FAULT(C_SignInit);
-	if (getenv("SFTCA_SHIM_LOG_SIGN"))
-		note_signer(s, k); /* before: no object call while an operation is active */
+	/* For the C_Sign log line and rules naming a key; before the call: no
+	 * object call while an operation is active. */
+	note_signer(s, k);
 	return real->C_SignInit(s, m, k);
 }
 
 static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl_, CK_BYTE_PTR sig,
 		    CK_ULONG_PTR sl)
 {
-	CK_RV rv = fault("C_Sign");
-	if (rv != CKR_OK) {
+	char label[128];
+	CK_RV rv;
+
+	signer_label(s, label);
+	if ((rv = fault_key("C_Sign", label)) != CKR_OK) {
 		/* A real device that fails mid-operation ends the operation too. */
 		CK_BYTE tmp[1024];
 		CK_ULONG tl = sizeof(tmp);
@@ -293,7 +316,7 @@ static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl_, CK_BYTE_PT
 	}
 	rv = real->C_Sign(s, d, dl_, sig, sl);
 	if (getenv("SFTCA_SHIM_LOG_SIGN") && sig != NULL)
-		log_sign(s, rv);
+		log_sign(label, rv);
 	return rv;
 }
 
