@@ -351,6 +351,27 @@ static int check_temps(struct devconn *c, const char *qdir, const int *changed,
 	return 0;
 }
 
+/* The row's local files are not there to push (rep says why): an FMC HA
+ * peer's row (the vendor's list names the secondary FMC) has none, and is
+ * to be skipped, not FAILED. Ask the device; whatever else it says, or when
+ * it cannot be reached, the local reason stands. Nothing is written. */
+static void skip_if_fmc(const struct device *d, enum device_shell shell,
+			const struct push_opts *o, struct push_report *rep)
+{
+	const struct identify_opts io = { o->ca_id, o->device_dir, o->identity_file };
+	struct sftca_msg err = { { 0 } };
+	struct devconn *c = NULL;
+	struct identity id;
+
+	if (devconn_open(d, shell, &o->conn, &c, &err) == 0 &&
+	    identify_read(c, shell, &io, &id, &err) == 0 && id.kind == DEVICE_KIND_FMC &&
+	    identify_not_a_peer(&id, o->ca_id, &err) != 0) {
+		fail(rep, "%s", err.text);
+		rep->result = PUSH_SKIPPED;
+	}
+	devconn_close(c);
+}
+
 void push_device(const struct push_opts *o, const struct device *d, const char *uuid,
 		 struct push_report *rep)
 {
@@ -363,8 +384,10 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
 
 	memset(rep, 0, sizeof(*rep));
-	if (uuid[0] && local_load(o, uuid, &lf, rep) != 0)
+	if (uuid[0] && local_load(o, uuid, &lf, rep) != 0) {
+		skip_if_fmc(d, shell, o, rep);
 		goto out;
+	}
 	snprintf(dir, sizeof(dir), "%s/%s", o->device_dir, o->ca_id);
 	if (sh_quote(dir, qdir, sizeof(qdir)) != 0) {
 		fail(rep, "device directory too long");

@@ -132,13 +132,16 @@ cmp -s "$T/vendor2.csv" "$T/vendor.orig" || fail "push changed devices.csv"
 ok "push on a vendor four-column file: each device resolved and pushed in the same login (new certificate on ftd-02/04/10); the FMC's own row and the HA-peer FMC skipped, nothing written to them, no FAILED_PUSH"
 
 # The list resolve wrote: the UUIDs given now (ftd-10's still read on the fly).
+# The HA peer's directory holds no pair from this CA (its own CA signs it).
+mv "$FMC/var/sf/peers/$u08/certs_pushed" "$T/pair-08"
 expect_rc 0 push --devices "$V" --shell ftd --failed-push "$T/FP1" --jobs 5
+mv "$T/pair-08" "$FMC/var/sf/peers/$u08/certs_pushed"
 assert_contains "$OUT" "FMCpri $ip06: skipped, this is the FMC" "the FMC's row, its uuid given"
 assert_contains "$OUT" "ftd-08 $ip08: skipped, an FMC \(HA peer" "the HA peer, its uuid given"
 assert_contains "$OUT" "ftd-02 $ip02 $u02: unchanged$" "ftd-02 by the uuid resolve wrote"
 assert_contains "$OUT" "0 updated, 3 unchanged, 0 failed, 0 without a UUID" "summary"
 for n in ftd-06 ftd-08; do cmp -s <(snap "$n") "$T/snap-$n" || fail "$n (an FMC) was written to"; done
-ok "push on the list resolve wrote: the FMC's row and the HA peer skipped with their UUIDs given too; the others by their uuid"
+ok "push on the list resolve wrote: the FMC's row and the HA peer (no pair of this CA in its directory) skipped with their UUIDs given too; the others by their uuid"
 
 # --- direct devices: the certificate's CN, --identity-file, unknown devices ----------
 H=$T/direct.csv
