@@ -541,7 +541,8 @@ static int run_issue(struct run *r)
 	char *bundle = NULL;
 	int rc = SFTCA_ERR_INVALID, lr;
 
-	if (!o->dry_run && (r->lock = treelock_take(r->root, "issue", &m)) == NULL) {
+	if (layout_check_tree(r->root, &m) != 0 ||
+	    (!o->dry_run && (r->lock = treelock_take(r->root, "issue", &m)) == NULL)) {
 		log_error("%s", m.text);
 		goto out;
 	}

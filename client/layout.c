@@ -88,6 +88,22 @@ static int cmp_uuid(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+int layout_check_tree(const char *root, struct sftca_msg *m)
+{
+	static const char *const dirs[] = { "etc/sf/ca_root", "var/sf/peers" };
+	char path[4300];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (put(path, sizeof(path), "%s/%s", root, dirs[i]) == 0 && stat(path, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			return 0;
+	msg_set(m, "%s is not an FMC tree: it has neither etc/sf/ca_root/ nor var/sf/peers/ (is --root "
+		"the FMC's filesystem root, or a copy of it?); nothing written",
+		root);
+	return SFTCA_ERR_NOT_FOUND;
+}
+
 int layout_list_peers(const char *root, char (**uuids)[40], size_t *n)
 {
 	char path[4200];

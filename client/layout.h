@@ -48,6 +48,11 @@ const char *layout_on_fmc(const char *root, const char *path);
 int layout_check_peer(const char *root, const char *uuid, struct sftca_msg *m)
 	__attribute__((warn_unused_result));
 
+/* root is an FMC tree: root/etc/sf/ca_root or root/var/sf/peers is a
+ * directory. 0, else SFTCA_ERR_NOT_FOUND with m naming what is missing: a
+ * mistyped --root must be refused before anything is created under it. */
+int layout_check_tree(const char *root, struct sftca_msg *m) __attribute__((warn_unused_result));
+
 /* The peers of a tree: canonical-UUID directories under root/var/sf/peers,
  * sorted. Free with free(). SFTCA_ERR_NOT_FOUND without a peers dir. */
 int layout_list_peers(const char *root, char (**uuids)[40], size_t *n)

@@ -2,6 +2,7 @@
 
 #include "errors.h"
 #include "fileio.h"
+#include "layout.h"
 #include "log.h"
 
 #include <errno.h>
@@ -47,6 +48,9 @@ struct treelock *treelock_take(const char *root, const char *command, struct sft
 	long pid;
 	int fd;
 
+	/* Not even a lock directory under a mistyped root. */
+	if (layout_check_tree(root, m) != 0)
+		return NULL;
 	snprintf(dir, sizeof(dir), "%s/etc/sf", root);
 	snprintf(path, sizeof(path), "%s/" TREELOCK_NAME, dir);
 	if (mkdir_p(dir, 0755) != 0) {

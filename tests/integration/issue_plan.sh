@@ -67,3 +67,18 @@ done
 serial=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print([p for p in d["peers"] if p["result"]=="issued"][0]["serial"])' <<<"$OUT")
 assert_contains "$(as auditor-1 ledger --ca "$CA_ID" --format csv)" "^\"$serial\"," "JSON serial is in the ledger"
 ok "issue --renew-days: 20 picks none, 30 the two 30-day peers (dry run), 60 renews exactly them; --json parsed"
+
+# A --root that is not an FMC tree creates nothing (issue 13): not a bundle,
+# not a key, not even the lock directory.
+for args in "--self --force" "--dry-run"; do
+	# shellcheck disable=SC2086
+	expect_rc 1 as fmc-east issue --ca "$CA_ID" --root "$T/mistyped/path" $args
+	assert_contains "$OUT" "$T/mistyped/path is not an FMC tree: it has neither etc/sf/ca_root/ nor var/sf/peers/" "issue $args: refused"
+	[ ! -e "$T/mistyped" ] || fail "issue $args created $(find "$T/mistyped")"
+done
+printf 'device_name,ip,admin_username,admin_password,uuid\nftd,127.0.0.1,admin,x,%s\n' "${P[0]}" > "$T/d.csv"
+chmod 600 "$T/d.csv"
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$T/mistyped/path" --devices "$T/d.csv" --known-hosts /dev/null --failed-push "$T/FP"
+assert_contains "$OUT" "is not an FMC tree" "push: refused"
+[ ! -e "$T/mistyped" ] || fail "push created $(find "$T/mistyped")"
+ok "a --root that is not an FMC tree: issue (also --dry-run) and push refuse it by name and create nothing under it"
