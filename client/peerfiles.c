@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *peerfiles_verdict_name(enum peerfiles_verdict v)
@@ -132,6 +133,16 @@ int peerfiles_name_peer(char (**peers)[40], size_t *n, const char *arg)
 	return 0;
 }
 
+/* dir holds a certificate or a key of a pair. */
+static int has_pair(const char *dir)
+{
+	char path[4300];
+	struct stat st;
+
+	return (layout_file(dir, LAYOUT_CERT, path, sizeof(path)) == 0 && lstat(path, &st) == 0) ||
+	       (layout_file(dir, LAYOUT_KEY, path, sizeof(path)) == 0 && lstat(path, &st) == 0);
+}
+
 int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[40], size_t npeers,
 		      int with_self, struct layout_target **out, size_t *n)
 {
@@ -155,13 +166,22 @@ int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[4
 		r = SFTCA_ERR_NOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < cnt; i++, k++) {
+	for (size_t i = 0; i < cnt; i++) {
 		snprintf(v[k].uuid, sizeof(v[k].uuid), "%s", names[i]);
 		if (layout_peer_pair_dir(root, names[i], v[k].dir, sizeof(v[k].dir)) != 0) {
 			log_error("%s/var/sf/peers/%s: path too long", root, names[i]);
 			r = SFTCA_ERR_INVALID;
 			goto out;
 		}
+		/* Listed, not named: a directory without a pair (a stale device,
+		 * an HA peer's directory) is not this tree's peer to create. */
+		if (listed && !has_pair(v[k].dir)) {
+			log_warn("%s/var/sf/peers/%s: no sftunnel pair in it (a stale device, or an FMC HA "
+				 "peer's directory): left alone; --peer %s gives it one",
+				 root, names[i], names[i]);
+			continue;
+		}
+		k++;
 	}
 	if (with_self) {
 		snprintf(v[k].uuid, sizeof(v[k].uuid), "%s", ca_id);

@@ -68,6 +68,18 @@ serial=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print([p for p in 
 assert_contains "$(as auditor-1 ledger --ca "$CA_ID" --format csv)" "^\"$serial\"," "JSON serial is in the ledger"
 ok "issue --renew-days: 20 picks none, 30 the two 30-day peers (dry run), 60 renews exactly them; --json parsed"
 
+# Leave alone what is not ours (issue 13): a peer directory without a pair
+# (a stale device, an HA peer's) is named, not given a new key; --peer does.
+STALE=0f1e2d3c-4b5a-4697-8877-665544332211
+mkdir -p "$FMC/var/sf/peers/$STALE"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
+assert_contains "$OUT" "var/sf/peers/$STALE: no sftunnel pair in it .a stale device, or an FMC HA peer's directory.: left alone; --peer $STALE gives it one" "the stale directory named"
+[ -z "$(ls -A "$FMC/var/sf/peers/$STALE")" ] || fail "issue wrote into a directory without a pair: $(ls -A "$FMC/var/sf/peers/$STALE")"
+expect_rc 1 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "$STALE"
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$STALE"
+[ -s "$FMC/var/sf/peers/$STALE/certs_pushed/sftunnel-cert.pem" ] || fail "--peer did not give it a pair"
+ok "a peer directory without a pair is left alone by issue (named, with the --peer that gives it one); --peer gives it one"
+
 # A --root that is not an FMC tree creates nothing (issue 13): not a bundle,
 # not a key, not even the lock directory.
 for args in "--self --force" "--dry-run"; do
