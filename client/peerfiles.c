@@ -133,13 +133,15 @@ int peerfiles_name_peer(char (**peers)[40], size_t *n, const char *arg)
 	return 0;
 }
 
-/* dir holds a certificate or a key of a pair. */
+/* dir (the pair directory layout_peer_pair_dir chose) exists, or holds a
+ * certificate or a key: the FMC made it for a device it pushes to. */
 static int has_pair(const char *dir)
 {
 	char path[4300];
 	struct stat st;
 
-	return (layout_file(dir, LAYOUT_CERT, path, sizeof(path)) == 0 && lstat(path, &st) == 0) ||
+	return lstat(dir, &st) == 0 ||
+	       (layout_file(dir, LAYOUT_CERT, path, sizeof(path)) == 0 && lstat(path, &st) == 0) ||
 	       (layout_file(dir, LAYOUT_KEY, path, sizeof(path)) == 0 && lstat(path, &st) == 0);
 }
 
@@ -176,8 +178,8 @@ int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[4
 		/* Listed, not named: a directory without a pair (a stale device,
 		 * an HA peer's directory) is not this tree's peer to create. */
 		if (listed && !has_pair(v[k].dir)) {
-			log_warn("%s/var/sf/peers/%s: no sftunnel pair in it (a stale device, or an FMC HA "
-				 "peer's directory): left alone; --peer %s gives it one",
+			log_warn("%s/var/sf/peers/%s: no certs_pushed/ and no sftunnel pair in it (a stale "
+				 "device, or an FMC HA peer's directory): left alone; --peer %s gives it one",
 				 root, names[i], names[i]);
 			continue;
 		}

@@ -63,8 +63,8 @@ int peerfiles_name_peer(char (**peers)[40], size_t *n, const char *arg)
 	__attribute__((warn_unused_result));
 
 /* The targets of a run: the peers named, or every peer directory of root
- * that holds a pair (a certificate or a key) when none is (sorted; the
- * others are named in a warning and left alone), and with_self the FMC's own identity (CN ca_id)
+ * that has a certs_pushed/ or a pair when none is (sorted; the others are
+ * named in a warning and left alone), and with_self the FMC's own identity (CN ca_id)
  * last. Free *out with free(). 0; SFTCA_ERR_NOT_FOUND when root has no
  * peer directory (*out then holds the self target alone, if asked for);
  * another error with *out NULL. Failures are reported on stderr. */

@@ -73,7 +73,7 @@ ok "issue --renew-days: 20 picks none, 30 the two 30-day peers (dry run), 60 ren
 STALE=0f1e2d3c-4b5a-4697-8877-665544332211
 mkdir -p "$FMC/var/sf/peers/$STALE"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC"
-assert_contains "$OUT" "var/sf/peers/$STALE: no sftunnel pair in it .a stale device, or an FMC HA peer's directory.: left alone; --peer $STALE gives it one" "the stale directory named"
+assert_contains "$OUT" "var/sf/peers/$STALE: no certs_pushed/ and no sftunnel pair in it .a stale device, or an FMC HA peer's directory.: left alone; --peer $STALE gives it one" "the stale directory named"
 [ -z "$(ls -A "$FMC/var/sf/peers/$STALE")" ] || fail "issue wrote into a directory without a pair: $(ls -A "$FMC/var/sf/peers/$STALE")"
 expect_rc 1 as auditor-1 verify --ca "$CA_ID" --root "$FMC" --peer "$STALE"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "$STALE"
