@@ -170,7 +170,7 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 	if ((trust = load_ca_root(o)) == NULL)
 		return SFTCA_ERR_INVALID;
 	pol.trust = trust;
-	if ((r = peerfiles_targets(o->root, o->ca_id, (const char (*)[40])o->peers, o->npeers,
+	if ((r = peerfiles_targets(o->root, o->ca_id, NULL, 0, (const char (*)[40])o->peers, o->npeers,
 				   o->npeers == 0, &targets, &n)) != 0)
 		goto out;
 	if ((rep->rows = calloc(n ? n : 1, sizeof(*rep->rows))) == NULL) {

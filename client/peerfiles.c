@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,8 +146,39 @@ static int has_pair(const char *dir)
 	       (layout_file(dir, LAYOUT_KEY, path, sizeof(path)) == 0 && lstat(path, &st) == 0);
 }
 
-int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[40], size_t npeers,
-		      int with_self, struct layout_target **out, size_t *n)
+int peerfiles_ha_peer(const char *root, const char *uuid, const char (*cas)[40], size_t ncas,
+		      char *why, size_t whylen)
+{
+	STACK_OF(X509) *sk = NULL;
+	char path[4300], cn[80];
+	int ha = 0;
+
+	for (size_t i = 0; i < ncas; i++)
+		if (strcmp(cas[i], uuid) == 0) {
+			snprintf(why, whylen, "its UUID is a CA this signer holds");
+			return 1;
+		}
+	/* The vendor copies the peer FMC's InternalCA beside the pair it signed:
+	 * a CA named for the directory's own UUID can only be an FMC's. */
+	if (snprintf(path, sizeof(path), "%s/var/sf/peers/%s/" LAYOUT_BUNDLE, root, uuid) >=
+		    (int)sizeof(path) ||
+	    access(path, F_OK) != 0 || pem_load_certs(path, &sk) != 0)
+		return 0;
+	for (int i = 0; i < sk_X509_num(sk) && !ha; i++) {
+		X509 *x = sk_X509_value(sk, i);
+		ha = X509_check_ca(x) > 0 && x509_name_cn(X509_get_subject_name(x), cn, sizeof(cn)) == 0 &&
+		     strcasecmp(cn, uuid) == 0;
+	}
+	sk_X509_pop_free(sk, X509_free);
+	ERR_clear_error();
+	if (ha)
+		snprintf(why, whylen, "its cacert.pem is the InternalCA of FMC %s", uuid);
+	return ha;
+}
+
+int peerfiles_targets(const char *root, const char *ca_id, const char (*cas)[40], size_t ncas,
+		      const char (*peers)[40], size_t npeers, int with_self,
+		      struct layout_target **out, size_t *n)
 {
 	char (*all)[40] = NULL;
 	const char (*names)[40] = peers;
@@ -169,6 +201,22 @@ int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[4
 		goto out;
 	}
 	for (size_t i = 0; i < cnt; i++) {
+		char why[160];
+
+		/* An HA peer's directory holds what its own FMC's CA signed: renewing
+		 * it with this CA would break the link between the two FMCs. */
+		if (peerfiles_ha_peer(root, names[i], cas, ncas, why, sizeof(why))) {
+			if (!listed) {
+				log_error("--peer %s is an FMC HA peer (%s): it is renewed with its own CA, "
+					  "sftca issue --ca %s on that FMC's tree; nothing done",
+					  names[i], why, names[i]);
+				r = SFTCA_ERR_INVALID;
+				goto out;
+			}
+			log_warn("%s/var/sf/peers/%s: an FMC HA peer (%s): left to its own CA "
+				 "(sftca issue --ca %s on that FMC's tree)", root, names[i], why, names[i]);
+			continue;
+		}
 		snprintf(v[k].uuid, sizeof(v[k].uuid), "%s", names[i]);
 		if (layout_peer_pair_dir(root, names[i], v[k].dir, sizeof(v[k].dir)) != 0) {
 			log_error("%s/var/sf/peers/%s: path too long", root, names[i]);

@@ -62,14 +62,25 @@ enum peerfiles_verdict peerfiles_check(const struct peerfiles_policy *p,
 int peerfiles_name_peer(char (**peers)[40], size_t *n, const char *arg)
 	__attribute__((warn_unused_result));
 
+/* Is root's peers/<uuid> an FMC HA peer's directory, left to that FMC's own
+ * CA? It is when uuid is one of the CAs the signer holds (cas, ncas: the
+ * other CA ids; may be NULL), or when the directory's cacert.pem holds a CA
+ * certificate whose CN is uuid (the peer FMC's InternalCA, as the vendor
+ * copies it there). 1 with the reason in why, else 0. */
+int peerfiles_ha_peer(const char *root, const char *uuid, const char (*cas)[40], size_t ncas,
+		      char *why, size_t whylen);
+
 /* The targets of a run: the peers named, or every peer directory of root
  * that has a certs_pushed/ or a pair when none is (sorted; the others are
  * named in a warning and left alone), and with_self the FMC's own identity (CN ca_id)
- * last. Free *out with free(). 0; SFTCA_ERR_NOT_FOUND when root has no
- * peer directory (*out then holds the self target alone, if asked for);
- * another error with *out NULL. Failures are reported on stderr. */
-int peerfiles_targets(const char *root, const char *ca_id, const char (*peers)[40], size_t npeers,
-		      int with_self, struct layout_target **out, size_t *n)
-	__attribute__((warn_unused_result));
+ * last. FMC HA peers (peerfiles_ha_peer; cas: the signer's other CA ids,
+ * or NULL) are never targets: a listed one is named in a warning, a named
+ * one refuses the run (SFTCA_ERR_INVALID). Free *out with free(). 0;
+ * SFTCA_ERR_NOT_FOUND when root has no peer directory (*out then holds the
+ * self target alone, if asked for); another error with *out NULL. Failures
+ * are reported on stderr. */
+int peerfiles_targets(const char *root, const char *ca_id, const char (*cas)[40], size_t ncas,
+		      const char (*peers)[40], size_t npeers, int with_self,
+		      struct layout_target **out, size_t *n) __attribute__((warn_unused_result));
 
 #endif

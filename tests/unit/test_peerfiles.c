@@ -263,7 +263,7 @@ static void targets_and_paths(void **state)
 	(void)state;
 	tmpdir_make(root, "peerfiles");
 	/* No peers directory: the FMC alone, said as NOT_FOUND. */
-	assert_int_equal(peerfiles_targets(root, FMC, NULL, 0, 1, &t, &n), SFTCA_ERR_NOT_FOUND);
+	assert_int_equal(peerfiles_targets(root, FMC, NULL, 0, NULL, 0, 1, &t, &n), SFTCA_ERR_NOT_FOUND);
 	assert_int_equal(n, 1);
 	assert_int_equal(t[0].self, 1);
 	assert_string_equal(t[0].uuid, FMC);
@@ -271,7 +271,7 @@ static void targets_and_paths(void **state)
 
 	peer(root, U2, NULL, NULL, &dummy);
 	peer(root, U1, NULL, NULL, &dummy);
-	assert_int_equal(peerfiles_targets(root, FMC, NULL, 0, 1, &t, &n), 0);
+	assert_int_equal(peerfiles_targets(root, FMC, NULL, 0, NULL, 0, 1, &t, &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(t[0].uuid, U1); /* sorted */
 	assert_string_equal(t[1].uuid, U2);
@@ -285,7 +285,7 @@ static void targets_and_paths(void **state)
 		assert_int_equal(peerfiles_name_peer(&named, &n, U2), 0);
 	assert_int_equal(peerfiles_name_peer(&named, &n, U1), -1);
 	assert_int_equal(n, PEERFILES_MAX_NAMED);
-	assert_int_equal(peerfiles_targets(root, FMC, (const char (*)[40])named, 1, 0, &t, &n), 0);
+	assert_int_equal(peerfiles_targets(root, FMC, NULL, 0, (const char (*)[40])named, 1, 0, &t, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(t[0].uuid, U2);
 	free(t);
@@ -301,12 +301,12 @@ static void targets_and_paths(void **state)
 	memset(long_root, 'a', 4199);
 	long_root[0] = '/';
 	long_root[4199] = '\0';
-	assert_int_equal(peerfiles_targets(long_root, FMC, NULL, 0, 1, &t, &n), SFTCA_ERR_INVALID);
+	assert_int_equal(peerfiles_targets(long_root, FMC, NULL, 0, NULL, 0, 1, &t, &n), SFTCA_ERR_INVALID);
 	assert_null(t);
 	named = NULL;
 	n = 0;
 	assert_int_equal(peerfiles_name_peer(&named, &n, U1), 0);
-	assert_int_equal(peerfiles_targets(long_root, FMC, (const char (*)[40])named, 1, 0, &t, &n),
+	assert_int_equal(peerfiles_targets(long_root, FMC, NULL, 0, (const char (*)[40])named, 1, 0, &t, &n),
 			 SFTCA_ERR_INVALID);
 	assert_null(t);
 	free(named);
@@ -316,6 +316,52 @@ static void targets_and_paths(void **state)
 
 /* FAILED_PUSH names files as the FMC does, whatever copy of the tree this
  * host holds. */
+/* An HA peer's directory: named for one of the signer's CAs, or holding a
+ * CA certificate named for it; never a target, refused when named. */
+static void ha_peers(void **state)
+{
+	char root[64], path[4300], why[160], (*named)[40] = NULL;
+	const char cas[2][40] = { U2, FMC };
+	struct layout_target *t = NULL, dummy;
+	X509 *u1_ca = cert(U1, other_key, 5, NULL, NULL, -86400, 86400);
+	X509 *u1_leaf = cert(U1, leaf_key, 6, ca, ca_key, -86400, 86400);
+	size_t n = 0;
+
+	(void)state;
+	tmpdir_make(root, "peerfiles-ha");
+	peer(root, U1, u1_leaf, leaf_key, &dummy);
+	peer(root, U2, u1_leaf, leaf_key, &dummy);
+	assert_int_equal(peerfiles_ha_peer(root, U1, cas, 2, why, sizeof(why)), 0);
+	assert_int_equal(peerfiles_ha_peer(root, U2, cas, 2, why, sizeof(why)), 1);
+	assert_string_equal(why, "its UUID is a CA this signer holds");
+	assert_int_equal(peerfiles_ha_peer(root, U2, NULL, 0, why, sizeof(why)), 0);
+	/* A leaf named for the directory, or a CA named for another, is no sign. */
+	snprintf(path, sizeof(path), "%s/var/sf/peers/" U1 "/" LAYOUT_BUNDLE, root);
+	write_pem(path, u1_leaf, NULL);
+	assert_int_equal(peerfiles_ha_peer(root, U1, NULL, 0, why, sizeof(why)), 0);
+	write_pem(path, ca, NULL);
+	assert_int_equal(peerfiles_ha_peer(root, U1, NULL, 0, why, sizeof(why)), 0);
+	write_pem(path, u1_ca, NULL);
+	assert_int_equal(peerfiles_ha_peer(root, U1, NULL, 0, why, sizeof(why)), 1);
+	assert_string_equal(why, "its cacert.pem is the InternalCA of FMC " U1);
+
+	/* Listed: both left out, the FMC itself still a target. */
+	assert_int_equal(peerfiles_targets(root, FMC, cas, 2, NULL, 0, 1, &t, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(t[0].self, 1);
+	free(t);
+	/* Named: the run is refused. */
+	n = 0;
+	assert_int_equal(peerfiles_name_peer(&named, &n, U2), 0);
+	assert_int_equal(peerfiles_targets(root, FMC, cas, 2, (const char (*)[40])named, 1, 0, &t, &n),
+			 SFTCA_ERR_INVALID);
+	assert_null(t);
+	free(named);
+	X509_free(u1_ca);
+	X509_free(u1_leaf);
+	assert_int_equal(tmpdir_remove(root), 0);
+}
+
 static void paths_on_fmc(void **state)
 {
 	(void)state;
@@ -336,6 +382,7 @@ int main(void)
 		cmocka_unit_test(every_verdict),
 		cmocka_unit_test(issue_policy),
 		cmocka_unit_test(targets_and_paths),
+		cmocka_unit_test(ha_peers),
 		cmocka_unit_test(paths_on_fmc),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_QUIET);
