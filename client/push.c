@@ -143,7 +143,7 @@ out:
  * tree has that peer, into rep->uuid. An FMC (itself, an HA peer) is
  * skipped. */
 static int identify(struct devconn *c, const struct push_opts *o, enum device_shell shell,
-		    const char *uuid, struct push_report *rep)
+		    const char *uuid, const char *source, struct push_report *rep)
 {
 	const struct identify_opts io = { o->ca_id, o->device_dir, o->identity_file };
 	struct sftca_msg err = { { 0 } };
@@ -156,7 +156,7 @@ static int identify(struct devconn *c, const struct push_opts *o, enum device_sh
 		return -1;
 	}
 	if (id.uuid[0] && uuid[0] && strcmp(id.uuid, uuid) != 0) {
-		fail(rep, "identity mismatch: the device says %s, devices.csv says %s", id.uuid, uuid);
+		fail(rep, "identity mismatch: the device says %s, %s says %s", id.uuid, source, uuid);
 		rep->identity_mismatch = 1;
 		return -1;
 	}
@@ -397,7 +397,8 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		fail(rep, "%s", err.text);
 		goto out;
 	}
-	if (identify(c, o, shell, uuid, rep) != 0)
+	/* A row without a uuid was given one by --retry's FAILED_PUSH entry. */
+	if (identify(c, o, shell, uuid, d->uuid[0] ? "devices.csv" : "FAILED_PUSH", rep) != 0)
 		goto out;
 	if (uuid[0] == '\0' && local_load(o, rep->uuid, &lf, rep) != 0)
 		goto out;

@@ -362,6 +362,16 @@ assert_eq "$(grep -c "^$GHOST ghost-ftd 127.0.9.77 " "$T/FP4")" "3" "the unmatch
 assert_eq "$(grep -c " ftd-07 " "$T/FP4" || true)" "0" "the pushed device leaves it"
 ok "--retry: a FAILED_PUSH entry without a devices.csv row is reported and kept in the new FAILED_PUSH, not dropped"
 
+# A FAILED_PUSH entry that gives a row without a uuid the wrong one: the
+# device refuses it, and the message blames the file the UUID came from.
+u8=$(dev_uuid ftd-08)
+grep " ftd-07 " "$T/VENDOR_FAILED_PUSH" | sed "s/^[^ ]* /$u8 /" > "$T/VENDOR_FP_SWAP"
+expect_rc 1 "$SFTCA" push --ca "$CA_ID" --root "$FMC" --devices "$T/nouuid.csv" --known-hosts "$KH" \
+	--retry "$T/VENDOR_FP_SWAP" --failed-push "$T/FP5"
+assert_contains "$OUT" "ftd-07 $NET.16 $u8: FAILED.*identity mismatch: the device says $(dev_uuid ftd-07), FAILED_PUSH says $u8" \
+	"the mismatch names FAILED_PUSH as the UUID's source"
+ok "--retry: a FAILED_PUSH entry giving a row another device's UUID is refused, naming FAILED_PUSH as the source"
+
 # A device that stops answering in the middle of an SFTP upload (the
 # connection stays up): the push gives up after --ssh-timeout instead of
 # hanging, the device keeps its files, and the next push completes.
