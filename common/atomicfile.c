@@ -166,14 +166,13 @@ static int write_new_file(int dfd, const char *dir, const char *name, const stru
 }
 
 /* Hard-link name of sfd as "<name>.backup.<stamp>[.N]" in dfd (shown as dir). */
-static int link_backup(int sfd, const char *name, int dfd, const char *dir, const char *stamp)
+static int link_backup_as(int sfd, const char *name, int dfd, const char *dir, const char *stamp,
+			  char bname[NAME_MAX + 1])
 {
-	char bname[NAME_MAX + 1];
-
 	for (int i = 0; i < 1000; i++) {
-		int n = i == 0 ? snprintf(bname, sizeof(bname), "%s.backup.%s", name, stamp)
-			       : snprintf(bname, sizeof(bname), "%s.backup.%s.%d", name, stamp, i);
-		if (n < 0 || (size_t)n >= sizeof(bname))
+		int n = i == 0 ? snprintf(bname, (NAME_MAX + 1), "%s.backup.%s", name, stamp)
+			       : snprintf(bname, (NAME_MAX + 1), "%s.backup.%s.%d", name, stamp, i);
+		if (n < 0 || (size_t)n >= (NAME_MAX + 1))
 			return SFTCA_ERR_INVALID;
 		if (linkat(sfd, name, dfd, bname, 0) == 0)
 			return 0;
@@ -183,6 +182,13 @@ static int link_backup(int sfd, const char *name, int dfd, const char *dir, cons
 		}
 	}
 	return SFTCA_ERR_EXISTS;
+}
+
+static int link_backup(int sfd, const char *name, int dfd, const char *dir, const char *stamp)
+{
+	char bname[NAME_MAX + 1];
+
+	return link_backup_as(sfd, name, dfd, dir, stamp, bname);
 }
 
 /* A DIR of dfd's entries (the descriptor stays dfd's). */
@@ -235,7 +241,7 @@ static void remove_stale_tmp(int dfd, const char *name)
 static int write_one(const char *dir, int nofollow, const struct af_file *f,
 		     const struct af_keep *keep, const char *backup_stamp, const struct attrs *preset)
 {
-	char tmp[NAME_MAX + 1];
+	char tmp[NAME_MAX + 1], bname[NAME_MAX + 1] = "";
 	struct attrs a;
 	struct stat st;
 	int n, r, dfd;
@@ -257,8 +263,10 @@ static int write_one(const char *dir, int nofollow, const struct af_file *f,
 	if ((r = write_new_file(dfd, dir, tmp, f, &a)) != 0)
 		goto out;
 	if (backup_stamp != NULL && fstatat(dfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && (r = link_backup(dfd, f->name, dfd, dir, backup_stamp)) != 0)
+	    S_ISREG(st.st_mode) && (r = link_backup_as(dfd, f->name, dfd, dir, backup_stamp, bname)) != 0) {
+		bname[0] = '\0';
 		goto fail;
+	}
 	if ((r = failpoint("atomic.rename")) != 0)
 		goto fail;
 	if (renameat(dfd, tmp, dfd, f->name) != 0) {
@@ -271,6 +279,9 @@ static int write_one(const char *dir, int nofollow, const struct af_file *f,
 	goto out;
 fail:
 	unlinkat(dfd, tmp, 0);
+	/* Nothing was replaced: a backup of the unchanged file would only mislead. */
+	if (bname[0])
+		unlinkat(dfd, bname, 0);
 out:
 	close(dfd);
 	return r;

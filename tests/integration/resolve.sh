@@ -169,6 +169,21 @@ ftd-05,$ip05,admin,$PW,22,direct,$u05
 ftd-07,$ip07,admin,$PW,22,direct," "a header file gains the uuid column"
 ok "devices resolve --out on direct devices: the certificate's CN; a device without a certificate and a stopped one listed with why and left without a uuid; the input untouched"
 
+# The list cannot be written (the rename fails): said, exit 1, and the file
+# the operator has is the one they had, with nothing left beside it.
+W=$T/wfail
+mkdir "$W"
+{ echo "device_name,ip,admin_username,admin_password,port,shell"; echo "ftd-01,$ip01,admin,$PW,22,direct"; } > "$W/devices.csv"
+chmod 600 "$W/devices.csv"
+cp "$W/devices.csv" "$T/wfail.orig"
+SFTCA_FAILPOINTS=atomic.rename=error expect_rc 1 resolve --devices "$W/devices.csv"
+assert_contains "$OUT" "ftd-01 $ip01: resolved $u01$" "resolved before the write"
+assert_contains "$OUT" "$W/devices.csv could not be written: " "the write failure said"
+assert_not_contains "$OUT" "written to" "no claim that it was written"
+cmp -s "$W/devices.csv" "$T/wfail.orig" || fail "a failed write changed devices.csv"
+assert_eq "$(ls -A "$W")" "devices.csv" "nothing left beside it (no temporary file, no backup)"
+ok "devices resolve: a list that cannot be written is said, exit 1, the file as it was and nothing beside it"
+
 # --identity-file: read instead of the certificate (ftd-03 has none now).
 ID=/var/sf/sftca-identity
 ctl ftd-01 identity-file "$ID" >/dev/null
