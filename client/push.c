@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -72,7 +73,8 @@ static int key_made_by_issue(const char *dir, const char *sha)
 	size_t len = 0;
 	int made;
 
-	if (layout_file(dir, LAYOUT_KEY_MADE, path, sizeof(path)) != 0 ||
+	/* No record is the usual case (the key was re-certified): not an error. */
+	if (layout_file(dir, LAYOUT_KEY_MADE, path, sizeof(path)) != 0 || access(path, F_OK) != 0 ||
 	    file_read_all(path, 4096, &rec, &len) != 0)
 		return 0;
 	made = len >= 64 && strncmp(rec, sha, 64) == 0;

@@ -142,6 +142,19 @@ assert_contains "$OUT" "ftd-02 $ip02 $u02: unchanged$" "ftd-02 by the uuid resol
 assert_contains "$OUT" "0 updated, 3 unchanged, 0 failed, 0 without a UUID" "summary"
 for n in ftd-06 ftd-08; do cmp -s <(snap "$n") "$T/snap-$n" || fail "$n (an FMC) was written to"; done
 ok "push on the list resolve wrote: the FMC's row and the HA peer (no pair of this CA in its directory) skipped with their UUIDs given too; the others by their uuid"
+# The same row when the HA peer cannot be asked: it may be a device whose
+# pair is missing, so the local reason stands (FAILED, listed), not a skip.
+ctl ftd-08 stop >/dev/null
+mv "$FMC/var/sf/peers/$u08/certs_pushed" "$T/pair-08"
+expect_rc 1 push --devices "$V" --shell ftd --failed-push "$T/FP6" --jobs 5
+mv "$T/pair-08" "$FMC/var/sf/peers/$u08/certs_pushed"
+assert_contains "$OUT" "ftd-08 $ip08 $u08: FAILED: local file .*/var/sf/peers/$u08/certs_pushed/sftunnel-cert.pem cannot be read" \
+	"an unreachable HA peer keeps the local reason"
+assert_not_contains "$OUT" "ftd-08 $ip08.*skipped" "not skipped unasked"
+assert_contains "$OUT" "0 updated, 3 unchanged, 1 failed" "summary"
+assert_contains "$(cat "$T/FP6")" "^$u08 ftd-08 $ip08 " "listed in FAILED_PUSH"
+assert_not_contains "$OUT" "sftca-key-made" "no error for a key that was re-certified (no record beside it is the usual case)"
+ok "push: a row without a local pair whose device cannot be asked is FAILED with the local reason and listed, not skipped as an FMC"
 
 # --- direct devices: the certificate's CN, --identity-file, unknown devices ----------
 H=$T/direct.csv
