@@ -63,7 +63,7 @@ static void help(FILE *f)
 		"                  [--retry FILE] [--jobs N] [--known-hosts FILE] [--accept-new-host-keys]\n"
 		"                  [--identity FILE] [--restart-cmd CMD] [--no-restart] [--shell direct|ftd]\n"
 		"                  [--ssh-timeout S] [--device-timeout S] [--device-dir DIR] [--json]\n"
-		"                  [--identity-file PATH] [--trust-csv-identity]\n"
+		"                  [--identity-file PATH] [--trust-csv-identity] [--dry-run]\n"
 		"\n"
 		"sftca writes nothing to a device it has not identified.\n"
 		"For every device of devices.csv (device_name,ip,admin_username,admin_password, optional\n"
@@ -86,7 +86,10 @@ static void help(FILE *f)
 		"the files are already current, since the previous attempt may have stopped before.\n"
 		"\n"
 		"  --trust-csv-identity  push to a device whose identity cannot be read (no UUID line,\n"
-		"                      no current certificate) on devices.csv's word; said per device\n");
+		"                      no current certificate) on devices.csv's word; said per device\n"
+		"  --dry-run           log in, identify and compare as a push does, and say what would\n"
+		"                      be written and restarted; nothing is written (no file on any\n"
+		"                      device, no FAILED_PUSH, no host key recorded) or restarted\n");
 	conn_help(f);
 	global_help(f);
 }
@@ -181,6 +184,7 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 		{ "restart-cmd", required_argument, NULL, 'x' },
 		{ "no-restart", no_argument, NULL, 'n' },
 		{ "trust-csv-identity", no_argument, NULL, 'I' },
+		{ "dry-run", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, rc;
@@ -202,6 +206,7 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 		case 'x': a->o.restart_cmd = optarg; break;
 		case 'n': a->o.no_restart = 1; break;
 		case 'I': a->o.trust_csv_identity = 1; break;
+		case 'N': a->o.dry_run = 1; break;
 		case 'h':
 			help(stdout);
 			return EXIT_OK;
@@ -214,6 +219,11 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 	}
 	if (optind != argc || !a->conn.ca_id || !a->o.root || !a->conn.devices) {
 		log_error("push: --ca ID, --root DIR and --devices devices.csv are required");
+		return EXIT_USAGE;
+	}
+	/* Recording a host key is a write, and one a dry run must not make. */
+	if (a->o.dry_run && a->conn.conn.accept_new) {
+		log_error("push: --dry-run records no host key: run it without --accept-new-host-keys");
 		return EXIT_USAGE;
 	}
 	if ((rc = conn_args_finish(&a->conn)) != 0)
@@ -237,8 +247,9 @@ static int plan_push(const struct push_args *a, struct push_run *r)
 	r->o.conn.known_hosts_mu = &r->kh_mu;
 	if (devices_load(a->conn.devices, &r->dl) != 0)
 		return -1;
-	/* What issue writes and what push reads must not change under it. */
-	if ((r->lock = treelock_take(r->o.root, "push", &m)) == NULL) {
+	/* What issue writes and what push reads must not change under it (a
+	 * dry run writes nothing, not even the lock file). */
+	if (!r->o.dry_run && (r->lock = treelock_take(r->o.root, "push", &m)) == NULL) {
 		log_error("%s", m.text);
 		return -1;
 	}
@@ -248,7 +259,7 @@ static int plan_push(const struct push_args *a, struct push_run *r)
 	af_backup_stamp(r->o.stamp);
 	if (plan(r, &r->dl, a->retry_path ? &r->retry : NULL) < 0)
 		return -1;
-	if ((r->fw = failedpush_open(a->failed_path)) == NULL)
+	if (!r->o.dry_run && (r->fw = failedpush_open(a->failed_path)) == NULL)
 		return -1;
 	if (a->json)
 		r->json = json_array();
@@ -276,17 +287,17 @@ static void print_device(struct push_run *r, const struct job *j)
 	const char *uuid = j->uuid[0] ? j->uuid : j->rep.uuid;
 	const char *what = j->skip ? "skipped"
 			   : j->rep.result == PUSH_FAILED ? "FAILED"
-			   : j->rep.result == PUSH_UPDATED ? "updated"
+			   : j->rep.result == PUSH_UPDATED ? (r->o.dry_run ? "would update" : "updated")
 							   : "unchanged";
 
 	if (r->json) {
 		json_array_append_new(r->json,
-				      json_pack("{s:s, s:s, s:i, s:s, s:b, s:s, s:s, s:b, s:s}", "device",
-						d->name, "ip", d->ip, "port", d->port, "uuid", uuid,
-						"uuid_from_device", !j->uuid[0] && j->rep.uuid[0],
+				      json_pack("{s:s, s:s, s:i, s:s, s:b, s:s, s:s, s:b, s:b, s:s}",
+						"device", d->name, "ip", d->ip, "port", d->port, "uuid",
+						uuid, "uuid_from_device", !j->uuid[0] && j->rep.uuid[0],
 						"result", what, "files", j->rep.files, "restarted",
-						j->rep.restarted, "message",
-						j->skip ? j->skip : j->rep.msg.text));
+						j->rep.restarted, "would_restart", j->rep.would_restart,
+						"message", j->skip ? j->skip : j->rep.msg.text));
 	} else if (j->skip) {
 		printf("[%zu/%zu] %s %s: skipped, %s\n", r->done, r->njobs, d->name, d->ip, j->skip);
 	} else if (j->rep.result == PUSH_FAILED) {
@@ -295,7 +306,9 @@ static void print_device(struct push_run *r, const struct job *j)
 	} else {
 		printf("[%zu/%zu] %s %s %s: %s%s%s%s%s%s\n", r->done, r->njobs, d->name, d->ip, uuid,
 		       what, j->rep.files[0] ? " " : "", j->rep.files,
-		       j->rep.restarted ? ", sftunnel restarted" : "",
+		       j->rep.restarted	      ? ", sftunnel restarted"
+		       : j->rep.would_restart ? ", would restart sftunnel"
+					      : "",
 		       j->rep.identity_trusted
 			       ? " (identity not established: devices.csv trusted, --trust-csv-identity)"
 			       : "",
@@ -345,7 +358,7 @@ static void run_push(const struct push_args *a, struct push_run *r)
 	parallel_for(a->conn.jobs, r->njobs, push_one, r);
 	ssh_finalize();
 	/* An old list is true until every device was reached or listed anew. */
-	if (failedpush_close(r->fw, r->unlisted == 0 && r->unmatched == 0, &r->written) != 0)
+	if (r->fw && failedpush_close(r->fw, r->unlisted == 0 && r->unmatched == 0, &r->written) != 0)
 		log_error("%s could not be written", a->failed_path);
 	r->fw = NULL;
 }
@@ -372,8 +385,8 @@ static void print_mismatches(const struct push_run *r)
 static int print_push(const struct push_args *a, struct push_run *r)
 {
 	if (r->json) {
-		json_print(json_pack("{s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices", r->json,
-				     "known_hosts", a->conn.kh_path,
+		json_print(json_pack("{s:o, s:s, s:b, s:{s:I, s:I, s:I, s:I, s:I}, s:s?}", "devices",
+				     r->json, "known_hosts", a->conn.kh_path, "dry_run", r->o.dry_run,
 				     "summary", "updated", (json_int_t)r->updated, "unchanged",
 				     (json_int_t)r->unchanged, "failed", (json_int_t)r->failed,
 				     "unresolved", (json_int_t)r->unresolved, "retry_without_row",
@@ -381,13 +394,18 @@ static int print_push(const struct push_args *a, struct push_run *r)
 				     r->written == FAILEDPUSH_WRITTEN ? a->failed_path : NULL));
 		r->json = NULL;
 	} else {
-		printf("%zu updated, %zu unchanged, %zu failed, %d without a UUID", r->updated,
-		       r->unchanged, r->failed, r->unresolved);
+		printf("%s%zu %s, %zu unchanged, %zu failed, %d without a UUID",
+		       r->o.dry_run ? "dry run: " : "", r->updated,
+		       r->o.dry_run ? "would be updated" : "updated", r->unchanged, r->failed,
+		       r->unresolved);
 		if (r->unmatched)
 			printf(", %zu listed in %s without a devices.csv row", r->unmatched, a->retry_path);
 		putchar('\n');
 		print_mismatches(r);
-		if (r->written == FAILEDPUSH_WRITTEN)
+		if (r->o.dry_run)
+			printf("dry run: nothing written to any device, no FAILED_PUSH written, nothing "
+			       "restarted\n");
+		else if (r->written == FAILEDPUSH_WRITTEN)
 			printf("failed devices written to %s (retry: sftca push ... --retry %s)\n",
 			       a->failed_path, a->failed_path);
 		else if (r->written == FAILEDPUSH_CLEARED)

@@ -374,6 +374,15 @@ static void skip_if_fmc(const struct device *d, enum device_shell shell,
 	devconn_close(c);
 }
 
+/* The files changed, space-separated, into rep->files. */
+static void list_changed(struct push_report *rep, const int changed[NFILES])
+{
+	for (int i = 0; i < NFILES; i++)
+		if (changed[i])
+			snprintf(rep->files + strlen(rep->files), sizeof(rep->files) - strlen(rep->files),
+				 "%s%s", rep->files[0] ? " " : "", remote_name[i]);
+}
+
 void push_device(const struct push_opts *o, const struct device *d, const char *uuid,
 		 struct push_report *rep)
 {
@@ -416,6 +425,13 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 			nchanged++;
 	if (changed[F_KEY] && key_may_travel(&lf, sums[F_KEY][0] != '\0', rep->uuid, rep) != 0)
 		goto out;
+	if (o->dry_run) {
+		/* Everything a real push checks before its first write has passed. */
+		rep->result = nchanged ? PUSH_UPDATED : PUSH_UNCHANGED;
+		list_changed(rep, changed);
+		rep->would_restart = !o->no_restart && (nchanged || o->restart_unchanged || pending);
+		goto out;
+	}
 	if (nchanged == 0) {
 		rep->result = PUSH_UNCHANGED;
 		goto restart;
@@ -454,10 +470,7 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		}
 	}
 	rep->result = PUSH_UPDATED;
-	for (int i = 0; i < NFILES; i++)
-		if (changed[i])
-			snprintf(rep->files + strlen(rep->files), sizeof(rep->files) - strlen(rep->files),
-				 "%s%s", rep->files[0] ? " " : "", remote_name[i]);
+	list_changed(rep, changed);
 restart:
 	if (!o->no_restart && (rep->result == PUSH_UPDATED || o->restart_unchanged || pending)) {
 		char out[1024], cmd[800];

@@ -21,6 +21,7 @@ struct push_opts {
 	int trust_csv_identity;     /* push where the device's identity cannot be read */
 	const char *identity_file;  /* direct shell: the device's identity file (identify.h) */
 	int restart_unchanged;      /* restart even when nothing changed (a retry) */
+	int dry_run;                /* log in, identify, compare: write and restart nothing */
 	char stamp[32];             /* backup suffix for this run */
 };
 
@@ -30,6 +31,7 @@ struct push_report {
 	enum push_result result;
 	char files[96];             /* the files replaced, space-separated */
 	int restarted;
+	int would_restart;          /* dry run: sftunnel would be restarted */
 	int identity_mismatch;      /* the device is another row's */
 	int identity_trusted;       /* pushed on devices.csv's word (--trust-csv-identity) */
 	char uuid[40];              /* the UUID pushed under: the row's, or the one the device

@@ -64,6 +64,25 @@ assert_eq "$(stat -c %a "$FMC/etc/sf/ca_root/cacert.pem" "$FMC/etc/sf/ca_root/cr
 for u in $(ls "$FMC/var/sf/peers"); do
 	assert_eq "$(stat -c %a "$FMC/var/sf/peers/$u/certs_pushed/sftunnel-cert.pem")" "644" "FMC tree: mode of $u's certificate"
 done
+# A dry run first: every device logged into, identified and compared, and
+# nothing written or restarted anywhere.
+expect_rc 0 push --jobs 4 --dry-run
+assert_contains "$OUT" "dry run: 10 would be updated, 0 unchanged, 0 failed" "dry run summary"
+assert_contains "$OUT" "$(dev_uuid "${names[0]}"): would update cacert.pem sftunnel-cert.pem, would restart sftunnel" \
+	"dry run: the files and the restart it would do"
+assert_contains "$OUT" "dry run: nothing written to any device, no FAILED_PUSH written, nothing restarted" "said"
+for n in "${names[@]}"; do
+	for f in cacert.pem sftunnel-cert.pem sftunnel-key.pem; do
+		cmp -s <(remote "$n" "$f") "$T/old-$n-$f" || fail "dry run: $n's $f changed"
+	done
+	assert_eq "$(ctl "$n" restarts)" "${restarts0[$n]}" "dry run: $n not restarted"
+	assert_eq "$(tmps "$n")" "" "dry run: $n has no temporary file"
+done
+[ ! -e "$T/FAILED_PUSH" ] || fail "dry run wrote FAILED_PUSH"
+expect_rc 2 push --dry-run --accept-new-host-keys
+assert_contains "$OUT" "--dry-run records no host key" "a dry run records no host key"
+ok "push --dry-run: 10 devices identified and compared, what would change said per device; no file, restart, FAILED_PUSH or host key written"
+
 expect_rc 0 push --jobs 4
 assert_contains "$OUT" "10 updated, 0 unchanged, 0 failed" "push to 10 devices"
 assert_not_contains "$OUT" "sftunnel-key.pem" "keep-key renewal sends no key"
