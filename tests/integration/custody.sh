@@ -132,7 +132,13 @@ assert_contains "$OUT" "issuer O=Cisco Systems..? Inc, CN=Unknown CA\\)" "the un
 assert_contains "$OUT" "2 foreign leaves" "verify counts them"
 expect_rc 1 "$SFTCA" verify --ca "$CA_S" --root "$F"
 assert_contains "$OUT" "foreign leaves not judged: no signer named" "offline verify says it could not judge"
-ok "verify names both foreign leaves (path, subject, issuer) with the sftca issue command that replaces them"
+expect_rc 1 as auditor-1 --json verify --ca "$CA_S" --root "$F"
+assert_eq "$(python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["foreign"], d["foreign_judged"], sorted((p["uuid"], p["ok"], p["foreign"]["fix"].endswith("--peer " + p["uuid"] + " --force")) for p in d["peers"] if p.get("foreign")))' <<<"$OUT")" \
+	"2 True [('$U_A', False, True), ('$U_B', False, True)]" "verify --json: each foreign leaf with its fix"
+ok "verify names both foreign leaves (path, subject, issuer) with the sftca issue command that replaces them (text and JSON)"
 
 # --- issue: an unknown cacert.pem is not replaced without --force --------------
 before=$(sha256sum <"$F/etc/sf/ca_root/cacert.pem")
@@ -144,6 +150,13 @@ for u in $U_A $U_B; do
 done
 assert_eq "$(sha256sum <"$F/etc/sf/ca_root/cacert.pem")" "$before" "cacert.pem untouched"
 [ -z "$(find "$F" -name '*.backup*')" ] || fail "a refused issue wrote backups: $(find "$F" -name '*.backup*')"
+expect_rc 0 as fmc-east --json issue --ca "$CA_S" --root "$F" --dry-run
+assert_eq "$(python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["summary"]["foreign"], sorted(f["path"].split("/")[-3] for f in d["foreign"]), "does not know" in d["unknown_bundle"])' <<<"$OUT")" \
+	"2 ['$U_A', '$U_B'] True" "issue --dry-run --json: foreign leaves and the unknown bundle"
+assert_eq "$(sha256sum <"$F/etc/sf/ca_root/cacert.pem")" "$before" "the dry run left cacert.pem alone"
 cp "$F/etc/sf/ca_root/cacert.pem" "$T/vendor-ca.pem"
 expect_rc 0 as fmc-east issue --ca "$CA_S" --root "$F" --force
 assert_contains "$OUT" "replaced \(--force\), the old file kept as a backup" "--force replaces it"
