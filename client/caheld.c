@@ -64,9 +64,14 @@ int ca_held_fetch(struct rpc_client *c, const char *ca_id, struct ca_held *h)
 			rc = SFTCA_ERR_NOMEM;
 			break;
 		}
-		if (g->state != SFTCA__V1__GENERATION_STATE__GENERATION_RETIRED &&
-		    (!X509_up_ref(x) || !sk_X509_push(h->bundle, x)))
+		if (g->state == SFTCA__V1__GENERATION_STATE__GENERATION_RETIRED)
+			continue;
+		if (!X509_up_ref(x))
 			rc = SFTCA_ERR_NOMEM;
+		else if (!sk_X509_push(h->bundle, x)) {
+			X509_free(x);
+			rc = SFTCA_ERR_NOMEM;
+		}
 	}
 	protobuf_c_message_free_unpacked(&info->base, NULL);
 	return rc;
