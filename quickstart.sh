@@ -120,7 +120,9 @@ tests/devices/start-devices.sh --state "$VAR/devices" --count 3 --fmc-uuid "$FMC
 	--shell mixed --first-ip 127.0.0.2 --ssh-port "${DEVICE_SSH_PORT:-2222}" --seed-from "$VAR/fmc"
 
 step "sftca issue --self (as the issuer fmc-east): keys re-certified in place, none moved"
-issuer issue --ca "$FMC_UUID" --root "$VAR/fmc" --self
+# The sample tree's cacert.pem is the legacy CA, which this signer did not
+# import (it made its own): issue names it and replaces it only with --force.
+issuer issue --ca "$FMC_UUID" --root "$VAR/fmc" --self --force
 
 step "sftca verify: every peer chains to the bundle, key matches, CN is its UUID"
 issuer verify --ca "$FMC_UUID" --root "$VAR/fmc"

@@ -20,9 +20,29 @@ const char *generation_state_name(Sftca__V1__GenerationState s)
 	}
 }
 
+const char *custody_wire_name(Sftca__V1__Custody c)
+{
+	switch (c) {
+	case SFTCA__V1__CUSTODY__CUSTODY_SHARED:
+		return "shared";
+	case SFTCA__V1__CUSTODY__CUSTODY_EXCLUSIVE:
+		return "exclusive";
+	default:
+		return "unknown";
+	}
+}
+
 void cainfo_print(FILE *f, const Sftca__V1__CAInfo *ci, int64_t now)
 {
 	fprintf(f, "CA %s  (%s)\n", ci->ca_id, ci->subject);
+	fprintf(f, "  custody: %s%s\n", custody_wire_name(ci->custody),
+		ci->custody == SFTCA__V1__CUSTODY__CUSTODY_SHARED
+			? " (the FMC keeps its copy of the key and signs registrations with it: "
+			  "renew, do not rotate)"
+		: ci->custody == SFTCA__V1__CUSTODY__CUSTODY_EXCLUSIVE
+			? " (the token holds the only copy: certify new registrations with "
+			  "sftca issue --peer UUID)"
+			: "");
 	fprintf(f, "  %-4s %-9s %-9s %-3s %-25s %8s  %s\n", "gen", "state", "key", "v", "notAfter",
 		"days", "serial");
 	for (size_t i = 0; i < ci->n_generations; i++) {
@@ -59,8 +79,9 @@ json_t *cainfo_json(const Sftca__V1__CAInfo *ci, int64_t now)
 						: expiry_state_name(expiry_classify(g->not_after, now, 90,
 										    30))));
 	}
-	return json_pack("{s:s, s:s, s:i, s:o}", "ca_id", ci->ca_id, "subject", ci->subject,
-			 "active_generation", (int)ci->active_generation, "generations", gens);
+	return json_pack("{s:s, s:s, s:s, s:i, s:o}", "ca_id", ci->ca_id, "subject", ci->subject,
+			 "custody", custody_wire_name(ci->custody), "active_generation",
+			 (int)ci->active_generation, "generations", gens);
 }
 
 int cainfo_warn(const Sftca__V1__CAInfo *ci, int64_t now)

@@ -9,6 +9,8 @@
 #include <stdio.h>
 
 const char *generation_state_name(Sftca__V1__GenerationState s);
+/* "shared", "exclusive", "unknown". */
+const char *custody_wire_name(Sftca__V1__Custody c);
 /* A table of the CA's generations. */
 void cainfo_print(FILE *f, const Sftca__V1__CAInfo *ci, int64_t now);
 json_t *cainfo_json(const Sftca__V1__CAInfo *ci, int64_t now);

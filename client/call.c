@@ -18,6 +18,20 @@ static const char *pick(const char *flag, const char *env, const char *file)
 	return file;
 }
 
+int client_signer_named(void)
+{
+	struct client_conf cf;
+	int named;
+
+	if (g_opts.signer || (getenv("SFTCA_SIGNER") && getenv("SFTCA_SIGNER")[0]))
+		return 1;
+	if (client_conf_load(&cf) != 0)
+		return 0;
+	named = cf.signer != NULL;
+	client_conf_free(&cf);
+	return named;
+}
+
 struct rpc_client *client_connect(void)
 {
 	struct client_conf cf;

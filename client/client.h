@@ -58,6 +58,9 @@ const char *client_conf_path(void);
  * source says which, for the operator. 0, or -1 (reported). */
 int client_known_hosts(const char *flag, char *buf, size_t len, char *source, size_t srclen)
 	__attribute__((warn_unused_result));
+/* 1 when flags, environment or client config name a signer (commands that
+ * work offline ask it only then). */
+int client_signer_named(void);
 /* A channel to the signer from flags, environment or client config. */
 struct rpc_client *client_connect(void);
 /* One unary call with the global timeout; reports failures on stderr as

@@ -9,7 +9,7 @@
 #include <time.h>
 
 struct ca_args {
-	const char *action, *ca, *key_type, *out;
+	const char *action, *ca, *key_type, *out, *custody;
 	long days, generation;
 	int force, bundle;
 };
@@ -22,15 +22,23 @@ static void help(FILE *f)
 		"       sftca ca rotate   --ca ID [--key-type T] [--days N] [--force] [--out FILE]\n"
 		"       sftca ca finalize --ca ID [--force]\n"
 		"       sftca ca cert     --ca ID [--bundle] [--generation N] [--out FILE]\n"
+		"       sftca ca custody  --ca ID shared|exclusive\n"
 		"\n"
 		"create    new key pair generated inside the token, self-signed v3 CA certificate\n"
 		"renew     new certificate for the same key and subject: every certificate issued\n"
 		"          before keeps verifying (the no-downtime path when the key is sound)\n"
 		"rotate    new key pair; the previous generation becomes 'retiring' and stays in\n"
-		"          the trust bundle so old and new certificates trust each other\n"
+		"          the trust bundle so old and new certificates trust each other;\n"
+		"          refused without --force for a CA in shared custody (below)\n"
 		"finalize  retiring generations leave the bundle; refused while live leaves of\n"
 		"          them are on record, unless --force\n"
 		"cert      print (or write) the active certificate, a generation, or the bundle\n"
+		"custody   who holds the CA key besides the token (admin; recorded in the ledger\n"
+		"          and the audit log). shared: the FMC kept its copy (an import) and signs\n"
+		"          device registrations with it, so rotate is refused without --force\n"
+		"          (the FMC would go on signing with the old key); renew instead.\n"
+		"          exclusive: the token holds the only copy (created here, or the FMC's\n"
+		"          copy destroyed): certify each new registration with sftca issue --peer\n"
 		"\n"
 		"ID is the FMC's UUID. Key types: rsa:2048 (default), rsa:3072, rsa:4096, ec:p256,\n"
 		"ec:p384. --days defaults to 3650. --out writes the PEM atomically.\n");
@@ -126,6 +134,30 @@ static int do_finalize(struct rpc_client *c, const struct ca_args *a)
 	return EXIT_OK;
 }
 
+static int do_custody(struct rpc_client *c, const struct ca_args *a)
+{
+	Sftca__V1__SetCustodyRequest q = SFTCA__V1__SET_CUSTODY_REQUEST__INIT;
+	Sftca__V1__SetCustodyResponse *r = NULL;
+
+	q.ca_id = (char *)a->ca;
+	q.custody = strcmp(a->custody, "shared") == 0 ? SFTCA__V1__CUSTODY__CUSTODY_SHARED
+						       : SFTCA__V1__CUSTODY__CUSTODY_EXCLUSIVE;
+	if (client_call(c, "/sftca.v1.Signer/SetCustody", &q.base,
+			&sftca__v1__set_custody_response__descriptor, (ProtobufCMessage **)&r) != 0)
+		return EXIT_FAIL;
+	if (g_opts.json)
+		json_print(json_pack("{s:s, s:s, s:s, s:o}", "action", "custody", "previous",
+				     custody_wire_name(r->previous), "custody", a->custody, "ca",
+				     r->ca ? cainfo_json(r->ca, time(NULL)) : json_null()));
+	else if (r->ca && r->previous == r->ca->custody)
+		printf("CA %s custody is already %s: nothing changed\n", a->ca, a->custody);
+	else
+		printf("CA %s custody: %s -> %s\n", a->ca, custody_wire_name(r->previous),
+		       a->custody);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return EXIT_OK;
+}
+
 static int do_cert(struct rpc_client *c, const struct ca_args *a)
 {
 	Sftca__V1__GetCARequest q = SFTCA__V1__GET_CAREQUEST__INIT;
@@ -174,8 +206,10 @@ int cmd_ca(int argc, char **argv)
 	}
 	a.action = argv[1];
 	if (strcmp(a.action, "create") && strcmp(a.action, "renew") && strcmp(a.action, "rotate") &&
-	    strcmp(a.action, "finalize") && strcmp(a.action, "cert")) {
-		log_error("unknown action 'ca %s' (create, renew, rotate, finalize, cert)", a.action);
+	    strcmp(a.action, "finalize") && strcmp(a.action, "cert") &&
+	    strcmp(a.action, "custody")) {
+		log_error("unknown action 'ca %s' (create, renew, rotate, finalize, cert, custody)",
+			  a.action);
 		return EXIT_USAGE;
 	}
 	/* Parse after the action word: argv[1] plays the role of argv[0]. */
@@ -209,6 +243,16 @@ int cmd_ca(int argc, char **argv)
 	}
 	if (optind < 1)
 		optind = 1;
+	/* custody takes its value as the one word after the options. */
+	if (strcmp(a.action, "custody") == 0) {
+		if (optind + 1 != argc ||
+		    (strcmp(argv[optind], "shared") != 0 && strcmp(argv[optind], "exclusive") != 0)) {
+			log_error("ca custody: say shared or exclusive (sftca ca custody --ca ID "
+				  "shared|exclusive)");
+			return EXIT_USAGE;
+		}
+		a.custody = argv[optind++];
+	}
 	if (optind != argc || a.ca == NULL) {
 		log_error("ca %s: --ca ID is required", a.action);
 		return EXIT_USAGE;
@@ -223,6 +267,8 @@ int cmd_ca(int argc, char **argv)
 		r = do_finalize(c, &a);
 	else if (strcmp(a.action, "cert") == 0)
 		r = do_cert(c, &a);
+	else if (strcmp(a.action, "custody") == 0)
+		r = do_custody(c, &a);
 	else
 		r = do_change(c, &a);
 	rpc_client_free(c);

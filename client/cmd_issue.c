@@ -3,6 +3,7 @@
  * and its files are written, chunk k+1's keys and CSRs are prepared, so
  * the token never waits on the client and memory stays flat. */
 #include "atomicfile.h"
+#include "caheld.h"
 #include "cainfo.h"
 #include "client.h"
 #include "errors.h"
@@ -53,7 +54,10 @@ struct run {
 	size_t ntargets;
 
 	pthread_mutex_t mu;   /* output and counters */
-	size_t reported, n_current, n_issued, n_newkey, n_failed, n_planned;
+	size_t reported, n_current, n_issued, n_newkey, n_failed, n_planned, n_foreign;
+	struct ca_held held;  /* the CA's generations, from the signer */
+	json_t *json_foreign; /* --json: the foreign leaves */
+	char unknown_bundle[SFTCA_MSG_MAX]; /* what an unknown cacert.pem holds, if it was let be */
 	json_t *json_peers;
 	atomic_int fatal;     /* a whole-call refusal: later chunks are not sent */
 	int crl_failed;
@@ -86,6 +90,11 @@ static void help(FILE *f)
 		"a file keeps the mode and owner it had (a new one its sibling's; else keys 0600,\n"
 		"others 0644), the old file kept as NAME.backup.<UTC stamp>. Also writes the trust\n"
 		"bundle DIR/etc/sf/ca_root/cacert.pem and the CRL DIR/etc/sf/ca_root/crl.pem.\n"
+		"A cacert.pem holding a CA the signer does not know (the vendor's tool regenerated\n"
+		"it) is not replaced without --force: issue says what it found and stops.\n"
+		"A leaf no generation of the CA that the signer holds signed (a registration the\n"
+		"FMC signed with another key, the vendor's script) is named as a foreign leaf and\n"
+		"replaced. After a device registers, certify it: sftca issue --peer NEW-UUID.\n"
 		"A peer whose certificate is from the current CA key and has more than --renew-days\n"
 		"(default 90) left, or as many as the CA allows, is skipped (--force reissues).\n"
 		"Re-running after an interruption finishes the job.\n"
@@ -572,7 +581,7 @@ static int run_issue(struct run *r)
 		goto out;
 	}
 	if ((r->rpc = client_connect()) == NULL || fetch_ca(r, &bundle) != 0 ||
-	    fetch_other_cas(r) != 0)
+	    fetch_other_cas(r) != 0 || ca_held_fetch(r->rpc, o->ca_id, &r->held) != 0)
 		goto out;
 	/* A tree without peers still has an FMC identity to renew. */
 	lr = peerfiles_targets(r->root, o->ca_id, (const char (*)[40])r->other_cas, r->nother_cas,
@@ -580,6 +589,39 @@ static int run_issue(struct run *r)
 			       &r->ntargets);
 	if (r->targets == NULL || (lr != 0 && !o->self))
 		goto out;
+	/* Leaves no generation of ours signed: named, then replaced like any
+	 * leaf not from the active key. */
+	for (size_t i = 0; i < r->ntargets; i++) {
+		struct foreign_leaf fl;
+		if (!ca_held_foreign(&r->held, o->ca_id, r->root, &r->targets[i], &fl))
+			continue;
+		r->n_foreign++;
+		if (o->json)
+			json_array_append_new(r->json_foreign, ca_held_foreign_json(&fl));
+		else
+			ca_held_print_foreign(stdout, &fl, o->ca_id,
+					      o->dry_run ? "this dry run would replace it"
+							 : "this run replaces it");
+	}
+	/* The vendor's tool regenerated the CA: the FMC may be signing
+	 * registrations with it. Replacing it is the operator's call; a dry
+	 * run replaces nothing, so it only says so. */
+	if (ca_held_unknown_bundle(&r->held, r->root, &m) > 0) {
+		if (o->dry_run || o->force) {
+			snprintf(r->unknown_bundle, sizeof(r->unknown_bundle), "%s", m.text);
+			if (!o->json)
+				printf("%s: %s\n", m.text,
+				       o->force ? "replaced (--force), the old file kept as a backup"
+						: "a run without --force stops here");
+		} else {
+			log_error("%s (the vendor's generate_certs.pl may have regenerated it; the "
+				  "FMC then signs registrations with that CA). Nothing written. Check "
+				  "it, then rerun with --force to replace it with the signer's bundle "
+				  "(the old file is kept as a backup)",
+				  m.text);
+			goto out;
+		}
+	}
 	r->progress = !o->json && isatty(STDERR_FILENO) && r->ntargets > 10;
 	if (!o->dry_run && write_ca_root(r, bundle) != 0) {
 		log_error("the trust bundle or CRL could not be written under %s/etc/sf/ca_root",
@@ -601,13 +643,15 @@ out:
 static void print_issue(const struct run *r)
 {
 	if (r->o->json) {
-		json_print(json_pack("{s:s, s:s, s:b, s:b, s:O, s:{s:I, s:I, s:I, s:I, s:I}}", "ca_id",
-				     r->ic.ca_id, "root", r->root, "dry_run", r->ic.dry_run,
+		json_print(json_pack("{s:s, s:s, s:b, s:b, s:O, s:O, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+				     "ca_id", r->ic.ca_id, "root", r->root, "dry_run", r->ic.dry_run,
 				     "crl_refreshed", !r->crl_failed && !r->ic.dry_run, "peers",
-				     r->json_peers, "summary", "issued", (json_int_t)r->n_issued,
+				     r->json_peers, "foreign", r->json_foreign, "unknown_bundle",
+				     r->unknown_bundle[0] ? r->unknown_bundle : NULL, "summary", "issued", (json_int_t)r->n_issued,
 				     "new_keys", (json_int_t)r->n_newkey, "current",
 				     (json_int_t)r->n_current, "planned", (json_int_t)r->n_planned,
-				     "failed", (json_int_t)r->n_failed));
+				     "failed", (json_int_t)r->n_failed, "foreign",
+				     (json_int_t)r->n_foreign));
 		return;
 	}
 	if (r->ic.dry_run)
@@ -616,6 +660,9 @@ static void print_issue(const struct run *r)
 	else
 		printf("%zu issued (%zu with new keys), %zu current, %zu failed\n", r->n_issued,
 		       r->n_newkey, r->n_current, r->n_failed);
+	if (r->n_foreign)
+		printf("%zu foreign %s (named above) %s\n", r->n_foreign,
+		       r->n_foreign == 1 ? "leaf" : "leaves", r->ic.dry_run ? "would be replaced" : "replaced");
 	if (r->crl_failed)
 		printf("the CRL was not refreshed (see above)\n");
 }
@@ -637,20 +684,24 @@ int cmd_issue(int argc, char **argv)
 	r.ic.renew_days = o.renew_days;
 	af_backup_stamp(r.ic.stamp);
 	pthread_mutex_init(&r.mu, NULL);
-	if (o.json)
+	if (o.json) {
 		r.json_peers = json_array();
+		r.json_foreign = json_array();
+	}
 	rc = EXIT_FAIL;
 	if (run_issue(&r) == 0) {
 		print_issue(&r);
 		rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
 	}
 	json_decref(r.json_peers);
+	json_decref(r.json_foreign);
 	treelock_release(r.lock);
 	trust_free(r.trust);
 	free(r.targets);
 	free(r.other_cas);
 	free(o.peers);
 	X509_free(r.ic.ca_cert);
+	ca_held_free(&r.held);
 	rpc_client_free(r.rpc);
 	pthread_mutex_destroy(&r.mu);
 	return rc;

@@ -1,6 +1,7 @@
 /* sftca verify: check every peer's files of an FMC tree offline (chain to
  * the bundle, key matches, CN is the directory's UUID, not expired, not
  * revoked); with --live, also the tunnels (see verify_live.c). */
+#include "caheld.h"
 #include "cainfo.h"
 #include "client.h"
 #include "errors.h"
@@ -35,13 +36,16 @@ struct verify_opts {
 struct verify_row {
 	struct layout_target t;
 	int skipped;              /* the FMC without an identity in a peers-only tree */
+	int foreign;              /* no generation the signer holds signed it */
+	json_t *jforeign;         /* --json: what and how to fix it */
 	struct peerfiles_result res;
 };
 
 struct verify_report {
 	int64_t now;
 	struct verify_row *rows;
-	size_t nrows, bad;
+	size_t nrows, bad, foreign;
+	int held_checked;         /* a signer was named: foreign leaves judged */
 	json_t *jpeers, *jlive;   /* --json */
 	int live_ok;
 	struct tree_crl crl;      /* DIR/etc/sf/ca_root/crl.pem */
@@ -60,6 +64,10 @@ static void help(FILE *f)
 		"One line per peer. Then crl.pem's nextUpdate with the thresholds of sftca check\n"
 		"(WARNING within 90 days, CRITICAL within 30): a CRL past it, or unreadable, is\n"
 		"wrong (sftunnel.conf's proxy_crl names it). Exit 1 if anything is wrong.\n"
+		"When a signer is named (--signer, SFTCA_SIGNER or the client config), also\n"
+		"every foreign leaf: one that no generation of the CA the signer holds signed (a\n"
+		"registration the FMC signed with another key, the vendor's script), named with\n"
+		"its path, subject and issuer and the sftca issue command that replaces it.\n"
 		"\n"
 		"With --live, then, for every row of the devices.csv FILE: a TLS 1.2 handshake with\n"
 		"IP:tunnel_port (default 8305) presenting the FMC identity DIR/etc/sf/keys/\n"
@@ -163,12 +171,26 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 {
 	struct peerfiles_policy pol = { .chain = 1, .renew_days = -1, .now = rep->now };
 	struct layout_target *targets = NULL;
+	struct ca_held held = { 0 };
+	struct rpc_client *rpc = NULL;
 	struct trust *trust;
 	size_t n = 0;
 	int r;
 
-	if ((trust = load_ca_root(o)) == NULL)
-		return SFTCA_ERR_INVALID;
+	/* What the signer holds decides what is foreign; offline, the tree's
+	 * bundle is all there is (a regenerated one would fool it). */
+	if (client_signer_named()) {
+		if ((rpc = client_connect()) == NULL || ca_held_fetch(rpc, o->ca_id, &held) != 0) {
+			ca_held_free(&held);
+			rpc_client_free(rpc);
+			return SFTCA_ERR_RPC;
+		}
+		rep->held_checked = 1;
+	}
+	if ((trust = load_ca_root(o)) == NULL) {
+		r = SFTCA_ERR_INVALID;
+		goto out;
+	}
 	pol.trust = trust;
 	if ((r = peerfiles_targets(o->root, o->ca_id, NULL, 0, (const char (*)[40])o->peers, o->npeers,
 				   o->npeers == 0, &targets, &n)) != 0)
@@ -180,6 +202,7 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct verify_row *row = &rep->rows[rep->nrows++];
+		struct foreign_leaf fl;
 		char path[4300];
 
 		row->t = targets[i];
@@ -190,6 +213,16 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 			continue;
 		}
 		rep->bad += peerfiles_check(&pol, &row->t, &row->res) != PF_OK;
+		/* Named as found (--json: in the peer's object); bad once. */
+		if (rep->held_checked &&
+		    (row->foreign = ca_held_foreign(&held, o->ca_id, o->root, &row->t, &fl))) {
+			rep->foreign++;
+			rep->bad += row->res.verdict == PF_OK;
+			if (!o->json)
+				ca_held_print_foreign(stdout, &fl, o->ca_id, NULL);
+			else
+				row->jforeign = ca_held_foreign_json(&fl);
+		}
 	}
 	/* A CRL past its nextUpdate can drop every tunnel at once. */
 	tree_crl_judge(o->root, rep->now, &rep->crl);
@@ -198,6 +231,8 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 out:
 	free(targets);
 	trust_free(trust);
+	ca_held_free(&held);
+	rpc_client_free(rpc);
 	return r;
 }
 
@@ -210,7 +245,7 @@ static void print_verify(const struct verify_opts *o, struct verify_report *rep)
 		const struct verify_row *row = &rep->rows[i];
 		const struct layout_target *t = &row->t;
 		const struct peerfiles_result *res = &row->res;
-		int ok = res->verdict == PF_OK;
+		int ok = res->verdict == PF_OK && !row->foreign;
 		char na[40] = "";
 
 		if (row->skipped) {
@@ -222,20 +257,28 @@ static void print_verify(const struct verify_opts *o, struct verify_report *rep)
 			fmt_time(res->not_after, na, sizeof(na));
 		if (o->json)
 			json_array_append_new(rep->jpeers,
-					      json_pack("{s:s, s:b, s:s, s:b, s:s, s:s, s:I, s:s}", "uuid",
-							t->uuid, "self", t->self, "dir", t->dir, "ok", ok,
-							"verdict", peerfiles_verdict_name(res->verdict),
-							"not_after", na, "days_left",
+					      json_pack("{s:s, s:b, s:s, s:b, s:s, s:O?, s:s, s:I, s:s}",
+							"uuid", t->uuid, "self", t->self, "dir", t->dir,
+							"ok", ok, "verdict",
+							peerfiles_verdict_name(res->verdict), "foreign",
+							row->jforeign, "not_after", na, "days_left",
 							(json_int_t)expiry_days(res->not_after, rep->now, NULL),
 							"problems", res->why.text));
 		else if (!ok)
-			printf("%s%s  BAD  %s\n", t->self ? "self " : "", t->uuid, res->why.text);
+			printf("%s%s  BAD  %s%s%s\n", t->self ? "self " : "", t->uuid, res->why.text,
+			       row->foreign && res->why.text[0] ? "; " : "",
+			       row->foreign ? "foreign leaf (see above)" : "");
 		else
 			printf("%s%s  OK   until %s (%lld days)\n", t->self ? "self " : "", t->uuid, na,
 			       (long long)expiry_days(res->not_after, rep->now, NULL));
 	}
 	if (!o->json) {
 		tree_crl_print(stdout, &rep->crl);
+		if (rep->foreign)
+			printf("%zu foreign %s (named above)\n", rep->foreign,
+			       rep->foreign == 1 ? "leaf" : "leaves");
+		else if (!rep->held_checked)
+			printf("foreign leaves not judged: no signer named (--signer)\n");
 		printf("%zu bad\n", rep->bad);
 	}
 }
@@ -258,6 +301,8 @@ static void print_verify_json(const struct verify_opts *o, struct verify_report 
 
 	rep->jpeers = NULL;
 	json_object_set_new(doc, "crl", tree_crl_json(&rep->crl));
+	json_object_set_new(doc, "foreign", json_integer((json_int_t)rep->foreign));
+	json_object_set_new(doc, "foreign_judged", json_boolean(rep->held_checked));
 	if (rep->jlive != NULL)
 		json_object_set_new(doc, "live", rep->jlive);
 	rep->jlive = NULL;
@@ -286,6 +331,8 @@ int cmd_verify(int argc, char **argv)
 out:
 	json_decref(rep.jpeers);
 	json_decref(rep.jlive);
+	for (size_t i = 0; i < rep.nrows; i++)
+		json_decref(rep.rows[i].jforeign);
 	free(rep.rows);
 	free(o.peers);
 	return rc;

@@ -22,7 +22,7 @@ static const struct command commands[] = {
 	{ "issue", cmd_issue, 1, "renew the sftunnel certificates of an FMC tree in place" },
 	{ "push", cmd_push, 0, "copy renewed files to devices over SSH and restart sftunnel" },
 	{ "devices", cmd_devices, 0, "devices resolve: fill devices.csv's uuid column from the devices" },
-	{ "verify", cmd_verify, 0, "check every peer's files (and, with --live, the tunnels)" },
+	{ "verify", cmd_verify, 1, "check every peer's files (and, with --live, the tunnels)" },
 	{ "ledger", cmd_ledger, 1, "list the certificates the signer has on record" },
 	{ "revoke", cmd_revoke, 1, "revoke a certificate by serial" },
 	{ "crl", cmd_crl, 1, "write a fresh CRL signed by the CA key in the token" },

@@ -30,6 +30,7 @@ struct ca {
 	char subject[512];
 	struct ca_gen **gens;   /* ascending generation */
 	size_t n;
+	enum ca_custody custody;
 };
 
 /* The signer's own CRL of one CA, served to non-admins while fresh. */
@@ -218,6 +219,16 @@ int ca_registry_load(struct token *t, struct ledger *l, struct ca_registry **out
 		}
 	}
 	ledger_gens_free(gens, n);
+	gens = NULL;
+	n = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		struct ca *c = &r->cas[i];
+		if ((rc = ledger_custody_get(l, c->id, &c->custody)) != 0)
+			goto fail;
+		/* Not on record (cannot happen after the migration): the safe guess. */
+		if (c->custody == CUSTODY_NONE)
+			c->custody = c->gens[0]->info.imported ? CUSTODY_SHARED : CUSTODY_EXCLUSIVE;
+	}
 	log_info("%zu CA%s loaded from the ledger", r->n, r->n == 1 ? "" : "s");
 	*out = r;
 	return 0;
@@ -357,7 +368,7 @@ int ca_foreach(struct ca_registry *r, const char *ca_id, ca_visit_fn fn, void *a
 		for (size_t j = 0; j < c->n; j++)
 			v[j] = &c->gens[j]->info;
 		a = ca_active(c);
-		rc = fn(arg, c->id, c->subject, v, c->n, a ? a->info.generation : 0);
+		rc = fn(arg, c->id, c->subject, v, c->n, a ? a->info.generation : 0, c->custody);
 		free(v);
 	}
 	pthread_rwlock_unlock(&r->lock);
@@ -414,6 +425,7 @@ struct gen_commit {
 	X509 *cert;
 	EVP_PKEY *pub;
 	int imported;
+	enum ca_custody custody;   /* a new CA's; NONE: the CA exists */
 	enum gen_state prev_state; /* of the active generation; NONE: there is none */
 	const char *requester;
 };
@@ -439,6 +451,7 @@ static int gen_info_fill(struct ledger_gen *g, const struct gen_commit *gc, unsi
 	g->not_after = x509_not_after(cert);
 	g->created_at = time(NULL);
 	g->imported = gc->imported;
+	g->custody = gc->custody;
 	snprintf(g->created_by, sizeof(g->created_by), "%s", gc->requester);
 	if ((len = i2d_X509(cert, der)) <= 0)
 		return SFTCA_ERR_CRYPTO;
@@ -480,6 +493,8 @@ static int commit_generation(struct ca_registry *r, const struct token_call *cal
 			a->info.state = gc->prev_state;
 	}
 	rc = ca_append(r, ca_id, g);
+	if (rc == 0 && gc->custody != CUSTODY_NONE && (c = ca_find(r, ca_id)) != NULL)
+		c->custody = gc->custody;
 	pthread_rwlock_unlock(&r->lock);
 	atomic_fetch_add(&r->crl_epoch, 1); /* the bundle, so the CRL set, changed */
 	if (rc != 0) {
@@ -582,7 +597,7 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = pub,
-				   .requester = requester };
+				   .custody = CUSTODY_EXCLUSIVE, .requester = requester };
 	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
@@ -712,6 +727,30 @@ static int v1_rotate_guard(struct ca_registry *r, const char *ca_id, const struc
 	return SFTCA_ERR_PRECONDITION;
 }
 
+/* The FMC signs each device registration with its own copy of the CA key.
+ * While it keeps that copy (custody 'shared'), a new key would leave it
+ * signing registrations with the old one, which the bundle drops at
+ * finalize: renewal (same key) is the way. */
+static int shared_rotate_guard(struct ca_registry *r, const char *ca_id, struct ca_change *res)
+{
+	struct ca *c;
+	enum ca_custody cu = CUSTODY_NONE;
+
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) != NULL)
+		cu = c->custody;
+	pthread_rwlock_unlock(&r->lock);
+	if (cu != CUSTODY_SHARED)
+		return 0;
+	msg_set(&res->message,
+		"CA %s is in shared custody: the FMC keeps its copy of the key and would keep "
+		"signing device registrations with the old key, which the bundle drops at "
+		"finalize. Renew instead (sftca ca renew, same key), or destroy the FMC's copy, "
+		"set 'sftca ca custody --ca %s exclusive' and rotate; --force rotates anyway",
+		ca_id, ca_id);
+	return SFTCA_ERR_PRECONDITION;
+}
+
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
 	      int force, const char *requester, struct token_call *call, struct ca_change *res)
 {
@@ -739,7 +778,10 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 		rc = SFTCA_ERR_PRECONDITION;
 		goto out;
 	}
+	/* The v1 refusal first: its advice (renew) comes before custody's. */
 	if (!force && (rc = v1_rotate_guard(r, ca_id, a, res)) != 0)
+		goto out;
+	if (!force && (rc = shared_rotate_guard(r, ca_id, res)) != 0)
 		goto out;
 	make_label(label, sizeof(label), ca_id, gen);
 	if ((rc = new_key_and_cert(r, call, label, key_type, X509_get_subject_name(a->cert), days,
@@ -841,7 +883,8 @@ static int check_import_cert(const char *ca_id, X509 *cert, EVP_PKEY *key, struc
 }
 
 int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
-	      const char *requester, struct token_call *call, struct ca_change *res)
+	      enum ca_custody custody, const char *requester, struct token_call *call,
+	      struct ca_change *res)
 {
 	struct gen_commit gc;
 	char label[128];
@@ -850,6 +893,10 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 	memset(res, 0, sizeof(*res));
 	if (!uuid_is_canonical(ca_id)) {
 		msg_set(&res->message, "CA id '%s' is not a canonical lowercase UUID", ca_id);
+		return SFTCA_ERR_INVALID;
+	}
+	if (custody == CUSTODY_NONE) {
+		msg_set(&res->message, "custody must be shared or exclusive");
 		return SFTCA_ERR_INVALID;
 	}
 	if ((rc = check_import_cert(ca_id, cert, key, res)) != 0)
@@ -868,9 +915,48 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 		goto out;
 	gc = (struct gen_commit){ .ca_id = ca_id, .generation = 1, .key_label = label,
 				   .destroy_label = label, .cert = cert, .pub = X509_get0_pubkey(cert),
-				   .imported = 1, .requester = requester };
+				   .imported = 1, .custody = custody, .requester = requester };
 	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
+out:
+	pthread_mutex_unlock(&r->admin);
+	return rc;
+}
+
+int ca_set_custody(struct ca_registry *r, const char *ca_id, enum ca_custody custody,
+		   const char *requester, enum ca_custody *previous, struct ca_change *res)
+{
+	struct ca *c;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	*previous = CUSTODY_NONE;
+	if (custody == CUSTODY_NONE) {
+		msg_set(&res->message, "custody must be shared or exclusive");
+		return SFTCA_ERR_INVALID;
+	}
+	pthread_mutex_lock(&r->admin);
+	pthread_rwlock_rdlock(&r->lock);
+	if ((c = ca_find(r, ca_id)) != NULL)
+		*previous = c->custody;
+	pthread_rwlock_unlock(&r->lock);
+	if (c == NULL) {
+		msg_set(&res->message, "no CA %s", ca_id);
+		rc = SFTCA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (*previous == custody)
+		goto out;
+	/* The admin lock keeps the CA list (so c) where it is. */
+	if ((rc = ledger_custody_set(r->ledger, ca_id, custody, requester, time(NULL))) != 0) {
+		msg_set(&res->message, "the ledger could not record it: %s", sftca_strerror(rc));
+		goto out;
+	}
+	pthread_rwlock_wrlock(&r->lock);
+	c->custody = custody;
+	pthread_rwlock_unlock(&r->lock);
+	log_info("CA %s custody %s -> %s by %s", ca_id, custody_name(*previous),
+		 custody_name(custody), requester);
 out:
 	pthread_mutex_unlock(&r->admin);
 	return rc;

@@ -49,7 +49,8 @@ int ca_cert_pem(struct ca_registry *r, const char *ca_id, unsigned generation, u
 
 /* Call fn for each CA (or only ca_id) with its generations, under the read lock. */
 typedef int (*ca_visit_fn)(void *arg, const char *ca_id, const char *subject,
-			   const struct ledger_gen *const *gens, size_t n, unsigned active);
+			   const struct ledger_gen *const *gens, size_t n, unsigned active,
+			   enum ca_custody custody);
 int ca_foreach(struct ca_registry *r, const char *ca_id, ca_visit_fn fn, void *arg)
 	__attribute__((warn_unused_result));
 
@@ -70,14 +71,22 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	__attribute__((warn_unused_result));
 int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char *requester,
 	     struct token_call *call, struct ca_change *res) __attribute__((warn_unused_result));
+/* Refused (SFTCA_ERR_PRECONDITION) for a CA in 'shared' custody unless
+ * force: the FMC would keep signing registrations with the old key. */
 int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, unsigned days,
 	      int force, const char *requester, struct token_call *call, struct ca_change *res)
 	__attribute__((warn_unused_result));
 int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char *requester,
 		struct ca_change *res) __attribute__((warn_unused_result));
-/* Move an existing CA (certificate + private key) into the token. */
+/* Move an existing CA (certificate + private key) into the token, with its
+ * custody (CUSTODY_SHARED when the FMC keeps its copy). */
 int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *key,
-	      const char *requester, struct token_call *call, struct ca_change *res)
+	      enum ca_custody custody, const char *requester, struct token_call *call,
+	      struct ca_change *res) __attribute__((warn_unused_result));
+/* Record ca_id's custody (the ledger first, then memory); *previous = what
+ * it was. An unchanged custody writes nothing. */
+int ca_set_custody(struct ca_registry *r, const char *ca_id, enum ca_custody custody,
+		   const char *requester, enum ca_custody *previous, struct ca_change *res)
 	__attribute__((warn_unused_result));
 
 /* Revoke serial (issued by any generation of ca_id). */

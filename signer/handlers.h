@@ -38,6 +38,8 @@ int rpc_revoke(struct signer *, const struct caller *, const ProtobufCMessage *,
 	       ProtobufCMessage **, struct signer_call *);
 int rpc_get_crl(struct signer *, const struct caller *, const ProtobufCMessage *, struct arena *,
 		ProtobufCMessage **, struct signer_call *);
+int rpc_set_custody(struct signer *, const struct caller *, const ProtobufCMessage *,
+		    struct arena *, ProtobufCMessage **, struct signer_call *);
 /* handlers_issue.c */
 int rpc_issue_batch(struct signer *, const struct caller *, const ProtobufCMessage *,
 		    struct arena *, ProtobufCMessage **, struct signer_call *);

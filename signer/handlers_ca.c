@@ -35,6 +35,8 @@ const struct server_method signer_methods[] = {
 	  rpc_get_crl },
 	{ "/sftca.v1.Signer/ListIssued", &sftca__v1__list_issued_request__descriptor, ROLE_AUDITOR,
 	  rpc_list_issued },
+	{ "/sftca.v1.Signer/SetCustody", &sftca__v1__set_custody_request__descriptor, ROLE_ADMIN,
+	  rpc_set_custody },
 	{ "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
 	  ROLE_NONE, rpc_health_check },
 };
@@ -104,8 +106,16 @@ struct info_acc {
 	const struct caller *who; /* NULL: every CA; else those it may see */
 };
 
+static Sftca__V1__Custody wire_custody(enum ca_custody c)
+{
+	return c == CUSTODY_SHARED      ? SFTCA__V1__CUSTODY__CUSTODY_SHARED
+	       : c == CUSTODY_EXCLUSIVE ? SFTCA__V1__CUSTODY__CUSTODY_EXCLUSIVE
+					: SFTCA__V1__CUSTODY__CUSTODY_UNSPECIFIED;
+}
+
 static int info_visit(void *arg, const char *ca_id, const char *subject,
-		      const struct ledger_gen *const *gens, size_t n, unsigned active)
+		      const struct ledger_gen *const *gens, size_t n, unsigned active,
+		      enum ca_custody custody)
 {
 	struct info_acc *acc = arg;
 	Sftca__V1__CAInfo *ci;
@@ -118,6 +128,7 @@ static int info_visit(void *arg, const char *ca_id, const char *subject,
 	ci->ca_id = arena_strdup(acc->a, ca_id);
 	ci->subject = arena_strdup(acc->a, subject);
 	ci->active_generation = active;
+	ci->custody = wire_custody(custody);
 	ci->generations = arena_alloc(acc->a, (n ? n : 1) * sizeof(*ci->generations));
 	if (!ci->ca_id || !ci->subject || !ci->generations)
 		return SFTCA_ERR_NOMEM;
@@ -157,9 +168,10 @@ Sftca__V1__CAInfo *handlers_ca_info(struct signer *s, struct arena *a, const cha
 }
 
 static int count_visit(void *arg, const char *ca_id, const char *subject,
-		       const struct ledger_gen *const *gens, size_t n, unsigned active)
+		       const struct ledger_gen *const *gens, size_t n, unsigned active,
+		       enum ca_custody custody)
 {
-	(void)ca_id, (void)subject, (void)gens, (void)n, (void)active;
+	(void)ca_id, (void)subject, (void)gens, (void)n, (void)active, (void)custody;
 	(*(size_t *)arg)++;
 	return 0;
 }
@@ -344,6 +356,44 @@ int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessag
 	r->generation = gen;
 	r->cert_pem = cert;
 	r->bundle_pem = bundle;
+	r->ca = handlers_ca_info(s, a, q->ca_id);
+	*resp = &r->base;
+	return 0;
+}
+
+/* SetCustody: every call is one audit line with the custody before and
+ * after, whatever its outcome (a refusal by role is the server's). */
+int rpc_set_custody(struct signer *s, const struct caller *who, const ProtobufCMessage *req,
+		    struct arena *a, ProtobufCMessage **resp, struct signer_call *call)
+{
+	const Sftca__V1__SetCustodyRequest *q = (const void *)req;
+	Sftca__V1__SetCustodyResponse *r;
+	enum ca_custody want = q->custody == SFTCA__V1__CUSTODY__CUSTODY_SHARED ? CUSTODY_SHARED
+			       : q->custody == SFTCA__V1__CUSTODY__CUSTODY_EXCLUSIVE
+				       ? CUSTODY_EXCLUSIVE
+				       : CUSTODY_NONE;
+	enum ca_custody prev = CUSTODY_NONE;
+	struct ca_change res;
+	int rc;
+
+	if ((rc = handlers_check_ca_id(q->ca_id, &call->msg)) != 0)
+		return rc;
+	rc = ca_set_custody(s->cas, q->ca_id, want, who->identity, &prev, &res);
+	audit_log(s->audit, "ca.custody", who->identity, q->ca_id,
+		  rc == 0 ? "ok"
+		  : (rc == SFTCA_ERR_INVALID || rc == SFTCA_ERR_NOT_FOUND) ? "refused"
+									: "error",
+		  json_pack("{s:s, s:s, s:b, s:o}", "previous", custody_name(prev), "custody",
+			    custody_name(want), "changed", rc == 0 && prev != want, "message",
+			    audit_text(rc == 0 ? "" : msg_text(&res.message, rc))));
+	if (rc != 0) {
+		msg_set(&call->msg, "%s", msg_text(&res.message, rc));
+		return rc;
+	}
+	if ((r = arena_alloc(a, sizeof(*r))) == NULL)
+		return SFTCA_ERR_NOMEM;
+	sftca__v1__set_custody_response__init(r);
+	r->previous = wire_custody(prev);
 	r->ca = handlers_ca_info(s, a, q->ca_id);
 	*resp = &r->base;
 	return 0;

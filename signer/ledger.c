@@ -23,6 +23,7 @@ struct ledger {
 /* The stored names, indexed by the enums; [0] is the NONE state. */
 static const char *const gen_names[] = { "none", "active", "retiring", "retired" };
 static const char *const cert_names[] = { "none", "pending", "issued", "revoked", "abandoned" };
+static const char *const custody_names[] = { "none", "shared", "exclusive" };
 
 #define NNAMES(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -52,6 +53,16 @@ const char *cert_state_name(enum cert_state s)
 enum cert_state cert_state_parse(const char *s)
 {
 	return (enum cert_state)name_parse(cert_names, NNAMES(cert_names), s);
+}
+
+const char *custody_name(enum ca_custody c)
+{
+	return (unsigned)c < NNAMES(custody_names) ? custody_names[c] : custody_names[0];
+}
+
+enum ca_custody custody_parse(const char *s)
+{
+	return (enum ca_custody)name_parse(custody_names, NNAMES(custody_names), s);
 }
 
 static const char *const schema[] = {
@@ -84,7 +95,21 @@ static const char *const schema[] = {
 	"CREATE INDEX IF NOT EXISTS certificates_compromised ON certificates(spki_sha256)"
 	" WHERE state = 'revoked' AND revocation_reason = 'keyCompromise'",
 	"CREATE TABLE IF NOT EXISTS crl_numbers (ca_id TEXT PRIMARY KEY, last INTEGER NOT NULL)",
+	/* Schema 2: every custody a CA has had; the newest row is the current one. */
+	"CREATE TABLE IF NOT EXISTS ca_custody ("
+	" ca_id TEXT NOT NULL, custody TEXT NOT NULL CHECK (custody IN ('shared','exclusive')),"
+	" changed_at INTEGER NOT NULL, changed_by TEXT NOT NULL)",
+	"CREATE INDEX IF NOT EXISTS ca_custody_ca ON ca_custody(ca_id)",
 };
+
+/* Schema 1 to 2: a CA without a custody row gets one. An imported CA is
+ * 'shared' (the FMC may still hold its key and sign registrations with it:
+ * the safe guess), one sftca created is 'exclusive'. */
+static const char migrate_1_2[] =
+	"INSERT INTO ca_custody(ca_id, custody, changed_at, changed_by)"
+	" SELECT ca_id, CASE WHEN MAX(imported) = 1 THEN 'shared' ELSE 'exclusive' END,"
+	" strftime('%s','now'), 'ledger migration to schema 2' FROM ca_generations"
+	" WHERE ca_id NOT IN (SELECT ca_id FROM ca_custody) GROUP BY ca_id";
 
 static int db_err(sqlite3 *db, const char *what)
 {
@@ -149,8 +174,18 @@ static int schema_init(struct ledger *l)
 		goto rollback;
 	}
 	if (version == 0 &&
-	    (r = exec(l->db, "INSERT INTO meta(key, value) VALUES ('schema_version', '1')")) != 0)
+	    (r = exec(l->db, "INSERT INTO meta(key, value) VALUES ('schema_version', '2')")) != 0)
 		goto rollback;
+	if (version == 1) {
+		int cas;
+		if ((r = exec(l->db, migrate_1_2)) != 0)
+			goto rollback;
+		cas = sqlite3_changes(l->db);
+		if ((r = exec(l->db, "UPDATE meta SET value='2' WHERE key='schema_version'")) != 0)
+			goto rollback;
+		log_info("ledger %s migrated from schema 1 to 2: custody recorded for %d CA%s",
+			 l->path, cas, cas == 1 ? "" : "s");
+	}
 	return exec(l->db, "COMMIT");
 rollback:
 	exec(l->db, "ROLLBACK");
@@ -237,6 +272,70 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
+/* --- custody --------------------------------------------------------------- */
+
+/* One custody row; the caller holds mu (and a transaction, if it wants one). */
+static int custody_insert(struct ledger *l, const char *ca_id, enum ca_custody c, const char *by,
+			  int64_t at)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (c == CUSTODY_NONE)
+		return SFTCA_ERR_INVALID;
+	if (sqlite3_prepare_v2(l->db,
+			       "INSERT INTO ca_custody(ca_id, custody, changed_at, changed_by)"
+			       " VALUES (?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(l->db, "preparing");
+	bind_text(st, 1, ca_id);
+	bind_text(st, 2, custody_name(c));
+	sqlite3_bind_int64(st, 3, at);
+	bind_text(st, 4, by);
+	r = step_done(l->db, st, "recording the CA custody");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int ledger_custody_set(struct ledger *l, const char *ca_id, enum ca_custody c, const char *by,
+		       int64_t at)
+{
+	int r;
+
+	pthread_mutex_lock(&l->mu);
+	r = custody_insert(l, ca_id, c, by, at);
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+int ledger_custody_get(struct ledger *l, const char *ca_id, enum ca_custody *c)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	*c = CUSTODY_NONE;
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db,
+			       "SELECT custody FROM ca_custody WHERE ca_id=? ORDER BY rowid DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		r = db_err(l->db, "preparing");
+		goto out;
+	}
+	bind_text(st, 1, ca_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((*c = custody_parse((const char *)sqlite3_column_text(st, 0))) == CUSTODY_NONE) {
+			log_error("ledger: CA %s has an unknown custody '%s'", ca_id,
+				  sqlite3_column_text(st, 0));
+			r = SFTCA_ERR_LEDGER;
+		}
+	} else if (rc != SQLITE_DONE)
+		r = db_err(l->db, "reading the CA custody");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
 /* --- CA generations -------------------------------------------------------- */
 
 int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, enum gen_state prev_state)
@@ -289,6 +388,9 @@ int ledger_gen_insert(struct ledger *l, const struct ledger_gen *g, enum gen_sta
 	r = step_done(l->db, st, "recording the CA generation");
 	sqlite3_finalize(st);
 	if (r != 0)
+		goto rollback;
+	if (g->custody != CUSTODY_NONE &&
+	    (r = custody_insert(l, g->ca_id, g->custody, g->created_by, g->created_at)) != 0)
 		goto rollback;
 	r = exec(l->db, "COMMIT");
 	if (r == 0)

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LEDGER_SCHEMA_VERSION 1
+/* 2: ca_custody (issue 13). Version 1 ledgers are migrated on open. */
+#define LEDGER_SCHEMA_VERSION 2
 
 struct ledger;
 
@@ -27,6 +28,15 @@ const char *cert_state_name(enum cert_state s);
 /* CERT_STATE_NONE when s is not a stored name. */
 enum cert_state cert_state_parse(const char *s);
 
+/* Who holds a CA's key besides the token (issue 13): 'shared' when the FMC
+ * kept its copy after an import (it signs device registrations with it),
+ * 'exclusive' when the token holds the only copy. */
+enum ca_custody { CUSTODY_NONE = 0, CUSTODY_SHARED, CUSTODY_EXCLUSIVE };
+/* "shared", "exclusive"; "none" for CUSTODY_NONE. */
+const char *custody_name(enum ca_custody c);
+/* CUSTODY_NONE when s is not a stored name. */
+enum ca_custody custody_parse(const char *s);
+
 struct ledger_gen {
 	char ca_id[40];
 	unsigned generation;
@@ -41,6 +51,9 @@ struct ledger_gen {
 	const unsigned char *cert_der; /* borrowed on insert; owned by the list on read */
 	size_t cert_len;
 	char created_by[192];
+	/* On insert only: when not NONE, the CA's custody is recorded in the
+	 * same transaction (a new CA). Not filled on read. */
+	enum ca_custody custody;
 };
 
 struct ledger_cert {
@@ -90,6 +103,14 @@ int ledger_count_live_retiring(struct ledger *l, const char *ca_id, const char *
  * they carry no authority key identifier. */
 int ledger_count_live_v1(struct ledger *l, const char *ca_id, const char *key_label, int64_t now,
 			 uint64_t *count) __attribute__((warn_unused_result));
+
+/* --- custody --- */
+/* Record that ca_id's custody is now c (a history row: who, when). */
+int ledger_custody_set(struct ledger *l, const char *ca_id, enum ca_custody c, const char *by,
+		       int64_t at) __attribute__((warn_unused_result));
+/* The current custody of ca_id: CUSTODY_NONE when nothing is recorded. */
+int ledger_custody_get(struct ledger *l, const char *ca_id, enum ca_custody *c)
+	__attribute__((warn_unused_result));
 
 /* --- certificates --- */
 /* Insert n rows as 'pending' in one transaction. SFTCA_ERR_EXISTS (and

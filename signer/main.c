@@ -252,11 +252,12 @@ static int check_config_files(const struct signer_config *cfg)
 }
 
 static int visit_expiry(void *arg, const char *ca_id, const char *subject,
-			const struct ledger_gen *const *gens, size_t n, unsigned active)
+			const struct ledger_gen *const *gens, size_t n, unsigned active,
+			enum ca_custody custody)
 {
 	int64_t now = time(NULL);
 
-	(void)arg, (void)subject;
+	(void)arg, (void)subject, (void)custody;
 	for (size_t i = 0; i < n; i++) {
 		int expired;
 		int64_t days;
@@ -518,10 +519,14 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "custody", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ca = NULL, *certp = NULL, *keyp = NULL;
+	/* The FMC signs device registrations with its own copy of the key: unless
+	 * the operator says that copy is destroyed, it is still in use. */
+	enum ca_custody custody = CUSTODY_SHARED;
 	struct signer s = { 0 };
 	struct owner own;
 	struct ca_change res;
@@ -538,11 +543,25 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 		case 'c': ca = optarg; break;
 		case 'C': certp = optarg; break;
 		case 'K': keyp = optarg; break;
+		case 'U':
+			if ((custody = custody_parse(optarg)) == CUSTODY_NONE) {
+				fprintf(stderr, "sftca-signer import-ca: --custody '%s': shared or "
+						"exclusive\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			command_usage(stdout, "import-ca");
 			printf("\nMoves an existing InternalCA into the token as a non-extractable key "
 			       "and records it as generation 1.\nThe key file must be mode 0600. Run it "
-			       "with the signer stopped.\n");
+			       "with the signer stopped.\n\n"
+			       "--custody shared (the default): the FMC keeps its copy of the key\n"
+			       "  (/etc/sf/ca_root/cakey.pem) and goes on signing device registrations\n"
+			       "  with it, so registering FTDs keeps working. Renew the CA (same key);\n"
+			       "  'sftca ca rotate' is refused without --force.\n"
+			       "--custody exclusive: the FMC's copy has been destroyed; the token holds\n"
+			       "  the only one. New registrations are certified with 'sftca issue --peer'.\n");
 			return 0;
 		default:
 			return 2;
@@ -565,18 +584,28 @@ static int import_ca(const struct signer_config *cfg, int argc, char **argv)
 	if (open_core(cfg, &s, 0) != 0)
 		goto out;
 	snprintf(requester, sizeof(requester), "local:uid=%u", (unsigned)getuid());
-	r = ca_import(s.cas, ca, cert, key, requester, &call, &res);
+	r = ca_import(s.cas, ca, cert, key, custody, requester, &call, &res);
 	audit_log(s.audit, "ca.import", requester, ca, r == 0 ? "ok" : "refused",
-		  json_pack("{s:s, s:s}", "cert", certp, "message", r ? res.message.text : ""));
+		  json_pack("{s:s, s:s, s:s}", "cert", certp, "custody", custody_name(custody),
+			    "message", r ? res.message.text : ""));
 	if (r != 0) {
 		log_error("import of CA %s refused: %s", ca, msg_text(&res.message, r));
 		r = 1;
 		goto out;
 	}
-	printf("CA %s imported into token '%s' as generation 1 (key non-extractable).\n"
-	       "The file %s still holds the private key: destroy it now, e.g.\n"
-	       "    shred -u %s\n",
-	       ca, cfg->token_label, keyp, keyp);
+	printf("CA %s imported into token '%s' as generation 1 (key non-extractable), "
+	       "custody %s.\n",
+	       ca, cfg->token_label, custody_name(custody));
+	if (custody == CUSTODY_SHARED)
+		printf("The FMC keeps its copy of the key and signs device registrations with it:\n"
+		       "leave /etc/sf/ca_root/cakey.pem on the FMC. Destroy this copy (%s)\n"
+		       "if it is not the FMC's own file, e.g. shred -u %s\n",
+		       keyp, keyp);
+	else
+		printf("The token must hold the only copy: destroy %s (shred -u %s) and the\n"
+		       "FMC's /etc/sf/ca_root/cakey.pem with every backup of it. Certify each new\n"
+		       "registration with 'sftca issue --peer UUID'.\n",
+		       keyp, keyp);
 	r = 0;
 out:
 	close_core(&s);
@@ -718,7 +747,8 @@ out:
 /* The modes besides serving. Those without a configuration are the first
  * word on the command line; the others follow --config FILE. */
 static const struct command commands[] = {
-	{ "import-ca", import_ca, 1, "--ca ID --cert CACERT.pem --key CAKEY.pem",
+	{ "import-ca", import_ca, 1,
+	  "--ca ID --cert CACERT.pem --key CAKEY.pem [--custody shared|exclusive]",
 	  "move an existing InternalCA into the token (signer stopped)" },
 	{ "check-ledger", check_ledger, 1, "",
 	  "check the ledger's integrity (signer stopped)" },

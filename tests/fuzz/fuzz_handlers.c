@@ -230,9 +230,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static int gens_visit(void *arg, const char *ca_id, const char *subject,
-		      const struct ledger_gen *const *gens, size_t n, unsigned active)
+		      const struct ledger_gen *const *gens, size_t n, unsigned active,
+		      enum ca_custody custody)
 {
-	(void)ca_id, (void)subject, (void)gens, (void)active;
+	(void)ca_id, (void)subject, (void)gens, (void)active, (void)custody;
 	*(size_t *)arg = n;
 	return 0;
 }
@@ -247,9 +248,10 @@ static size_t gen_count(const char *ca_id)
 }
 
 static int cas_visit(void *arg, const char *ca_id, const char *subject,
-		     const struct ledger_gen *const *gens, size_t n, unsigned active)
+		     const struct ledger_gen *const *gens, size_t n, unsigned active,
+		     enum ca_custody custody)
 {
-	(void)ca_id, (void)subject, (void)gens, (void)n, (void)active;
+	(void)ca_id, (void)subject, (void)gens, (void)n, (void)active, (void)custody;
 	(*(size_t *)arg)++;
 	return 0;
 }

@@ -252,8 +252,8 @@ def fb(num, data):     # length-delimited field
 
 
 # Method numbers: the order of signer_methods[] in signer/handlers_ca.c.
-GET_STATUS, CREATE, RENEW, ROTATE, FINALIZE, GET_CA, ISSUE, REVOKE, GET_CRL, LIST, HEALTH = range(11)
-NMETHODS = 11
+GET_STATUS, CREATE, RENEW, ROTATE, FINALIZE, GET_CA, ISSUE, REVOKE, GET_CRL, LIST, SET_CUSTODY, HEALTH = range(12)
+NMETHODS = 12
 ISSUER, AUDITOR = NMETHODS, 2 * NMETHODS  # added to the method byte: the caller's role
 
 
@@ -288,6 +288,9 @@ def handlers_seeds(csrs):
     s("list-issued", LIST, fb(1, CA) + fv(4, 10) + fv(6, 1))
     s("list-issued-filter", LIST + AUDITOR, fb(2, PEER1) + fb(3, "issued") + fb(5, "1"))
     s("list-issued-bad", LIST, fb(3, "lost") + fb(5, "-1"))
+    s("set-custody-shared", SET_CUSTODY, fb(1, CA) + fv(2, 1))
+    s("set-custody-exclusive-auditor", SET_CUSTODY + AUDITOR, fb(1, CA) + fv(2, 2))
+    s("set-custody-bad", SET_CUSTODY, fb(1, "not-a-uuid") + fv(2, 7))
     s("health", HEALTH, fb(1, "sftca.v1.Signer"))
     s("health-unknown", HEALTH + AUDITOR, fb(1, "other.Service"))
 

@@ -66,22 +66,23 @@ declare -A REQ=(
 	[Revoke]="ca_id=$CA_X serial=$SERIAL reason=keyCompromise"
 	[GetCRL]="ca_id=$CA_X"
 	[ListIssued]="ca_id=$CA_X"
+	[SetCustody]="ca_id=$CA_Y custody=CUSTODY_SHARED"
 	[Health/Check]=""
 )
-COLS=(GetStatus CreateCA RenewCA RotateCA FinalizeCA GetCA IssueBatch:X IssueBatch:Y Revoke GetCRL ListIssued Health/Check)
+COLS=(GetStatus CreateCA RenewCA RotateCA FinalizeCA GetCA IssueBatch:X IssueBatch:Y Revoke GetCRL ListIssued SetCustody Health/Check)
 # The specification, one row per caller. UN = UNAVAILABLE (TLS handshake
 # refused), PD = PERMISSION_DENIED, FP = FAILED_PRECONDITION (allowed, but X
 # has nothing to finalize). The admin row runs last: its CreateCA, RenewCA,
 # RotateCA and Revoke really change things.
 MATRIX="
-#           Status Create Renew Rotate Final GetCA IssueX IssueY Revoke GetCRL List Health
-none        UN     UN     UN    UN     UN    UN    UN     UN     UN     UN     UN   UN
-otherca     UN     UN     UN    UN     UN    UN    UN     UN     UN     UN     UN   UN
-expired     UN     UN     UN    UN     UN    UN    UN     UN     UN     UN     UN   UN
-stranger    PD     PD     PD    PD     PD    PD    PD     PD     PD     PD     PD   OK
-fmc-east    OK     PD     PD    PD     PD    OK    OK     PD     PD     OK     OK   OK
-auditor-1   OK     PD     PD    PD     PD    OK    PD     PD     PD     OK     OK   OK
-ops-admin   OK     OK     OK    OK     FP    OK    OK     OK     OK     OK     OK   OK
+#           Status Create Renew Rotate Final GetCA IssueX IssueY Revoke GetCRL List Custody Health
+none        UN     UN     UN    UN     UN    UN    UN     UN     UN     UN     UN   UN      UN
+otherca     UN     UN     UN    UN     UN    UN    UN     UN     UN     UN     UN   UN      UN
+expired     UN     UN     UN    UN     UN    UN    UN     UN     UN     UN     UN   UN      UN
+stranger    PD     PD     PD    PD     PD    PD    PD     PD     PD     PD     PD   PD      OK
+fmc-east    OK     PD     PD    PD     PD    OK    OK     PD     PD     OK     OK   PD      OK
+auditor-1   OK     PD     PD    PD     PD    OK    PD     PD     PD     OK     OK   PD      OK
+ops-admin   OK     OK     OK    OK     FP    OK    OK     OK     OK     OK     OK   OK      OK
 "
 declare -A CODE=([UN]=UNAVAILABLE [PD]=PERMISSION_DENIED [FP]=FAILED_PRECONDITION [OK]=OK)
 
@@ -152,6 +153,8 @@ while read -r who cells; do
 		call auditor-1 GetStatus
 		[ "$(grep -c "^cas\.[0-9]*\.generations\.[0-9]*\.generation=" <<<"$OUT")" -eq 2 ] ||
 			fail "a refused RenewCA/RotateCA added a generation: $OUT"
+		call auditor-1 GetCA ca_id="$CA_Y"
+		assert_contains "$OUT" "ca\.custody=CUSTODY_EXCLUSIVE" "CA Y (created) exclusive, not changed by a refused SetCustody"
 		call auditor-1 ListIssued ca_id="$CA_X"
 		assert_eq "$(grep -c '^rows\.[0-9]*\.serial=' <<<"$OUT")" 2 "only the fixture and fmc-east's issuance in the ledger"
 		assert_contains "$OUT" "rows\.0\.serial=$SERIAL" "fixture serial listed"
@@ -174,6 +177,7 @@ call auditor-1 GetCA ca_id="$CA_Y"
 assert_contains "$OUT" "ca\.generations\.0\.state=GENERATION_RETIRED" "renewed-away generation 1 retired"
 assert_contains "$OUT" "ca\.generations\.1\.state=GENERATION_RETIRING" "rotated-away generation 2 retiring"
 assert_contains "$OUT" "ca\.generations\.2\.state=GENERATION_ACTIVE" "generation 3 active"
+assert_contains "$OUT" "ca\.custody=CUSTODY_SHARED" "admin's SetCustody took effect"
 call auditor-1 GetCA ca_id="$CA_NEW"
 assert_eq "$STATUS" OK "admin's CreateCA took effect: $OUT"
 call ops-admin FinalizeCA ca_id="$CA_X"
@@ -202,7 +206,7 @@ coalesce_seconds = 0"
 start_signer "$T/signer-unix.conf"
 call unix GetStatus
 assert_contains "$OUT" "role=auditor" "unix_role = auditor applied"
-run_row unix OK PD PD PD PD OK PD PD PD OK OK OK
+run_row unix OK PD PD PD PD OK PD PD PD OK OK PD OK
 call auditor-1 ListIssued ca_id="$CA_X" state=issued
 assert_eq "$(grep -c '^rows\.[0-9]*\.serial=' <<<"$OUT")" 2 "nothing issued over the auditor socket"
 stop_signer

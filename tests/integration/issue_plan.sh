@@ -43,8 +43,10 @@ assert_contains "$OUT" "^${P[0]}  would re-certify its key$" "text line"
 assert_contains "$OUT" "^dry run: 6 would be issued, 0 current, 0 failed$" "text summary"
 ok "issue --dry-run: every legacy peer planned, no file, mode, CRL, lock or ledger row changed"
 
-# A real run, then two peers with 30 days only.
-expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --json
+# A real run, then two peers with 30 days only. The tree's cacert.pem is the
+# legacy CA, which this signer did not import: only --force replaces it
+# (custody.sh tests the refusal).
+expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --json --force
 assert_eq "$(results real <<<"$OUT")" "$(for p in "${P[@]}"; do echo "$p issued"; done)" "all issued"
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --peer "${P[1]}" --peer "${P[4]}" --force --days 30
 assert_contains "$OUT" "^2 issued" "two short certificates"

@@ -35,7 +35,8 @@ assert_contains "$OUT" "must not be accessible by group or others" "world-readab
 chmod 600 "$L/cakey.pem"
 expect_rc 0 signer_cmd import-ca --ca "$CA_ID" --cert "$L/cacert.pem" --key "$L/cakey.pem"
 assert_contains "$OUT" "imported into token 'sftca' as generation 1" "import"
-assert_contains "$OUT" "destroy it now" "operator told to destroy the file copy"
+assert_contains "$OUT" "custody shared" "import defaults to shared custody"
+assert_contains "$OUT" "leave /etc/sf/ca_root/cakey.pem on the FMC" "shared: the FMC keeps its copy"
 expect_rc 1 signer_cmd import-ca --ca "$CA_ID" --cert "$L/cacert.pem" --key "$L/cakey.pem"
 assert_contains "$OUT" "already exists" "importing the same id again refused"
 ok "import-ca: legacy v1/serial-0 CA imported; wrong key, non-CA, readable key file and existing id refused"
@@ -51,6 +52,7 @@ ok "the imported key is sensitive and not extractable"
 start_signer "$T/signer.conf"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "1 +active +rsa:2048 +v1 .*00 +\(imported\)" "status shows the imported v1 generation"
+assert_contains "$OUT" "custody: shared \(the FMC keeps its copy" "status shows the default custody"
 
 expect_rc 1 as ops-admin ca rotate --ca "$CA_ID"
 assert_contains "$OUT" "legacy v1 certificate" "rotating away from a v1 CA needs a renewal first"

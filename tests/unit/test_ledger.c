@@ -473,6 +473,101 @@ static void state_names(void **state)
 	ledger_close(l);
 }
 
+/* Run sql on the ledger file directly, as an older signer or an operator would. */
+static void raw_exec(const char *sql)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A schema 1 ledger (before custody) opened by this signer: each CA gets
+ * the custody its origin implies, the version becomes 2, and a second open
+ * adds nothing. */
+static void custody_migration(void **state)
+{
+	struct ledger *l = open_fresh();
+	enum ca_custody c = CUSTODY_NONE;
+
+	(void)state;
+	add_gen(l, CA, 1, "key-1");
+	add_gen(l, OTHER_CA, 1, "key-o");
+	ledger_close(l);
+	/* What schema 1 was: no ca_custody table, version 1; CA was imported. */
+	raw_exec("DROP TABLE ca_custody; UPDATE meta SET value='1' WHERE key='schema_version';"
+		 "UPDATE ca_generations SET imported=1 WHERE ca_id='" CA "'");
+	assert_string_equal(raw("SELECT count(*) FROM sqlite_master WHERE name='ca_custody'"), "0");
+
+	l = open_fresh();
+	assert_string_equal(raw("SELECT value FROM meta WHERE key='schema_version'"), "2");
+	assert_int_equal(ledger_custody_get(l, CA, &c), 0);
+	assert_int_equal(c, CUSTODY_SHARED);
+	assert_int_equal(ledger_custody_get(l, OTHER_CA, &c), 0);
+	assert_int_equal(c, CUSTODY_EXCLUSIVE);
+	assert_string_equal(raw("SELECT changed_by FROM ca_custody WHERE ca_id='" CA "'"),
+			    "ledger migration to schema 2");
+	ledger_close(l);
+	l = open_fresh();
+	assert_string_equal(raw("SELECT count(*) FROM ca_custody"), "2");
+	ledger_close(l);
+
+	/* A ledger from a newer signer is left alone. */
+	raw_exec("UPDATE meta SET value='3' WHERE key='schema_version'");
+	l = NULL;
+	assert_int_equal(ledger_open(dir, &l, NULL), SFTCA_ERR_LEDGER);
+	assert_null(l);
+}
+
+/* A new CA's custody is written with its first generation; each change is a
+ * row (who, when), the newest one counts. */
+static void custody_history(void **state)
+{
+	struct ledger *l = open_fresh();
+	struct der d = make_der(7);
+	struct ledger_gen g = { .generation = 1, .x509_version = 3, .not_before = 1,
+				.not_after = 4000000000, .created_at = 10,
+				.custody = CUSTODY_EXCLUSIVE };
+	enum ca_custody c = CUSTODY_SHARED;
+
+	(void)state;
+	assert_string_equal(custody_name(custody_parse("shared")), "shared");
+	assert_int_equal(custody_parse("exclusive"), CUSTODY_EXCLUSIVE);
+	assert_int_equal(custody_parse("Shared"), CUSTODY_NONE);
+	assert_int_equal(custody_parse(NULL), CUSTODY_NONE);
+	assert_string_equal(custody_name((enum ca_custody)9), "none");
+
+	assert_int_equal(ledger_custody_get(l, CA, &c), 0);
+	assert_int_equal(c, CUSTODY_NONE);
+	snprintf(g.ca_id, sizeof(g.ca_id), CA);
+	snprintf(g.key_label, sizeof(g.key_label), "key-1");
+	snprintf(g.key_type, sizeof(g.key_type), "ec-p256");
+	snprintf(g.subject, sizeof(g.subject), "CN=test CA");
+	snprintf(g.serial, sizeof(g.serial), "%s", d.serial);
+	snprintf(g.created_by, sizeof(g.created_by), "cn=ops-admin");
+	g.cert_der = d.p;
+	g.cert_len = (size_t)d.len;
+	assert_int_equal(ledger_gen_insert(l, &g, GEN_STATE_NONE), 0);
+	OPENSSL_free(d.p);
+	assert_int_equal(ledger_custody_get(l, CA, &c), 0);
+	assert_int_equal(c, CUSTODY_EXCLUSIVE);
+	assert_string_equal(raw("SELECT changed_by || ' ' || changed_at FROM ca_custody"),
+			    "cn=ops-admin 10");
+
+	assert_int_equal(ledger_custody_set(l, CA, CUSTODY_SHARED, "cn=other-admin", 20), 0);
+	assert_int_equal(ledger_custody_get(l, CA, &c), 0);
+	assert_int_equal(c, CUSTODY_SHARED);
+	assert_int_equal(ledger_custody_set(l, CA, CUSTODY_NONE, "cn=other-admin", 30),
+			 SFTCA_ERR_INVALID);
+	assert_string_equal(raw("SELECT group_concat(custody || ':' || changed_by) FROM"
+				" (SELECT * FROM ca_custody ORDER BY rowid)"),
+			    "exclusive:cn=ops-admin,shared:cn=other-admin");
+	ledger_close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +579,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(check_finds_wrong_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(crl_numbers, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(custody_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(custody_history, setup, teardown),
 	};
 	int r;
 
