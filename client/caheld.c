@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -40,6 +41,27 @@ static int get_gen(struct rpc_client *c, const char *ca_id, unsigned gen, X509 *
 	return rc;
 }
 
+/* The ids of the signer's other CAs (those the caller may see). */
+static int get_others(struct rpc_client *c, const char *ca_id, struct ca_held *h)
+{
+	Sftca__V1__GetStatusRequest q = SFTCA__V1__GET_STATUS_REQUEST__INIT;
+	Sftca__V1__GetStatusResponse *r = NULL;
+
+	if (client_call(c, "/sftca.v1.Signer/GetStatus", &q.base,
+			&sftca__v1__get_status_response__descriptor, (ProtobufCMessage **)&r) != 0)
+		return SFTCA_ERR_RPC;
+	if ((h->others = calloc(r->n_cas + 1, sizeof(*h->others))) == NULL) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		log_error("out of memory for %zu CA ids", r->n_cas);
+		return SFTCA_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < r->n_cas; i++)
+		if (strcmp(r->cas[i]->ca_id, ca_id) != 0)
+			snprintf(h->others[h->nothers++], sizeof(*h->others), "%s", r->cas[i]->ca_id);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
 int ca_held_fetch(struct rpc_client *c, const char *ca_id, struct ca_held *h)
 {
 	Sftca__V1__GetCAResponse *info = NULL;
@@ -49,8 +71,12 @@ int ca_held_fetch(struct rpc_client *c, const char *ca_id, struct ca_held *h)
 	memset(h, 0, sizeof(*h));
 	if ((h->all = sk_X509_new_null()) == NULL || (h->bundle = sk_X509_new_null()) == NULL)
 		return SFTCA_ERR_NOMEM;
-	if ((rc = get_gen(c, ca_id, 0, &active, &info)) != 0)
+	if ((rc = get_gen(c, ca_id, 0, &active, &info)) != 0 || (rc = get_others(c, ca_id, h)) != 0) {
+		if (info)
+			protobuf_c_message_free_unpacked(&info->base, NULL);
+		X509_free(active);
 		return rc;
+	}
 	X509_free(active); /* listed again among the generations below */
 	snprintf(h->custody, sizeof(h->custody), "%s",
 		 info->ca ? custody_wire_name(info->ca->custody) : "unknown");
@@ -82,6 +108,9 @@ void ca_held_free(struct ca_held *h)
 	sk_X509_pop_free(h->all, X509_free);
 	sk_X509_pop_free(h->bundle, X509_free);
 	h->all = h->bundle = NULL;
+	free(h->others);
+	h->others = NULL;
+	h->nothers = 0;
 }
 
 int ca_held_signed(const struct ca_held *h, X509 *leaf)

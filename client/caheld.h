@@ -16,9 +16,13 @@ struct ca_held {
 	STACK_OF(X509) *all;    /* every generation's certificate, retired ones too */
 	STACK_OF(X509) *bundle; /* active and retiring: the keys a device trusts */
 	char custody[16];       /* "shared", "exclusive", "unknown" */
+	char (*others)[40];     /* the other CAs the signer lets the caller see: a peer
+				 * directory named for one is an FMC HA peer's */
+	size_t nothers;
 };
 
-/* Ask the signer (GetCA per generation). 0, or an error already reported. */
+/* Ask the signer (GetCA per generation, GetStatus for the other CAs). 0,
+ * or an error already reported. */
 int ca_held_fetch(struct rpc_client *c, const char *ca_id, struct ca_held *h)
 	__attribute__((warn_unused_result));
 void ca_held_free(struct ca_held *h);

@@ -63,8 +63,6 @@ struct run {
 	int crl_failed;
 	struct treelock *lock;
 	struct trust *trust;
-	char (*other_cas)[40]; /* the signer's other CAs: an HA peer is one of them */
-	size_t nother_cas;
 };
 
 struct chunk {
@@ -407,29 +405,6 @@ static int fetch_ca(struct run *r, char **bundle)
 	return rc == 0 && *bundle ? 0 : SFTCA_ERR_INVALID;
 }
 
-/* The ids of the signer's other CAs: a peer directory named for one of
- * them is an FMC HA peer's, not this CA's to renew. */
-static int fetch_other_cas(struct run *r)
-{
-	Sftca__V1__GetStatusRequest q = SFTCA__V1__GET_STATUS_REQUEST__INIT;
-	Sftca__V1__GetStatusResponse *resp = NULL;
-
-	if (client_call(r->rpc, "/sftca.v1.Signer/GetStatus", &q.base,
-			&sftca__v1__get_status_response__descriptor, (ProtobufCMessage **)&resp) != 0)
-		return SFTCA_ERR_RPC;
-	if ((r->other_cas = calloc(resp->n_cas + 1, sizeof(*r->other_cas))) == NULL) {
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-		log_error("out of memory for %zu CA ids", resp->n_cas);
-		return SFTCA_ERR_NOMEM;
-	}
-	for (size_t i = 0; i < resp->n_cas; i++)
-		if (strcmp(resp->cas[i]->ca_id, r->ic.ca_id) != 0)
-			snprintf(r->other_cas[r->nother_cas++], sizeof(*r->other_cas), "%s",
-				 resp->cas[i]->ca_id);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
-}
-
 /* The trust bundle and a fresh CRL into DIR/etc/sf/ca_root. */
 static int write_ca_root(struct run *r, const char *bundle)
 {
@@ -581,10 +556,10 @@ static int run_issue(struct run *r)
 		goto out;
 	}
 	if ((r->rpc = client_connect()) == NULL || fetch_ca(r, &bundle) != 0 ||
-	    fetch_other_cas(r) != 0 || ca_held_fetch(r->rpc, o->ca_id, &r->held) != 0)
+	    ca_held_fetch(r->rpc, o->ca_id, &r->held) != 0)
 		goto out;
 	/* A tree without peers still has an FMC identity to renew. */
-	lr = peerfiles_targets(r->root, o->ca_id, (const char (*)[40])r->other_cas, r->nother_cas,
+	lr = peerfiles_targets(r->root, o->ca_id, (const char (*)[40])r->held.others, r->held.nothers,
 			       (const char (*)[40])o->peers, o->npeers, o->self, &r->targets,
 			       &r->ntargets);
 	if (r->targets == NULL || (lr != 0 && !o->self))
@@ -698,7 +673,6 @@ int cmd_issue(int argc, char **argv)
 	treelock_release(r.lock);
 	trust_free(r.trust);
 	free(r.targets);
-	free(r.other_cas);
 	free(o.peers);
 	X509_free(r.ic.ca_cert);
 	ca_held_free(&r.held);

@@ -192,8 +192,9 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 		goto out;
 	}
 	pol.trust = trust;
-	if ((r = peerfiles_targets(o->root, o->ca_id, NULL, 0, (const char (*)[40])o->peers, o->npeers,
-				   o->npeers == 0, &targets, &n)) != 0)
+	if ((r = peerfiles_targets(o->root, o->ca_id, (const char (*)[40])held.others, held.nothers,
+				   (const char (*)[40])o->peers, o->npeers, o->npeers == 0, &targets,
+				   &n)) != 0)
 		goto out;
 	if ((rep->rows = calloc(n ? n : 1, sizeof(*rep->rows))) == NULL) {
 		log_error("out of memory for %zu results", n);

@@ -112,7 +112,10 @@ for u in $ftds; do
 done
 c=$SECT/etc/sf/keys/sftunnel-cert.pem
 assert_eq "$(openssl verify -CAfile "$SECT/etc/sf/ca_root/cacert.pem" "$c" 2>&1)" "$c: OK" "secondary's own identity"
-expect_rc 0 "$SFTCA" verify --ca "$SEC" --root "$SECT"
+# With a signer named, verify asks it too.
+expect_rc 0 as fmc-east verify --ca "$SEC" --root "$SECT"
+assert_contains "$OUT" "peers/$PRI: an FMC HA peer \(its UUID is a CA this signer holds\): left to its own CA" \
+	"verify with a signer: the HA peer by the signer's CA list"
 # The link between the two: each FMC's identity is trusted by what the other
 # holds for it.
 assert_eq "$(openssl verify -CAfile "$HA_S/cacert.pem" "$PRIM/etc/sf/keys/sftunnel-cert.pem" 2>&1)" \
