@@ -51,6 +51,7 @@ ok "the imported key is sensitive and not extractable"
 start_signer "$T/signer.conf"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "1 +active +rsa:2048 +v1 .*00 +\(imported\)" "status shows the imported v1 generation"
+assert_not_contains "$OUT" "still up stay up|FMC first" "no expiry rules for a CA with years left"
 
 expect_rc 1 as ops-admin ca rotate --ca "$CA_ID"
 assert_contains "$OUT" "legacy v1 certificate" "rotating away from a v1 CA needs a renewal first"
@@ -79,6 +80,9 @@ for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
 done
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self
 assert_contains "$OUT" "0 issued \(0 with new keys\), 4 current" "rerun: nothing to replace"
+assert_not_contains "$OUT" "still up stay up|FMC first" "issue: no expiry rules with years left"
+J=$(as fmc-east --json issue --ca "$CA_ID" --root "$FMC" --self)
+assert_eq "$(jq -r 'has("expiry_rules")' <<<"$J")" false "issue --json: no expiry_rules with years left"
 for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
 	assert_eq "$(openssl verify -CAfile "$T/renewed.pem" "$f" 2>&1)" "$f: OK" "new leaf vs renewed CA"
 	assert_eq "$(openssl verify -CAfile "$L/cacert.pem" "$f" 2>&1)" "$f: OK" "new leaf vs the old v1 CA"
@@ -259,16 +263,44 @@ start_signer "$T/signer.conf"
 assert_file_contains "$T/signer.log" "CRITICAL: CA $CA3 expired [0-9]+ days ago" "signer log says CRITICAL"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "CRITICAL: CA $CA3 expired [0-9]+ days ago" "status reports CRITICAL"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "status: the seed's rules for an expired CA"
+assert_contains "$OUT" "FMC first, then the devices" "status: FMC first"
+assert_contains "$OUT" "An FMC upgrade is acceptable only when every device is already down" "status: upgrade rule"
+J=$(as auditor-1 --json status)
+assert_eq "$(jq -r '.expiry_rules | length' <<<"$J")" 3 "status --json: expiry_rules field"
 expect_rc 2 "$SFTCA" check "$F3/etc/sf/ca_root/cacert.pem"
 expect_rc 1 as ops-admin issue --ca "$CA3" --root "$F3"
 assert_contains "$OUT" "expired: renew it first" "no leaf from an expired CA"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "issue: the rules for an expired CA"
+assert_contains "$OUT" "An FMC upgrade is acceptable only when every device is already down" "issue: upgrade rule"
 expect_rc 0 as ops-admin ca renew --ca "$CA3"
 expect_rc 0 as auditor-1 status
 assert_not_contains "$OUT" "CRITICAL" "renewal cleared the alarm"
+assert_not_contains "$OUT" "still up stay up|FMC first" "status: no rules once renewed for years"
 expect_rc 0 as ops-admin issue --ca "$CA3" --root "$F3" --self
 expect_rc 0 "$SFTCA" check "$F3/etc/sf/ca_root/cacert.pem" "$F3/var/sf/peers"
 expect_rc 0 as auditor-1 verify --ca "$CA3" --root "$F3"
 ok "expired CA: CRITICAL in status, log and check; issuance refused; renew fixes it and the tree is renewed"
+
+# --- the seed's rules within 30 days: status, issue (text and JSON) ----------
+CA6=9b0e2d64-a1c2-11ef-b7e4-4f2d8c1a7e30
+F6=$T/fmc6
+"$SRC/scripts/make-fmc-tree.sh" --root "$F6" --fmc-uuid "$CA6" --peers 1 >/dev/null
+expect_rc 0 as ops-admin ca create --ca "$CA6" --days 20
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "CRITICAL: CA $CA6 expires in 19 days" "status: CRITICAL at 20 days"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "status: rules at 20 days"
+J=$(as auditor-1 --json status 2>/dev/null)
+assert_eq "$(jq -r '.expiry_rules[1]' <<<"$J" | grep -c "FMC first")" 1 "status --json: rules at 20 days"
+expect_rc 0 as ops-admin issue --ca "$CA6" --root "$F6"
+assert_contains "$OUT" "1 issued" "issue under a CA with 20 days"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "issue: rules at 20 days"
+set +e
+J=$(as ops-admin --json issue --ca "$CA6" --root "$F6" 2>"$T/issue6.err")
+set -e
+assert_eq "$(jq -r '.expiry_rules | length' <<<"$J")" 3 "issue --json: expiry_rules field at 20 days"
+assert_not_contains "$(cat "$T/issue6.err")" "still up stay up" "issue --json keeps the rules in the document"
+ok "expiry rules: status and issue show the seed's rules at 20 days and expired, not with years left; --json as a field"
 
 # --- leaves whose AKI names the CA by issuer and serial (issue 13 item 6) ---
 # OpenSSL adds authorityCertIssuer + authorityCertSerialNumber with
