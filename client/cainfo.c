@@ -113,6 +113,23 @@ int cainfo_warn(const Sftca__V1__CAInfo *ci, int64_t now)
 	return EXPIRY_OK;
 }
 
+int cainfo_rules_apply(const Sftca__V1__CAInfo *ci, int64_t now)
+{
+	for (size_t i = 0; i < ci->n_generations; i++)
+		if (ci->generations[i]->state == SFTCA__V1__GENERATION_STATE__GENERATION_ACTIVE)
+			return expiry_rules_apply(ci->generations[i]->not_after, now);
+	return 0;
+}
+
+json_t *expiry_rules_json(void)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; expiry_rules[i]; i++)
+		json_array_append_new(a, json_string(expiry_rules[i]));
+	return a;
+}
+
 void json_print(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

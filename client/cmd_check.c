@@ -1,7 +1,9 @@
 /* sftca check: offline expiry check of certificate files and trees, with
  * monitoring exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). */
+#include "cainfo.h"
 #include "certscan.h"
 #include "client.h"
+#include "expiry.h"
 #include "log.h"
 #include "textclean.h"
 
@@ -49,6 +51,9 @@ static void help(FILE *f)
 		"  --include-backups   also check backups met in directory walks\n"
 		"  --out FILE          write the report to FILE atomically (for the textfile\n"
 		"                      collector) instead of standard output\n"
+		"\n"
+		"When a certificate (not a CRL) has expired or has 30 days or fewer left, the\n"
+		"rules for an expiring CA follow on stderr (--json: expiry_rules).\n"
 		"\n"
 		"Exit code: the worst state, by severity OK < UNKNOWN < WARNING < CRITICAL:\n"
 		"0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a path missing or unreadable, a file\n"
@@ -159,6 +164,18 @@ static json_t *result_json(const struct cert_result *r)
 	return j;
 }
 
+/* A certificate (not a CRL: its nextUpdate has its own remedy) within 30
+ * days or expired: the expiry rules apply. */
+static int rules_apply(const struct certscan *cs, int64_t now)
+{
+	for (size_t i = 0; i < certscan_count(cs); i++) {
+		const struct cert_result *r = certscan_result(cs, i);
+		if (!r->crl && r->error == NULL && expiry_rules_apply(r->not_after, now))
+			return 1;
+	}
+	return 0;
+}
+
 static int print_json(FILE *f, const struct certscan *cs, const struct check_args *a)
 {
 	enum expiry_state worst = certscan_worst(cs);
@@ -177,6 +194,8 @@ static int print_json(FILE *f, const struct certscan *cs, const struct check_arg
 			"UNKNOWN", (json_int_t)c[EXPIRY_UNKNOWN], "files",
 			(json_int_t)certscan_files(cs), "skipped_backups",
 			(json_int_t)certscan_skipped_backups(cs), "results", results);
+	if (doc && rules_apply(cs, a->so.now))
+		json_object_set_new(doc, "expiry_rules", expiry_rules_json());
 	if (doc == NULL || (s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
 		json_decref(doc);
 		log_error("could not build the JSON report");
@@ -365,6 +384,8 @@ int cmd_check(int argc, char **argv)
 		if (certscan_path(cs, argv[i]) != 0)
 			goto nomem;
 	rc = report(cs, &a) == 0 ? (int)certscan_worst(cs) : EXPIRY_UNKNOWN;
+	if (a.format == FMT_HUMAN && rules_apply(cs, a.so.now))
+		expiry_rules_print(stderr);
 	goto out;
 nomem:
 	log_error("out of memory");

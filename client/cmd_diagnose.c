@@ -38,7 +38,9 @@ static void help(FILE *f)
 		"its content), and reports the sftunnel failures in them: certificate verify\n"
 		"errors ('err 10:certificate has expired' and other 'err N:'), 'SSL handshake\n"
 		"fail', 'SSL Verification status', 'establishSSLConnection' failures on the\n"
-		"FMC; for each, how often, first and last time, hosts, peer addresses, the\n"
+		"FMC, TLS alerts the peer sent ('sslv3 alert certificate expired', 'tlsv1\n"
+		"alert unknown ca' in SSL_renegotiate and establishSSLConnection errors: how\n"
+		"an expired CA shows in an FMC's log); for each, how often, first and last time, hosts, peer addresses, the\n"
 		"certificate names logged, and the sftca commands that fix it. '-' reads\n"
 		"standard input. Rotated files of one log are read oldest first, so 'first'\n"
 		"and 'last' follow time (syslog timestamps carry no year: shown as logged).\n"
@@ -175,6 +177,7 @@ static const char *kind_name(enum logscan_kind k)
 	case LOGSCAN_HANDSHAKE_FAIL: return "handshake_failed";
 	case LOGSCAN_VERIFY_STATUS: return "verification_status";
 	case LOGSCAN_FMC_CONNECT: return "fmc_connect_failed";
+	case LOGSCAN_TLS_ALERT: return "tls_alert";
 	}
 	return "unknown";
 }
@@ -233,7 +236,7 @@ static void print_human(const struct logscan *ls, const struct logfile *lf, size
 		print_values("subject:", &f->subjects);
 		print_values("logged:", &f->details);
 		print_values("FMC CA:", &f->ca_ids);
-		if (f->subject_is_ca && f->code == 10)
+		if (f->subject_is_ca && f->kind == LOGSCAN_VERIFY_ERROR && f->code == 10)
 			print_wrapped("note:", "the certificate that expired is the InternalCA "
 					       "itself: the CA has to be renewed.");
 		if (rm == NULL)
@@ -284,10 +287,13 @@ static json_t *finding_json(const struct logscan_finding *f, const char *ca)
 		render_step(rm->steps[k], ca, step, sizeof(step));
 		json_array_append_new(steps, json_string(step));
 	}
-	return json_pack("{s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, "
-			 "s:I, s:s, s:o}",
+	return json_pack("{s:s, s:s, s:o, s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+			 "s:b, s:I, s:s, s:o}",
 			 "id", f->id, "kind", kind_name(f->kind), "verify_error",
-			 f->code >= 0 ? json_integer(f->code) : json_null(), "title", f->title,
+			 f->kind == LOGSCAN_VERIFY_ERROR ? json_integer(f->code) : json_null(),
+			 "tls_alert",
+			 f->kind == LOGSCAN_TLS_ALERT ? json_integer(f->code) : json_null(),
+			 "title", f->title,
 			 "count", (json_int_t)f->count, "first",
 			 f->first[0] ? json_string(f->first) : json_null(), "last",
 			 f->last[0] ? json_string(f->last) : json_null(), "hosts",

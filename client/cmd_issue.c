@@ -61,6 +61,8 @@ struct run {
 	json_t *json_peers;
 	atomic_int fatal;     /* a whole-call refusal: later chunks are not sent */
 	int crl_failed;
+	int rules;            /* the CA or a leaf found within 30 days or expired */
+	int ok_doc;           /* the JSON document was printed */
 	struct treelock *lock;
 	struct trust *trust;
 };
@@ -133,6 +135,8 @@ static void report(struct run *r, const struct peer_work *w)
 		fmt_time(w->not_after, na, sizeof(na));
 	pthread_mutex_lock(&r->mu);
 	r->reported++;
+	if (w->found_not_after && expiry_rules_apply(w->found_not_after, (int64_t)time(NULL)))
+		r->rules = 1;
 	if (w->act == PEER_FAILED) {
 		result = "failed";
 		r->n_failed++;
@@ -558,6 +562,7 @@ static int run_issue(struct run *r)
 	if ((r->rpc = client_connect()) == NULL || fetch_ca(r, &bundle) != 0 ||
 	    ca_held_fetch(r->rpc, o->ca_id, &r->held) != 0)
 		goto out;
+	r->rules = expiry_rules_apply(x509_not_after(r->ic.ca_cert), (int64_t)time(NULL));
 	/* A tree without peers still has an FMC identity to renew. */
 	lr = peerfiles_targets(r->root, o->ca_id, (const char (*)[40])r->held.others, r->held.nothers,
 			       (const char (*)[40])o->peers, o->npeers, o->self, &r->targets,
@@ -615,18 +620,22 @@ out:
 	return rc;
 }
 
-static void print_issue(const struct run *r)
+static void print_issue(struct run *r)
 {
 	if (r->o->json) {
-		json_print(json_pack("{s:s, s:s, s:b, s:b, s:O, s:O, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-				     "ca_id", r->ic.ca_id, "root", r->root, "dry_run", r->ic.dry_run,
-				     "crl_refreshed", !r->crl_failed && !r->ic.dry_run, "peers",
-				     r->json_peers, "foreign", r->json_foreign, "unknown_bundle",
-				     r->unknown_bundle[0] ? r->unknown_bundle : NULL, "summary", "issued", (json_int_t)r->n_issued,
-				     "new_keys", (json_int_t)r->n_newkey, "current",
-				     (json_int_t)r->n_current, "planned", (json_int_t)r->n_planned,
-				     "failed", (json_int_t)r->n_failed, "foreign",
-				     (json_int_t)r->n_foreign));
+		json_t *doc = json_pack(
+			"{s:s, s:s, s:b, s:b, s:O, s:O, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "ca_id",
+			r->ic.ca_id, "root", r->root, "dry_run", r->ic.dry_run, "crl_refreshed",
+			!r->crl_failed && !r->ic.dry_run, "peers", r->json_peers, "foreign",
+			r->json_foreign, "unknown_bundle",
+			r->unknown_bundle[0] ? r->unknown_bundle : NULL, "summary", "issued",
+			(json_int_t)r->n_issued, "new_keys", (json_int_t)r->n_newkey, "current",
+			(json_int_t)r->n_current, "planned", (json_int_t)r->n_planned, "failed",
+			(json_int_t)r->n_failed, "foreign", (json_int_t)r->n_foreign);
+		if (doc && r->rules)
+			json_object_set_new(doc, "expiry_rules", expiry_rules_json());
+		json_print(doc);
+		r->ok_doc = 1;
 		return;
 	}
 	if (r->ic.dry_run)
@@ -668,6 +677,10 @@ int cmd_issue(int argc, char **argv)
 		print_issue(&r);
 		rc = r.n_failed || r.crl_failed ? EXIT_FAIL : EXIT_OK;
 	}
+	/* In JSON the rules are a field of the document; a run that printed
+	 * none (refused: an expired CA) says them on stderr. */
+	if (r.rules && (!o.json || !r.ok_doc))
+		expiry_rules_print(stderr);
 	json_decref(r.json_peers);
 	json_decref(r.json_foreign);
 	treelock_release(r.lock);

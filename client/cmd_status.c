@@ -30,7 +30,9 @@ static void help(FILE *f)
 	fprintf(f, "usage: sftca status [--root DIR] [--json]\n\n"
 		   "Shows the token state and, for every CA, its generations with state, key,\n"
 		   "notAfter and days left. Warns on stderr when an active generation has fewer\n"
-		   "than 90 days left, and says CRITICAL under 30. With --root, the FMC tree's\n"
+		   "than 90 days left, and says CRITICAL under 30, followed by the rules for an\n"
+		   "expiring CA (what not to reboot, FMC first; --json: expiry_rules). With\n"
+		   "--root, the FMC tree's\n"
 		   "DIR/etc/sf/ca_root/crl.pem too: its nextUpdate, with the same thresholds.\n");
 	global_help(f);
 }
@@ -45,7 +47,7 @@ int cmd_status(int argc, char **argv)
 	Sftca__V1__GetStatusRequest req = SFTCA__V1__GET_STATUS_REQUEST__INIT;
 	Sftca__V1__GetStatusResponse *resp = NULL;
 	struct rpc_client *c;
-	int ch, r;
+	int ch, r, rules = 0;
 
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		if (ch == 'h') {
@@ -74,6 +76,8 @@ int cmd_status(int argc, char **argv)
 		return EXIT_FAIL;
 	if (root)
 		tree_crl_judge(root, (int64_t)time(NULL), &crl);
+	for (size_t i = 0; i < resp->n_cas; i++)
+		rules |= cainfo_rules_apply(resp->cas[i], resp->now);
 	if (g_opts.json) {
 		json_t *cas = json_array(), *doc;
 		for (size_t i = 0; i < resp->n_cas; i++)
@@ -85,6 +89,8 @@ int cmd_status(int argc, char **argv)
 				(json_int_t)resp->now, "cas", cas);
 		if (root)
 			json_object_set_new(doc, "crl", tree_crl_json(&crl));
+		if (rules)
+			json_object_set_new(doc, "expiry_rules", expiry_rules_json());
 		json_print(doc);
 	} else {
 		printf("signer %s, token '%s': %s%s%s\n", resp->version, resp->token_label,
@@ -109,6 +115,8 @@ int cmd_status(int argc, char **argv)
 			 crl.expired ? " ago" : "", expiry_state_name(crl.state), root);
 	for (size_t i = 0; i < resp->n_cas; i++)
 		cainfo_warn(resp->cas[i], resp->now);
+	if (rules && !g_opts.json)
+		expiry_rules_print(stderr);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return EXIT_OK;
 }

@@ -104,6 +104,8 @@ void peer_prepare(const struct issue_ctx *c, struct peer_work *w)
 	}
 	if (have_cert && pem_load_cert(cpath, &cert) != 0)
 		cert = NULL; /* unreadable: it gets replaced */
+	if (cert)
+		w->found_not_after = x509_not_after(cert);
 	/* The certificate on disk may be one this run need not replace. */
 	if (w->key && cert)
 		verdict = peerfiles_judge(&pol, &w->t, cert, w->key, &res);

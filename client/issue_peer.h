@@ -38,6 +38,7 @@ struct peer_work {
 	unsigned char *csr;
 	size_t csr_len;
 	int64_t not_after;    /* of the certificate now on disk (current) or written */
+	int64_t found_not_after; /* of the certificate found on disk; 0 without one */
 	char serial[80];
 	int done;             /* issued and written */
 };

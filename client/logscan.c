@@ -24,6 +24,8 @@ struct ctx {
 	char issuer[NAME_MAX_TEXT], subject[NAME_MAX_TEXT];
 	int last_err;     /* finding the last "err N:" went to, or -1 */
 	char fmc_stamp[40]; /* second of the last FMC connect failure counted */
+	char alert_stamp[40]; /* second and code of the last TLS alert counted */
+	int alert_code;
 };
 
 struct logscan {
@@ -143,6 +145,27 @@ static const struct remedy_entry remedies[] = {
 	  { "The side that logged this rejected its peer's certificate (the status text says "
 	    "why).",
 	    steps_live } },
+	{ LOGSCAN_TLS_ALERT, 45, "tls_alert_certificate_expired",
+	  { "The peer ended the handshake with a 'certificate expired' alert: it found a "
+	    "certificate this side sent (its own, or the InternalCA in its chain) past its "
+	    "notAfter. On the FMC this is how an expired CA or FMC certificate shows; every "
+	    "tunnel that reconnects fails until it is replaced (skip 'ca renew' when 'sftca "
+	    "status' shows the CA valid).",
+	    steps_expired } },
+	{ LOGSCAN_TLS_ALERT, 48, "tls_alert_unknown_ca",
+	  { "The peer ended the handshake with an 'unknown ca' alert: the CA that signed this "
+	    "side's certificate is not in the peer's cacert.pem (a device still holding the "
+	    "bundle of another CA, after 'sftca ca rotate', or the other FMC of an HA pair). "
+	    "Not an expiry: renewing will not fix it, the bundle will.",
+	    steps_bundle } },
+	{ LOGSCAN_TLS_ALERT, 44, "tls_alert_certificate_revoked",
+	  { "The peer ended the handshake with a 'certificate revoked' alert: this side's "
+	    "certificate is in the peer's CRL.",
+	    steps_revoked } },
+	{ LOGSCAN_TLS_ALERT, -1, "tls_alert",
+	  { "The peer ended the handshake with the TLS alert in the title: it rejected this "
+	    "side's certificate.",
+	    steps_verify } },
 	{ LOGSCAN_FMC_CONNECT, -1, "fmc_connect_failed",
 	  { "The FMC could not bring up sftunnel to a device: the device is unreachable, or one "
 	    "side rejected the other's certificate (run sftca diagnose on the device's log "
@@ -230,6 +253,26 @@ static void value_add_str(struct logscan *ls, struct logscan_values *vs, const c
 	value_add(ls, vs, s, strlen(s));
 }
 
+/* TLS alerts about certificates, as OpenSSL words them after "alert "
+ * ("sslv3 alert certificate expired", "tlsv1 alert unknown ca"). */
+static const struct {
+	int code;
+	const char *text;
+} alerts[] = {
+	{ 45, "certificate expired" }, { 48, "unknown ca" },	   { 44, "certificate revoked" },
+	{ 42, "bad certificate" },	   { 43, "unsupported certificate" },
+	{ 46, "certificate unknown" }, { 49, "access denied" },   { 51, "decrypt error" },
+	{ 116, "certificate required" },
+};
+
+static const char *alert_name(int code)
+{
+	for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+		if (alerts[i].code == code)
+			return alerts[i].text;
+	return "?";
+}
+
 /* The finding for (kind, code), created on first use; -1 when the table is
  * full or memory ran out. */
 static int finding_get(struct logscan *ls, enum logscan_kind kind, int code)
@@ -249,13 +292,18 @@ static int finding_get(struct logscan *ls, enum logscan_kind kind, int code)
 	f->kind = kind;
 	f->code = code;
 	e = remedy_find(kind, code);
-	if (kind == LOGSCAN_VERIFY_ERROR) {
+	if (kind == LOGSCAN_VERIFY_ERROR || kind == LOGSCAN_TLS_ALERT) {
 		if (e != NULL && e->code == code)
 			snprintf(f->id, sizeof(f->id), "%s", e->id);
 		else
-			snprintf(f->id, sizeof(f->id), "verify_error_%d", code);
-		snprintf(f->title, sizeof(f->title), "%s (OpenSSL verify error %d)",
-			 X509_verify_cert_error_string(code), code);
+			snprintf(f->id, sizeof(f->id), "%s_%d", e ? e->id : "unknown", code);
+		if (kind == LOGSCAN_VERIFY_ERROR)
+			snprintf(f->title, sizeof(f->title), "%s (OpenSSL verify error %d)",
+				 X509_verify_cert_error_string(code), code);
+		else
+			snprintf(f->title, sizeof(f->title),
+				 "peer rejected this side's certificate: TLS alert %s (%d)",
+				 alert_name(code), code);
 	} else {
 		snprintf(f->id, sizeof(f->id), "%s", e ? e->id : "unknown");
 		snprintf(f->title, sizeof(f->title), "%s",
@@ -576,6 +624,43 @@ static void match_fmc(struct logscan *ls, const struct hdr *h, struct ctx *c)
 	record(ls, idx, h, c);
 }
 
+/* A TLS alert the peer sent, as OpenSSL reports it in the SSL_renegotiate
+ * and establishSSLConnection errors the FMC logs ("error:0A000415:SSL
+ * routines::sslv3 alert certificate expired"). Those lines also carry the
+ * bare reason ("certificate expired") without the word "alert": taken there
+ * too. One process logs one failure over several lines of the same second:
+ * counted once per alert and second. */
+static void match_alert(struct logscan *ls, const struct hdr *h, struct ctx *c)
+{
+	int ssl_line = strstr(h->msg, "SSL_renegotiate") != NULL ||
+		       strstr(h->msg, "establishSSLConnection") != NULL;
+	char ip[64];
+	int idx;
+
+	for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++) {
+		const char *p = strstr(h->msg, alerts[i].text);
+		size_t n = strlen(alerts[i].text);
+
+		if (p == NULL || isalnum((unsigned char)p[n]))
+			continue;
+		if (!ssl_line && !(p - h->msg >= 6 && strncmp(p - 6, "alert ", 6) == 0))
+			continue;
+		if ((idx = finding_get(ls, LOGSCAN_TLS_ALERT, alerts[i].code)) < 0)
+			return;
+		if (h->ts[0] && c->alert_code == alerts[i].code &&
+		    strcmp(c->alert_stamp, h->ts) == 0) {
+			if (find_ip(h->msg, ip))
+				value_add_str(ls, &ls->f[idx]->peers, ip);
+			return;
+		}
+		c->alert_code = alerts[i].code;
+		copy_text(c->alert_stamp, sizeof(c->alert_stamp), h->ts, strlen(h->ts));
+		record(ls, idx, h, c);
+		value_add(ls, &ls->f[idx]->details, p, n);
+		return;
+	}
+}
+
 static void process_line(struct logscan *ls, char *line, size_t len)
 {
 	struct hdr h;
@@ -610,6 +695,7 @@ static void process_line(struct logscan *ls, char *line, size_t len)
 		record(ls, finding_get(ls, LOGSCAN_HANDSHAKE_FAIL, -1), &h, c);
 	match_status(ls, &h, c);
 	match_fmc(ls, &h, c);
+	match_alert(ls, &h, c);
 }
 
 /* ---- the public face ---- */

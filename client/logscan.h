@@ -16,6 +16,9 @@ enum logscan_kind {
 	LOGSCAN_HANDSHAKE_FAIL, /* "SSL handshake fail..." */
 	LOGSCAN_VERIFY_STATUS,  /* "SSL Verification status: ..." other than ok */
 	LOGSCAN_FMC_CONNECT,    /* "establishSSLConnection: ..." errors on the FMC */
+	LOGSCAN_TLS_ALERT,      /* "sslv3 alert certificate expired", "tlsv1 alert unknown ca":
+				 * the peer rejected this side's certificate; code is the
+				 * TLS alert number (45, 48, ...) */
 };
 
 /* A distinct value (host, peer address, certificate name) and how many
@@ -34,7 +37,8 @@ struct logscan_values {
 /* All text is valid UTF-8 with control characters replaced by '?'. */
 struct logscan_finding {
 	enum logscan_kind kind;
-	int code;                 /* the verify error number; -1 for other kinds */
+	int code;                 /* the verify error number, the TLS alert number; -1 for
+				   other kinds */
 	char id[40];              /* "cert_expired", "verify_error_24", "ssl_handshake_failed" */
 	char title[128];
 	unsigned long count;

@@ -34,7 +34,8 @@ enum peerfiles_verdict peerfiles_judge(const struct peerfiles_policy *p,
 				       const struct layout_target *t, X509 *cert, EVP_PKEY *key,
 				       struct peerfiles_result *res)
 {
-	char cn[64], why[200];
+	char cn[64], why[200], aki_serial[80], ca_serial[80];
+	X509 *ca;
 
 #define PROBLEM(v, ...) (found(res, v), msg_append(&res->why, "; ", __VA_ARGS__))
 	res->not_after = x509_not_after(cert);
@@ -47,8 +48,22 @@ enum peerfiles_verdict peerfiles_judge(const struct peerfiles_policy *p,
 	else if (strcmp(cn, t->uuid) != 0)
 		PROBLEM(PF_WRONG_CN, "CN %s is not the %s %s", cn, t->self ? "CA id" : "directory's UUID",
 			t->uuid);
-	if (p->trust && p->chain &&
-	    x509_verify_chain(cert, trust_anchors(p->trust), 0, why, sizeof(why)) != 0)
+	/* The CA the leaf must chain to: the signer's active one, or else the
+	 * bundle's first (verify has only the tree). Same key is not enough: an
+	 * AKI naming the old serial (a CA renewed since) never chains. */
+	ca = p->active_ca ? p->active_ca
+	     : p->trust && sk_X509_num(trust_anchors(p->trust)) > 0
+		     ? sk_X509_value(trust_anchors(p->trust), 0)
+		     : NULL;
+	if (ca && x509_issued_by(cert, ca) &&
+	    x509_aki_serial_mismatch(cert, ca, aki_serial, ca_serial, sizeof(aki_serial)))
+		PROBLEM(PF_NOT_CHAINING,
+			"authority key identifier names issuer serial %s, the CA is serial %s: will "
+			"not chain",
+			aki_serial, ca_serial);
+	/* That says why; OpenSSL's "unable to get local issuer" would not. */
+	else if (p->trust && p->chain &&
+		 x509_verify_chain(cert, trust_anchors(p->trust), 0, why, sizeof(why)) != 0)
 		PROBLEM(PF_NOT_CHAINING, "does not chain to the bundle: %s", why);
 	if (p->active_ca && !x509_issued_by(cert, p->active_ca))
 		PROBLEM(PF_FOREIGN_CA, "not issued by the active CA key");

@@ -607,6 +607,20 @@ int x509_issued_by(X509 *x, X509 *issuer)
 	return ok;
 }
 
+int x509_aki_serial_mismatch(X509 *x, const X509 *ca, char *aki_serial, char *ca_serial,
+			     size_t len)
+{
+	const ASN1_INTEGER *named = X509_get0_authority_serial(x);
+
+	if (named == NULL || ASN1_INTEGER_cmp(named, X509_get0_serialNumber(ca)) == 0)
+		return 0;
+	if (aki_serial && asn1_int_hex(named, aki_serial, len) != 0)
+		snprintf(aki_serial, len, "?");
+	if (ca_serial && x509_serial_hex(ca, ca_serial, len) != 0)
+		snprintf(ca_serial, len, "?");
+	return 1;
+}
+
 int x509_verify_chain(X509 *x, STACK_OF(X509) *anchors, time_t at, char *why, size_t whylen)
 {
 	X509_STORE *store = X509_STORE_new();

@@ -77,6 +77,13 @@ int64_t x509_not_before(const X509 *x);
 /* 1 when issuer's key verifies x's signature and x names issuer as its
  * issuer; 0 otherwise. */
 int x509_issued_by(X509 *x, X509 *issuer);
+/* 1 when x's authority key identifier names its issuer by serial
+ * (authorityCertSerialNumber, which OpenSSL 3's default "keyid,issuer"
+ * adds) and that is not ca's serial: OpenSSL will not chain x to ca, even
+ * with ca's key (a CA renewed with a new serial). The two serials go to
+ * aki_serial and ca_serial (hex) when non-NULL. 0 otherwise. */
+int x509_aki_serial_mismatch(X509 *x, const X509 *ca, char *aki_serial, char *ca_serial,
+			     size_t len);
 
 /* Verify x against trust anchors (all of 'anchors' trusted), at 'at'
  * (0 = now). Returns 0, or SFTCA_ERR_VERIFY with the reason in why. */

@@ -75,6 +75,29 @@ expect_rc 2 "$SFTCA" check "$P/expired.pem"
 assert_contains "$OUT" "expired [0-9]+ days ago" "expired wording"
 ok "one file: exit 0 OK, 1 WARNING, 2 CRITICAL (expiring), 2 CRITICAL (expired)"
 
+# ---- the seed's expired-CA rules: shown at <= 30 days and once expired, not at 60 or 400
+RULE1="do not reboot or upgrade the *FMC or any FTD"
+for c in crit expired; do
+	expect_rc 2 "$SFTCA" check "$P/$c.pem"
+	assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "rules at $c"
+	assert_contains "$(tr '\n' ' ' <<<"$OUT" | tr -s ' ')" "$RULE1" "no reboot/upgrade rule at $c"
+	assert_contains "$OUT" "FMC first, then the devices" "order rule at $c"
+	assert_contains "$OUT" "An FMC upgrade is acceptable only when every device is already down" "upgrade rule at $c"
+	set +e
+	J=$("$SFTCA" check --json "$P/$c.pem" 2>"$T/check.err")
+	set -e
+	assert_eq "$(jq -r '.expiry_rules | length' <<<"$J")" 3 "JSON expiry_rules at $c"
+	assert_contains "$(jq -r '.expiry_rules[0]' <<<"$J")" "still up stay up" "JSON rule text at $c"
+	assert_not_contains "$(cat "$T/check.err")" "still up" "JSON mode keeps the rules in the document"
+done
+for c in ok warn; do
+	expect_rc "$([ $c = ok ] && echo 0 || echo 1)" "$SFTCA" check "$P/$c.pem"
+	assert_not_contains "$OUT" "still up|FMC first" "no rules at $c"
+	J=$("$SFTCA" check --json "$P/$c.pem" || true)
+	assert_eq "$(jq -r 'has("expiry_rules")' <<<"$J")" false "no JSON rules at $c"
+done
+ok "expiry rules: check prints them (stderr, JSON field) at 10 days and expired, not at 60 or 400"
+
 set +e
 J=$("$SFTCA" check --json "$P/ok.pem" "$P/warn.pem" "$P/crit.pem" "$P/expired.pem" "$P/ca.pem")
 rc=$?

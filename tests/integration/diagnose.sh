@@ -105,6 +105,32 @@ assert_eq "$(f fmc_connect_failed '.hosts[0].value')" "FMC-hostname" "FMC host"
 assert_contains "$(f fmc_connect_failed '.remedy | join(";")')" "--live --devices devices.csv" "FMC remedy"
 ok "FMC seed lines: establishSSLConnection failures, one per event"
 
+# ---- an FMC-only log still shows an expiry: the devices' TLS alerts, with the
+# OpenSSL reasons the seed's lines cut off; an unknown-CA alert is its own kind
+Q="FMC-hostname SF-IMS[1504]: [4171] sftunnel:sf_ssl"
+cat > "$L/fmc/alerts" <<EOF
+Sep 20 03:14:23 $Q [ERROR] SSL_renegotiate error: 1: error:14094415:SSL routines:ssl3_read_bytes:sslv3 alert certificate expired
+Sep 20 03:14:23 $Q [ERROR] establishSSLConnection: Unable to connect to 10.10.200.41:8305
+Sep 20 03:14:23 $Q [ERROR] establishSSLConnection: Failed: certificate expired
+Sep 20 03:15:23 $Q [ERROR] SSL_renegotiate error: 1: error:0A000415:SSL routines::sslv3 alert certificate expired
+Sep 20 03:16:40 $Q [ERROR] SSL_renegotiate error: 1: error:0A000418:SSL routines::tlsv1 alert unknown ca
+EOF
+set +e
+J=$("$SFTCA" --json diagnose "$L/fmc/alerts")
+rc=$?
+set -e
+assert_eq "$rc" 1 "FMC alerts exit code"
+assert_eq "$(f tls_alert_certificate_expired .count)" 2 "certificate expired alerts, one per event"
+assert_eq "$(f tls_alert_certificate_expired .tls_alert)" 45 "alert number"
+assert_eq "$(f tls_alert_certificate_expired .verify_error)" null "an alert is not a verify error"
+assert_contains "$(f tls_alert_certificate_expired '.remedy | join(";")')" "sftca ca renew" "expiry remedy"
+assert_eq "$(f tls_alert_unknown_ca .count)" 1 "unknown ca alert"
+assert_contains "$(f tls_alert_unknown_ca '.remedy | join(";")')" "--bundle" "unknown ca remedy: the bundle"
+assert_eq "$(jq '.findings | length' <<<"$J")" 3 "kinds: expired, unknown ca, connect failures"
+expect_rc 1 "$SFTCA" diagnose "$L/fmc/alerts"
+assert_contains "$OUT" "TLS alert certificate expired \(45\): 2 times" "human headline for the alert"
+ok "FMC alerts: certificate expired and unknown ca from an FMC-only log"
+
 # ---- full lines and other verify errors; the CA's UUID fills the remedy
 P="ftd-7 SF-IMS[7]: [8] sftunnel:sf_ssl"
 cat > "$L/variants.log" <<EOF

@@ -53,6 +53,7 @@ start_signer "$T/signer.conf"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "1 +active +rsa:2048 +v1 .*00 +\(imported\)" "status shows the imported v1 generation"
 assert_contains "$OUT" "custody: shared \(the FMC keeps its copy" "status shows the default custody"
+assert_not_contains "$OUT" "still up stay up|FMC first" "no expiry rules for a CA with years left"
 
 expect_rc 1 as ops-admin ca rotate --ca "$CA_ID"
 assert_contains "$OUT" "legacy v1 certificate" "rotating away from a v1 CA needs a renewal first"
@@ -81,6 +82,9 @@ for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
 done
 expect_rc 0 as fmc-east issue --ca "$CA_ID" --root "$FMC" --self
 assert_contains "$OUT" "0 issued \(0 with new keys\), 4 current" "rerun: nothing to replace"
+assert_not_contains "$OUT" "still up stay up|FMC first" "issue: no expiry rules with years left"
+J=$(as fmc-east --json issue --ca "$CA_ID" --root "$FMC" --self)
+assert_eq "$(jq -r 'has("expiry_rules")' <<<"$J")" false "issue --json: no expiry_rules with years left"
 for f in "$FMC"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
 	assert_eq "$(openssl verify -CAfile "$T/renewed.pem" "$f" 2>&1)" "$f: OK" "new leaf vs renewed CA"
 	assert_eq "$(openssl verify -CAfile "$L/cacert.pem" "$f" 2>&1)" "$f: OK" "new leaf vs the old v1 CA"
@@ -261,16 +265,111 @@ start_signer "$T/signer.conf"
 assert_file_contains "$T/signer.log" "CRITICAL: CA $CA3 expired [0-9]+ days ago" "signer log says CRITICAL"
 expect_rc 0 as auditor-1 status
 assert_contains "$OUT" "CRITICAL: CA $CA3 expired [0-9]+ days ago" "status reports CRITICAL"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "status: the seed's rules for an expired CA"
+assert_contains "$OUT" "FMC first, then the devices" "status: FMC first"
+assert_contains "$OUT" "An FMC upgrade is acceptable only when every device is already down" "status: upgrade rule"
+J=$(as auditor-1 --json status)
+assert_eq "$(jq -r '.expiry_rules | length' <<<"$J")" 3 "status --json: expiry_rules field"
 expect_rc 2 "$SFTCA" check "$F3/etc/sf/ca_root/cacert.pem"
 expect_rc 1 as ops-admin issue --ca "$CA3" --root "$F3"
 assert_contains "$OUT" "expired: renew it first" "no leaf from an expired CA"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "issue: the rules for an expired CA"
+assert_contains "$OUT" "An FMC upgrade is acceptable only when every device is already down" "issue: upgrade rule"
 expect_rc 0 as ops-admin ca renew --ca "$CA3"
 expect_rc 0 as auditor-1 status
 assert_not_contains "$OUT" "CRITICAL" "renewal cleared the alarm"
+assert_not_contains "$OUT" "still up stay up|FMC first" "status: no rules once renewed for years"
 expect_rc 0 as ops-admin issue --ca "$CA3" --root "$F3" --self
 expect_rc 0 "$SFTCA" check "$F3/etc/sf/ca_root/cacert.pem" "$F3/var/sf/peers"
 expect_rc 0 as auditor-1 verify --ca "$CA3" --root "$F3"
 ok "expired CA: CRITICAL in status, log and check; issuance refused; renew fixes it and the tree is renewed"
+
+# --- the seed's rules within 30 days: status, issue (text and JSON) ----------
+CA6=9b0e2d64-a1c2-11ef-b7e4-4f2d8c1a7e30
+F6=$T/fmc6
+"$SRC/scripts/make-fmc-tree.sh" --root "$F6" --fmc-uuid "$CA6" --peers 1 >/dev/null
+expect_rc 0 as ops-admin ca create --ca "$CA6" --days 20
+expect_rc 0 as auditor-1 status
+assert_contains "$OUT" "CRITICAL: CA $CA6 expires in 19 days" "status: CRITICAL at 20 days"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "status: rules at 20 days"
+J=$(as auditor-1 --json status 2>/dev/null)
+assert_eq "$(jq -r '.expiry_rules[1]' <<<"$J" | grep -c "FMC first")" 1 "status --json: rules at 20 days"
+expect_rc 0 as ops-admin issue --ca "$CA6" --root "$F6"
+assert_contains "$OUT" "1 issued" "issue under a CA with 20 days"
+assert_contains "$OUT" "Tunnels that are still up stay up until they reconnect" "issue: rules at 20 days"
+set +e
+J=$(as ops-admin --json issue --ca "$CA6" --root "$F6" 2>"$T/issue6.err")
+set -e
+assert_eq "$(jq -r '.expiry_rules | length' <<<"$J")" 3 "issue --json: expiry_rules field at 20 days"
+assert_not_contains "$(cat "$T/issue6.err")" "still up stay up" "issue --json keeps the rules in the document"
+ok "expiry rules: status and issue show the seed's rules at 20 days and expired, not with years left; --json as a field"
+
+# --- leaves whose AKI names the CA by issuer and serial (issue 13 item 6) ---
+# OpenSSL adds authorityCertIssuer + authorityCertSerialNumber with
+# "keyid,issuer"; such a leaf names the old CA's serial and never chains to
+# the renewed CA (same key, new serial). A v3 CA made the way the field's
+# tools make leaves, imported, leaves signed outside the token, then renewed.
+CA5=5e1c7a2e-9f3b-11ef-8d1c-2b6a4f0e9d55
+F5=$T/fmc5
+X=$T/aki
+mkdir -p "$X"
+"$SRC/scripts/make-fmc-tree.sh" --root "$F5" --fmc-uuid "$CA5" --peers 3 >/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$X/cakey.pem" -out "$X/cacert.pem" -days 3650 \
+	-set_serial 0x1234 -subj "/title=InternalCA/OU=Intrusion Management System/CN=$CA5/O=Cisco Systems, Inc" \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+	-addext subjectKeyIdentifier=hash 2>/dev/null
+chmod 600 "$X/cakey.pem"
+mkdir -p "$F5/etc/sf/ca_root"
+cp "$X/cacert.pem" "$F5/etc/sf/ca_root/cacert.pem"
+# aki_leaf DIR CACERT AKI: sign DIR's key as its UUID's leaf with that AKI.
+aki_leaf() {
+	local d=$1 cacert=$2 aki=$3 uuid
+	uuid=$(basename "$(dirname "$d")")
+	printf '%s\n' basicConstraints=CA:FALSE subjectAltName=DNS:localhost \
+		extendedKeyUsage=serverAuth,clientAuth subjectKeyIdentifier=hash \
+		"authorityKeyIdentifier=$aki" > "$X/ext.cnf"
+	openssl req -new -key "$d/sftunnel-key.pem" -subj "/OU=Intrusion Management System/CN=$uuid/O=Cisco Systems, Inc" \
+		-out "$X/leaf.csr"
+	openssl x509 -req -in "$X/leaf.csr" -CA "$cacert" -CAkey "$X/cakey.pem" -set_serial "0x$RANDOM$RANDOM" \
+		-days 1000 -extfile "$X/ext.cnf" -out "$d/sftunnel-cert.pem" 2>/dev/null
+}
+pdirs=("$F5"/var/sf/peers/*/certs_pushed)
+aki_leaf "${pdirs[0]}" "$X/cacert.pem" keyid,issuer:always
+aki_leaf "${pdirs[1]}" "$X/cacert.pem" keyid,issuer:always
+aki_leaf "${pdirs[2]}" "$X/cacert.pem" keyid
+u0=$(basename "$(dirname "${pdirs[0]}")") u1=$(basename "$(dirname "${pdirs[1]}")") u2=$(basename "$(dirname "${pdirs[2]}")")
+assert_contains "$(openssl x509 -in "${pdirs[0]}/sftunnel-cert.pem" -noout -ext authorityKeyIdentifier)" "serial:12:34" "fixture leaf names the CA serial"
+stop_signer
+expect_rc 0 signer_cmd import-ca --ca "$CA5" --cert "$X/cacert.pem" --key "$X/cakey.pem"
+start_signer "$T/signer.conf"
+expect_rc 0 as ops-admin issue --ca "$CA5" --root "$F5"
+assert_contains "$OUT" "0 issued \(0 with new keys\), 3 current" "before renewal every fixture leaf is current"
+for d in "${pdirs[@]}"; do cp "$d/sftunnel-cert.pem" "$X/$(basename "$(dirname "$d")").old.pem"; done
+expect_rc 0 as ops-admin ca renew --ca "$CA5" --out "$X/renewed.pem"
+new_serial=$(openssl x509 -in "$X/renewed.pem" -noout -serial | cut -d= -f2)
+[ "$new_serial" != 1234 ] || fail "renewal kept the serial: the test proves nothing"
+for u in "$u0" "$u1"; do
+	assert_contains "$(openssl verify -CAfile "$X/renewed.pem" "$X/$u.old.pem" 2>&1)" "unable to get local issuer" "leaf naming serial 1234 does not chain to the renewed CA"
+done
+assert_eq "$(openssl verify -CAfile "$X/renewed.pem" "$X/$u2.old.pem" 2>&1)" "$X/$u2.old.pem: OK" "keyid-only leaf chains to the renewed CA"
+# A leaf naming the renewed CA's serial is fine.
+aki_leaf "${pdirs[2]}" "$X/renewed.pem" keyid,issuer:always
+assert_contains "$(openssl x509 -in "${pdirs[2]}/sftunnel-cert.pem" -noout -ext authorityKeyIdentifier)" "serial:" "leaf naming the new serial"
+cp "${pdirs[2]}/sftunnel-cert.pem" "$X/$u2.new.pem"
+expect_rc 0 as ops-admin ca cert --ca "$CA5" --out "$F5/etc/sf/ca_root/cacert.pem"
+expect_rc 1 as auditor-1 verify --ca "$CA5" --root "$F5"
+for u in "$u0" "$u1"; do
+	assert_contains "$OUT" "$u  BAD  authority key identifier names issuer serial 1234, the CA is serial $new_serial: will not chain" "verify names the leaf naming the old serial"
+done
+assert_contains "$OUT" "$u2  OK" "a leaf naming the CA's own serial is fine"
+expect_rc 0 as ops-admin issue --ca "$CA5" --root "$F5"
+assert_contains "$OUT" "2 issued \(0 with new keys\), 1 current" "issue reissues exactly the leaves naming the old serial"
+cmp -s "${pdirs[2]}/sftunnel-cert.pem" "$X/$u2.new.pem" || fail "issue replaced the leaf that names the CA's serial"
+for d in "${pdirs[@]}"; do
+	assert_eq "$(openssl verify -CAfile "$X/renewed.pem" "$d/sftunnel-cert.pem" 2>&1)" "$d/sftunnel-cert.pem: OK" "reissued leaf chains to the renewed CA"
+done
+expect_rc 0 as auditor-1 verify --ca "$CA5" --root "$F5"
+ok "AKI naming issuer+serial: after renew such leaves fail to chain (openssl), verify names them, issue reissues them; a leaf naming the current serial stays"
 
 for ev in ca.import ca.renew ca.rotate ca.finalize ca.create revoke; do
 	grep -q "\"event\":\"$ev\"" "$T/state/audit.log" || fail "no $ev line in the audit log"

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expiry.h"
@@ -153,6 +155,30 @@ static void state_names(void **state)
 	assert_int_equal(EXPIRY_UNKNOWN, 3);
 }
 
+/* The seed's rules: at 30 days exactly and once expired, not a second later
+ * than 30 days; the text names the three rules. */
+static void rules_within_30_days(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_true(expiry_rules_apply(NOW + 30 * DAY, NOW));
+	assert_true(expiry_rules_apply(NOW - 400 * DAY, NOW));
+	assert_false(expiry_rules_apply(NOW + 30 * DAY + 1, NOW));
+	assert_false(expiry_rules_apply(NOW + 91 * DAY, NOW));
+	assert_non_null(f = open_memstream(&buf, &len));
+	expiry_rules_print(f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(buf, "stay up until they reconnect"));
+	assert_non_null(strstr(buf, "FMC first, then the devices"));
+	assert_non_null(strstr(buf, "every device is already down"));
+	for (char *line = buf, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		assert_true(nl - line <= 78);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +194,7 @@ int main(void)
 		cmocka_unit_test(other_thresholds),
 		cmocka_unit_test(expired_flag_is_optional),
 		cmocka_unit_test(state_names),
+		cmocka_unit_test(rules_within_30_days),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,6 +163,50 @@ static void fmc_seed_lines_are_one_event(void **state)
 	logscan_free(ls);
 }
 
+/* The FMC's side of an expired CA, with the OpenSSL reason the seed's lines
+ * cut off: the device's alert, on the SSL_renegotiate line (OpenSSL 1.1
+ * wording) and on an establishSSLConnection line of the same second; then
+ * another device that does not trust the FMC's CA (OpenSSL 3 wording). */
+static void fmc_tls_alerts(void **state)
+{
+	static const char text[] =
+		FMC "[ERROR] SSL_renegotiate error: 1: error:14094415:SSL routines:ssl3_read_bytes:sslv3 alert certificate expired\n"
+		FMC "[ERROR] establishSSLConnection: Unable to connect to 10.10.200.41:8305\n"
+		FMC "[ERROR] establishSSLConnection: ret_code -1 reason certificate expired\n"
+		"Sep 20 03:16:02 FMC-hostname SF-IMS[1504]: [4172] sftunnel:sf_ssl [ERROR] SSL_renegotiate error: 1: error:0A000418:SSL routines::tlsv1 alert unknown ca\n"
+		"Sep 20 03:16:02 FMC-hostname SF-IMS[1504]: [4172] sftunnel:sf_ssl [ERROR] establishSSLConnection: Unable to connect to 10.10.200.42:8305\n"
+		/* Not an alert, not an SSL error line: the words alone are not a finding. */
+		"Sep 20 03:17:00 FMC-hostname SF-IMS[1504]: [4173] sftunnel:sf_ssl [INFO] watching for certificate expired peers\n";
+	struct logscan *ls = scan_str(text);
+	const struct logscan_finding *f;
+
+	(void)state;
+	f = by_id(ls, "tls_alert_certificate_expired");
+	assert_non_null(f);
+	assert_int_equal(f->kind, LOGSCAN_TLS_ALERT);
+	assert_int_equal(f->code, 45);
+	assert_int_equal(f->count, 1); /* two lines of one process in one second */
+	assert_true(strstr(f->title, "certificate expired") != NULL);
+	assert_true(has_value(&f->hosts, "FMC-hostname", 1));
+	assert_true(has_value(&f->details, "certificate expired", 1));
+	assert_true(steps_contain(f, "sftca ca renew --ca <FMC-UUID>"));
+
+	f = by_id(ls, "tls_alert_unknown_ca");
+	assert_non_null(f);
+	assert_int_equal(f->code, 48);
+	assert_int_equal(f->count, 1);
+	assert_string_equal(f->first, "Sep 20 03:16:02");
+	assert_true(steps_contain(f, "--bundle"));
+	assert_false(steps_contain(f, "ca renew"));
+
+	f = by_id(ls, "fmc_connect_failed");
+	assert_non_null(f);
+	assert_int_equal(f->count, 2);
+	assert_true(has_value(&f->peers, "10.10.200.41", 1));
+	assert_int_equal(logscan_count(ls), 3);
+	logscan_free(ls);
+}
+
 /* Three reconnects, the way a device retries: count, first, last. */
 static void repeated_attempts(void **state)
 {
@@ -538,6 +582,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ftd_seed_lines),
 		cmocka_unit_test(fmc_seed_lines_are_one_event),
+		cmocka_unit_test(fmc_tls_alerts),
 		cmocka_unit_test(repeated_attempts),
 		cmocka_unit_test(full_lines_and_other_errors),
 		cmocka_unit_test(names_after_the_error),
