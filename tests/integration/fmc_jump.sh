@@ -151,3 +151,20 @@ assert_eq "$(sha256sum <"$M")" "$msum" "a refused commit left the manifest"
 expect_rc 1 fmc commit --root "$J" --dry-run
 assert_contains "$OUT" "$tampered changed on the FMC since the pull" "the dry run refuses too"
 ok "fmc commit after the FMC's files changed underneath: refused, each file named, nothing written, no restart"
+
+# --- a restart that fails is not forgotten -------------------------------------------
+expect_rc 0 fmc pull --root "$J"
+assert_eq "$(jq '.files | length' "$M")" "$(fmc_state | wc -l)" "a new pull lists every file, the added one too"
+echo >>"$J/etc/sf/ca_root/cacert.pem"
+ctl ftd-04 pmtool-fail on >/dev/null
+expect_rc 1 fmc commit --root "$J"
+assert_contains "$OUT" "files in place; 'pmtool restartbyid sftunnel' failed" "a failed restart is said"
+assert_not_contains "$OUT" "done:" "the FMC is not reported done"
+assert_eq "$(on_fmc "sha256sum </etc/sf/ca_root/cacert.pem | cut -c1-64")" "$(sha256sum <"$J/etc/sf/ca_root/cacert.pem" | cut -c1-64)" "the file was written"
+assert_eq "$(jq -r .restart_pending "$M")" true "the manifest remembers the restart"
+ctl ftd-04 pmtool-fail off >/dev/null
+expect_rc 0 fmc commit --root "$J"
+assert_contains "$OUT" "done: 0 file\(s\) written" "the next commit restarts"
+assert_eq "$(ctl ftd-04 restarts)" 2 "restarted once more"
+assert_eq "$(jq -r .restart_pending "$M")" null "restart no longer pending"
+ok "fmc commit: a failed restart exits 1 and is remembered; the next commit restarts sftunnel"
