@@ -22,7 +22,7 @@ start_signer "$T/signer.conf"
 
 # ftd-01..03 are the FTDs; ftd-04 becomes the FMC, holding the whole tree
 # (its fourth peer has no device: a stale registration).
-start_fmc_devices "$SEED" 4 ftd
+start_fmc_devices "$SEED" 4 mixed # FTDs direct, ftd, direct; ftd-04 (the FMC) ftd
 ctl ftd-04 fmc-tree "$SEED" >/dev/null
 FMC_IP=$NET.13
 mapfile -t PEERS < <(ls "$SEED/var/sf/peers")
@@ -44,9 +44,13 @@ expect_rc 1 "$SFTCA" fmc pull --fmc "$FMC_IP" --ca "$OTHER" --devices "$T/fmc.cs
 assert_contains "$OUT" "refused, nothing done: it says it is $CA_ID, not the FMC of --ca $OTHER" "wrong FMC refused"
 [ ! -e "$J/.sftca-fmc-pull.json" ] || fail "a refused pull wrote a manifest"
 assert_eq "$(backups_on_fmc)" 0 "a refused pull made no backup"
+expect_rc 1 "$SFTCA" fmc pull --fmc "$NET.11" --ca "$CA_ID" --devices "$CSV" --known-hosts "$KH" --root "$J"
+assert_contains "$OUT" "refused, nothing done: it says it is ${PEERS[1]}" "an FTD (ftd shell) is not the FMC"
 expect_rc 1 "$SFTCA" fmc pull --fmc "$NET.10" --ca "$CA_ID" --devices "$CSV" --known-hosts "$KH" --root "$J"
-assert_contains "$OUT" "refused, nothing done: it says it is ${PEERS[0]}" "an FTD is not the FMC"
-ok "fmc pull: an FMC whose UUID is not --ca (or an FTD) is refused before anything is done"
+assert_contains "$OUT" "refused, nothing done: who it is cannot be read \\(it holds no '/etc/sf/ca_root/cacert.pem'\\)" \
+	"direct shell: an FTD has no InternalCA certificate to name it"
+[ ! -e "$J" ] || fail "a refused pull wrote locally"
+ok "fmc pull: an FMC whose UUID is not --ca, or an FTD (ftd or direct shell), is refused before anything is done"
 
 # --- pull ----------------------------------------------------------------------
 before=$(fmc_state)
