@@ -172,3 +172,15 @@ assert_contains "$OUT" "done: 0 file\(s\) written" "the next commit restarts"
 assert_eq "$(ctl ftd-04 restarts)" 2 "restarted once more"
 assert_eq "$(jq -r .restart_pending "$M")" null "restart no longer pending"
 ok "fmc commit: a failed restart exits 1 and is remembered; the next commit restarts sftunnel"
+
+# --- the direct shell: the FMC is who its InternalCA's CN names ------------------------
+ctl ftd-03 fmc-tree "$SEED" >/dev/null
+(umask 077; awk -F, 'NR == 1 || $1 == "ftd-03"' "$CSV" >"$T/fmc-direct.csv")
+expect_rc 0 "$SFTCA" fmc pull --fmc "$NET.12" --ca "$CA_ID" --devices "$T/fmc-direct.csv" --known-hosts "$KH" \
+	--root "$T/jump2" --dry-run
+assert_contains "$OUT" "would fetch /etc/sf/ca_root/cacert.pem" "direct shell: identified by the CA's CN"
+expect_rc 1 "$SFTCA" fmc pull --fmc "$NET.12" --ca "$OTHER" --devices "$T/fmc-direct.csv" --known-hosts "$KH" \
+	--root "$T/jump2"
+assert_contains "$OUT" "it says it is $CA_ID, not the FMC of --ca $OTHER" "direct shell: another CA refused"
+[ ! -e "$T/jump2" ] || fail "direct shell: something written locally"
+ok "fmc pull over the direct shell: the CN of /etc/sf/ca_root/cacert.pem is the FMC's identity"
