@@ -14,7 +14,9 @@
 #include "identify.h"
 #include "log.h"
 #include "remotefile.h"
+#include "peerfiles.h"
 #include "textclean.h"
+#include "trust.h"
 #include "treelock.h"
 #include "x509util.h"
 
@@ -560,6 +562,58 @@ static int local_list(const char *root, struct flist *l)
 	return 0;
 }
 
+/* The pairs among the files to write are judged as push judges a device's
+ * (peerfiles.c: key and certificate match, CN, chain to the tree's bundle,
+ * not expired or revoked): what sftca verify calls bad never reaches the
+ * FMC. 0, or -1 after naming each bad pair. */
+static int pairs_ok(const struct fmc_args *a, const struct flist *put)
+{
+	struct peerfiles_policy pol = { .chain = 1, .renew_days = -1, .now = time(NULL) };
+	struct sftca_msg m = { { 0 } };
+	struct trust *trust;
+	int bad = 0;
+
+	if ((trust = trust_load(a->root, &m)) == NULL) {
+		log_error("fmc commit: %s: nothing written", m.text);
+		return -1;
+	}
+	pol.trust = trust;
+	for (size_t i = 0; i < put->n; i++) {
+		const char *p = put->v[i].path, *b = base(p), *u;
+		struct layout_target t = { .self = 0 };
+		struct peerfiles_result res;
+		size_t dl = strlen(p) - strlen(b) - 1, k;
+
+		if (strncmp(b, "sftunnel-", 9) != 0)
+			continue;
+		/* Once per directory: the first of its files to be written. */
+		for (k = 0; k < i; k++)
+			if (strncmp(put->v[k].path, p, dl + 1) == 0 && strchr(put->v[k].path + dl + 1, '/') == NULL &&
+			    strncmp(base(put->v[k].path), "sftunnel-", 9) == 0)
+				break;
+		if (k < i)
+			continue;
+		if (strncmp(p, "/etc/sf/keys/", 13) == 0) {
+			t.self = 1;
+			snprintf(t.uuid, sizeof(t.uuid), "%s", a->conn.ca_id);
+		} else {
+			u = p + strlen(FMC_PEERS "/");
+			snprintf(t.uuid, sizeof(t.uuid), "%.*s", (int)strcspn(u, "/"), u);
+		}
+		snprintf(t.dir, sizeof(t.dir), "%s%.*s", a->root, (int)dl, p);
+		memset(&res, 0, sizeof(res));
+		if (peerfiles_check(&pol, &t, &res) != PF_OK) {
+			log_error("fmc commit: the pair in %s is not written: %s (sftca verify --root %s says "
+				  "the same; run sftca issue)", t.dir, res.why.text, a->root);
+			bad++;
+		}
+	}
+	trust_free(trust);
+	if (bad)
+		log_error("fmc commit: %d bad pair(s): nothing written, no restart", bad);
+	return bad ? -1 : 0;
+}
+
 /* Commit: which files differ on the FMC from the manifest (refuse), which
  * differ locally (write), then write, restart and remember. */
 static int commit(const struct fmc_args *a, struct devconn *c, const struct flist *now)
@@ -633,6 +687,8 @@ static int commit(const struct fmc_args *a, struct devconn *c, const struct flis
 		rc = EXIT_OK;
 		goto out;
 	}
+	if (pairs_ok(a, &put) != 0)
+		goto out;
 	for (size_t i = 0; i < put.n; i++)
 		printf("fmc %s: %s %s (mode %o, owner %lu:%lu)\n", a->fmc, a->dry_run ? "would write" : "writing",
 		       put.v[i].path, put.v[i].st.mode, put.v[i].st.uid, put.v[i].st.gid);

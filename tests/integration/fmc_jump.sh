@@ -159,6 +159,18 @@ ok "fmc commit after the FMC's files changed underneath: refused, each file name
 # --- a restart that fails is not forgotten -------------------------------------------
 expect_rc 0 fmc pull --root "$J"
 assert_eq "$(jq '.files | length' "$M")" "$(fmc_state | wc -l)" "a new pull lists every file, the added one too"
+# A bad pair (another peer's certificate beside this peer's key) never leaves.
+P0=$J/var/sf/peers/${PEERS[0]}/certs_pushed
+cp -p "$P0/sftunnel-cert.pem" "$T/keep.pem"
+cp "$J/var/sf/peers/${PEERS[1]}/certs_pushed/sftunnel-cert.pem" "$P0/sftunnel-cert.pem"
+state=$(fmc_state)
+expect_rc 1 fmc commit --root "$J"
+assert_contains "$OUT" "the pair in $P0 is not written: .*key" "a bad pair is named"
+assert_eq "$(fmc_state)" "$state" "a bad pair: nothing written"
+assert_eq "$(ctl ftd-04 restarts)" 1 "a bad pair: no restart"
+cp -p "$T/keep.pem" "$P0/sftunnel-cert.pem"
+ok "fmc commit: a pair sftca verify would call bad is refused, nothing written, no restart"
+
 echo >>"$J/etc/sf/ca_root/cacert.pem"
 ctl ftd-04 pmtool-fail on >/dev/null
 expect_rc 1 fmc commit --root "$J"
