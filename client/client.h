@@ -82,6 +82,7 @@ int cmd_status(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_fmc(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_check(int argc, char **argv);

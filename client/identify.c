@@ -52,25 +52,14 @@ static int from_file(struct devconn *c, const char *path, struct identity *id, s
 	return 0;
 }
 
-/* The subject CN of the certificate the device holds for this FMC. */
-static int from_cert(struct devconn *c, const struct identify_opts *o, struct identity *id,
-		     struct sftca_msg *m)
+/* The subject CN of the first certificate in the device's file qpath
+ * (quoted for sh). */
+static int cn_of(struct devconn *c, const char *qpath, struct identity *id, struct sftca_msg *m)
 {
 	STACK_OF(X509) *certs = NULL;
-	char dir[600], qdir[700], qpath[720], out[16384];
+	char out[16384];
 	int missing;
 
-	if (o->ca_id == NULL || o->device_dir == NULL) {
-		msg_set(&id->why, "direct shell: --ca ID names the directory whose certificate says "
-			"who the device is (or give --identity-file)");
-		return 0;
-	}
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", o->device_dir, o->ca_id) >= sizeof(dir) ||
-	    sh_quote(dir, qdir, sizeof(qdir)) != 0) {
-		msg_set(&id->why, "device directory too long");
-		return 0;
-	}
-	snprintf(qpath, sizeof(qpath), "%s/" LAYOUT_CERT, qdir);
 	if (read_remote(c, qpath, out, sizeof(out), &missing, m) != 0)
 		return -1;
 	if (missing)
@@ -83,6 +72,37 @@ static int from_cert(struct devconn *c, const struct identify_opts *o, struct id
 	}
 	sk_X509_pop_free(certs, X509_free);
 	return 0;
+}
+
+/* The subject CN of the certificate the device holds for this FMC. */
+static int from_cert(struct devconn *c, const struct identify_opts *o, struct identity *id,
+		     struct sftca_msg *m)
+{
+	char dir[600], qdir[700], qpath[720];
+
+	if (o->ca_id == NULL || o->device_dir == NULL) {
+		msg_set(&id->why, "direct shell: --ca ID names the directory whose certificate says "
+			"who the device is (or give --identity-file)");
+		return 0;
+	}
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", o->device_dir, o->ca_id) >= sizeof(dir) ||
+	    sh_quote(dir, qdir, sizeof(qdir)) != 0) {
+		msg_set(&id->why, "device directory too long");
+		return 0;
+	}
+	snprintf(qpath, sizeof(qpath), "%s/" LAYOUT_CERT, qdir);
+	return cn_of(c, qpath, id, m);
+}
+
+int identify_fmc_read(struct devconn *c, enum device_shell shell, const char *identity_file,
+		      struct identity *id, struct sftca_msg *m)
+{
+	const struct identify_opts io = { NULL, NULL, identity_file };
+
+	if (shell == SHELL_FTD || identity_file)
+		return identify_read(c, shell, &io, id, m);
+	memset(id, 0, sizeof(*id));
+	return cn_of(c, "'" IDENTIFY_FMC_CA_CERT "'", id, m);
 }
 
 int identify_read(struct devconn *c, enum device_shell shell, const struct identify_opts *o,

@@ -39,4 +39,12 @@ int identify_read(struct devconn *c, enum device_shell shell, const struct ident
  * in m; 0 when it is one. ca_id may be NULL (not known). */
 int identify_not_a_peer(const struct identity *id, const char *ca_id, struct sftca_msg *m);
 
+/* Who the FMC on c is: the ftd shell as identify_read (an FMC's CLI prints
+ * its UUID and a Management Center model); direct: the identity file when
+ * given, else the CN of its InternalCA certificate (the CA's CN is the
+ * FMC's UUID). Returns as identify_read. */
+#define IDENTIFY_FMC_CA_CERT "/etc/sf/ca_root/cacert.pem"
+int identify_fmc_read(struct devconn *c, enum device_shell shell, const char *identity_file,
+		      struct identity *id, struct sftca_msg *m) __attribute__((warn_unused_result));
+
 #endif

@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "ca", cmd_ca, 1, "create, renew, rotate or finalize a CA; print its certificate" },
 	{ "issue", cmd_issue, 1, "renew the sftunnel certificates of an FMC tree in place" },
 	{ "push", cmd_push, 0, "copy renewed files to devices over SSH and restart sftunnel" },
+	{ "fmc", cmd_fmc, 0, "fmc pull / commit: the FMC's files over SSH, from a jump host" },
 	{ "devices", cmd_devices, 0, "devices resolve: fill devices.csv's uuid column from the devices" },
 	{ "verify", cmd_verify, 1, "check every peer's files (and, with --live, the tunnels)" },
 	{ "ledger", cmd_ledger, 1, "list the certificates the signer has on record" },

@@ -7,6 +7,7 @@
 #include "layout.h"
 #include "log.h"
 #include "peerfiles.h"
+#include "remotefile.h"
 #include "textclean.h"
 #include "trust.h"
 #include "x509util.h"
@@ -266,91 +267,24 @@ static void target_attrs(const struct shell_stat have[NFILES], struct shell_stat
 	}
 }
 
-static void cleanup_temps(struct devconn *c, const char *qdir)
+/* The changed files as rfiles: their device paths under dir, the local
+ * bytes and the mode and owner they are to have. n returned. */
+static size_t changed_rfiles(const char *dir, const int *changed, const struct local_files *lf,
+			     const struct shell_stat want[NFILES], char paths[NFILES][700],
+			     struct rfile rf[NFILES])
 {
-	struct sftca_msg err = { { 0 } };
-	char cmd[1024], out[64];
-	int status;
-
-	snprintf(cmd, sizeof(cmd), "cd %s 2>/dev/null && rm -f .%s.sftca-tmp .%s.sftca-tmp .%s.sftca-tmp",
-		 qdir, remote_name[0], remote_name[1], remote_name[2]);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0)
-		log_debug("temporary files not removed: %s", err.text);
-}
-
-/* Give the uploaded files their mode and owner (want), back up and
- * replace the changed files in one shell command, immune to the SSH
- * connection dropping half-way (the renames follow each other). Nothing is
- * replaced when a mode or owner cannot be given. */
-static int commit(struct devconn *c, const struct push_opts *o, const char *qdir,
-		  const int *changed, const struct shell_stat want[NFILES], struct push_report *rep)
-{
-	const char *mark = o->no_restart ? "" : " && : > " PENDING;
-	struct sftca_msg err = { { 0 } };
-	char cmd[4096], names[256] = "", moves[1024] = "", attrs[1024] = "", out[512];
-	int status;
+	size_t n = 0;
 
 	for (int i = 0; i < NFILES; i++) {
 		if (!changed[i])
 			continue;
-		if (want[i].present)
-			snprintf(attrs + strlen(attrs), sizeof(attrs) - strlen(attrs),
-				 "chown %lu:%lu .%s.sftca-tmp 2>&1 && ", want[i].uid, want[i].gid,
-				 remote_name[i]);
-		snprintf(attrs + strlen(attrs), sizeof(attrs) - strlen(attrs),
-			 "chmod %o .%s.sftca-tmp 2>&1 || exit 5; ", want[i].mode, remote_name[i]);
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), " %s", remote_name[i]);
-		snprintf(moves + strlen(moves), sizeof(moves) - strlen(moves),
-			 " && mv -f .%s.sftca-tmp %s", remote_name[i], remote_name[i]);
+		snprintf(paths[i], sizeof(paths[i]), "%s/%s", dir, remote_name[i]);
+		rf[n] = (struct rfile){ .path = paths[i], .data = lf->data[i], .len = lf->len[i],
+					.want = want[i] };
+		memcpy(rf[n].sha, lf->sha[i], sizeof(rf[n].sha));
+		n++;
 	}
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s || exit 3; trap '' HUP PIPE; %s"
-		 "for f in%s; do [ -e \"$f\" ] || continue; b=\"$f.backup.%s\"; n=1; "
-		 "while [ -e \"$b\" ]; do b=\"$f.backup.%s.$n\"; n=$((n+1)); done; "
-		 "ln \"$f\" \"$b\" 2>/dev/null || cp -p \"$f\" \"$b\" || exit 4; done; "
-		 "true%s%s && sync",
-		 qdir, attrs, names, o->stamp, o->stamp, mark, moves);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
-		fail(rep, "replacing the files: %s", err.text);
-		return -1;
-	}
-	if (status == 5) {
-		fail(rep, "nothing replaced: the mode and owner the device has for the files cannot be "
-		     "given to the new ones: %.200s", out);
-		return -1;
-	}
-	if (status != 0) {
-		fail(rep, "replacing the files failed (status %d%s): %.200s", status,
-		     status == 4 ? ", backup not possible" : "", out);
-		return -1;
-	}
-	return 0;
-}
-
-static int check_temps(struct devconn *c, const char *qdir, const int *changed,
-		       const struct local_files *lf, struct push_report *rep)
-{
-	struct sftca_msg err = { { 0 } };
-	char cmd[1024], out[2048];
-	int status;
-
-	snprintf(cmd, sizeof(cmd), "cd %s && sha256sum .%s.sftca-tmp .%s.sftca-tmp .%s.sftca-tmp 2>/dev/null; exit 0",
-		 qdir, remote_name[0], remote_name[1], remote_name[2]);
-	if (devconn_run(c, cmd, out, sizeof(out), &status, &err) != 0) {
-		fail(rep, "%s", err.text);
-		return -1;
-	}
-	for (int i = 0; i < NFILES; i++) {
-		char line[256];
-		if (!changed[i])
-			continue;
-		snprintf(line, sizeof(line), "%s  .%s.sftca-tmp", lf->sha[i], remote_name[i]);
-		if (strstr(out, line) == NULL) {
-			fail(rep, "%s arrived damaged (hash mismatch); nothing replaced", remote_name[i]);
-			return -1;
-		}
-	}
-	return 0;
+	return n;
 }
 
 /* The row's local files are not there to push (rep says why): an FMC HA
@@ -392,6 +326,9 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 	char dir[600], qdir[700], sums[NFILES][65];
 	struct shell_stat have[NFILES], want[NFILES];
 	int changed[NFILES] = { 0 }, nchanged = 0, uploaded = 0, pending = 0, still;
+	char rpath[NFILES][700], mark[800];
+	struct rfile rf[NFILES];
+	size_t nrf = 0;
 	enum device_shell shell = d->shell != SHELL_DEFAULT ? d->shell : o->default_shell;
 
 	memset(rep, 0, sizeof(*rep));
@@ -436,23 +373,20 @@ void push_device(const struct push_opts *o, const struct device *d, const char *
 		rep->result = PUSH_UNCHANGED;
 		goto restart;
 	}
-	for (int i = 0; i < NFILES; i++) {
-		char tmp[700];
-		if (!changed[i])
-			continue;
-		snprintf(tmp, sizeof(tmp), "%s/.%s.sftca-tmp", dir, remote_name[i]);
-		/* Private until commit() gives it the device's mode. */
-		if (devconn_put(c, tmp, lf.data[i], lf.len[i], 0600, &err) != 0) {
-			fail(rep, "upload of %s: %s", remote_name[i], err.text);
-			goto out;
-		}
-		uploaded = 1;
+	nrf = changed_rfiles(dir, changed, &lf, want, rpath, rf);
+	uploaded = 1;
+	if (rfile_upload(c, rf, nrf, &err) != 0) {
+		fail(rep, "%s", err.text);
+		goto out;
 	}
-	/* What arrived is what was sent, before anything is replaced. */
-	if (check_temps(c, qdir, changed, &lf, rep) != 0)
+	/* What arrived is what was sent, before anything is replaced; the old
+	 * files are kept, and the pending mark set before the first rename. */
+	snprintf(mark, sizeof(mark), "%s%s%s", o->no_restart ? "" : " && : > ", o->no_restart ? "" : qdir,
+		 o->no_restart ? "" : "/" PENDING);
+	if (rfile_check(c, rf, nrf, &err) != 0 || rfile_replace(c, rf, nrf, o->stamp, mark, &err) != 0) {
+		fail(rep, "%s", err.text);
 		goto out;
-	if (commit(c, o, qdir, changed, want, rep) != 0)
-		goto out;
+	}
 	uploaded = 0;
 	if (remote_sums(c, qdir, sums, have, &still, rep) != 0)
 		goto out;
@@ -491,7 +425,7 @@ restart:
 	}
 out:
 	if (c && uploaded)
-		cleanup_temps(c, qdir);
+		rfile_cleanup(c, rf, nrf);
 	devconn_close(c);
 	local_free(&lf);
 }

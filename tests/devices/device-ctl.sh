@@ -61,6 +61,13 @@ Identity (what the device says it is):
   fmc [UUID]             the device is an FMC: show version's Model is
                          "Secure Firewall Management Center for VMware ..."
                          and its UUID is UUID (default: its own)
+  fmc-tree FMC_ROOT      the device becomes the FMC itself: it is stopped,
+                         given FMC_ROOT/etc/sf/ as its own /etc/sf and
+                         FMC_ROOT/var/sf/peers/ as its /var/sf/peers/ (copies,
+                         modes and owners kept), "show version" prints a
+                         Management Center model and the FMC UUID, pmtool
+                         records restarts (with the sha256 of the cacert.pem
+                         it found) instead of running a tunnel; then started
   identity-file PATH [UUID|-]
                          write an identity file at PATH inside the device:
                          "UUID : <uuid>" (default: its own UUID); "-" reads
@@ -320,6 +327,26 @@ version | fmc)
 	} >"$DEV/.version.tmp"
 	mv "$DEV/.version.tmp" "$DEV/version"
 	echo "$NAME show version: model ${model:-(FTD)}, uuid ${uuid:-$UUID}" ;;
+fmc-tree)
+	N_WANTED=1 need_args "$@"
+	require_root
+	src=$1
+	[ -d "$src/etc/sf/ca_root" ] && [ -d "$src/var/sf/peers" ] ||
+		usage_error "fmc-tree: $src has no etc/sf/ca_root/ and var/sf/peers/ (make-fmc-tree.sh makes one)"
+	stop_devices "$DEV"
+	wait_port_free
+	rm -rf "$DEV/etcsf" "$DEV/varsf/peers"
+	mkdir -p "$DEV/etcsf" "$DEV/varsf/peers"
+	cp -a "$src/etc/sf/." "$DEV/etcsf/"
+	cp -a "$src/var/sf/peers/." "$DEV/varsf/peers/"
+	{
+		echo "MODEL=Secure Firewall Management Center for VMware (66) Version 7.4.1 (Build 172)"
+		echo "UUID=$FMC_UUID"
+	} >"$DEV/.version.tmp"
+	mv "$DEV/.version.tmp" "$DEV/version"
+	: >"$DEV/fmc-tree"
+	start_device >/dev/null
+	echo "$NAME is the FMC $FMC_UUID (tree from $src)" ;;
 identity-file)
 	[ $# -ge 1 ] && [ $# -le 2 ] || usage_error "identity-file takes PATH [UUID|-]"
 	[[ $1 == /* ]] || usage_error "identity-file: PATH is absolute (inside the device)"

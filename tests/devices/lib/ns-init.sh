@@ -7,7 +7,8 @@
 #
 # Private to the device: /run (with the device dir at /run/sftca-device),
 # /var/sf, /var/log, /var/tmp, /tmp, /home, /root, /usr/local/sbin (pmtool),
-# /etc/passwd, /etc/shadow, /etc/group, and the hostname. It also boots the
+# /etc/passwd, /etc/shadow, /etc/group, the hostname, and on an FMC
+# stand-in /etc/sf. It also boots the
 # tunnel (pmtool boot).
 set -euo pipefail
 
@@ -62,6 +63,17 @@ else
 fi
 [ -d /home ] && bind_dir "$NS_DEV/home" /home
 [ -d /root ] && bind_dir "$NS_DEV/root" /root
+# A device made an FMC (device-ctl.sh ... fmc-tree) has its own /etc/sf:
+# bound over the host's when there is one, else /etc is shadowed as /var is.
+if [ -d "$NS_DEV/etcsf" ]; then
+	if [ -d /etc/sf ]; then
+		bind_dir "$NS_DEV/etcsf" /etc/sf
+	else
+		shadow_dir /etc sf
+		mkdir /etc/sf
+		bind_dir "$NS_DEV/etcsf" /etc/sf
+	fi
+fi
 for f in passwd shadow group; do
 	mount --bind "$NS_DEV/etc/$f" "/etc/$f"
 done
