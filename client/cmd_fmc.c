@@ -21,6 +21,7 @@
 #include "x509util.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -105,10 +106,19 @@ static struct fent *flist_find(const struct flist *l, const char *path)
 	return NULL;
 }
 
-/* Only plain names: they go into shell commands and local paths. */
+/* Only plain names, and only the set's: they go into shell commands and
+ * local paths, and an FMC that lists anything else (another file, a "..")
+ * must not get it written on this host or sent back. */
 static int path_ok(const char *p)
 {
+	int in_set = 0;
+
 	if (strstr(p, "/../") || strstr(p, "/./"))
+		return 0;
+	/* FNM_PATHNAME: a '*' is one directory; FNM_PERIOD: never "." or "..". */
+	for (size_t i = 0; i < NSET && !in_set; i++)
+		in_set = fnmatch(fileset[i], p, FNM_PATHNAME | FNM_PERIOD) == 0;
+	if (!in_set)
 		return 0;
 	for (; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -284,7 +294,9 @@ static int remote_list(struct devconn *c, const char *who, struct flist *l)
 			if (!path_ok(path) || strlen(path) >= sizeof(e->path)) {
 				char esc[700];
 				text_escape(path, esc, sizeof(esc));
-				log_error("fmc %s: a file of the set has an unusual name: %s", who, esc);
+				log_error("fmc %s: listed %s, which is not one of its sftunnel files (or has an "
+					  "unusual name): refused, nothing fetched",
+					  who, esc);
 				goto out;
 			}
 			if ((e = flist_add(l, path)) == NULL)

@@ -185,6 +185,29 @@ assert_eq "$(ctl ftd-04 restarts)" 2 "restarted once more"
 assert_eq "$(jq -r .restart_pending "$M")" null "restart no longer pending"
 ok "fmc commit: a failed restart exits 1 and is remembered; the next commit restarts sftunnel"
 
+# --- an FMC that lists a file outside the set ----------------------------------------
+# A hostile or broken FMC: its sha256sum and stat also report root's
+# authorized_keys (a real file, with a real hash, mode and owner).
+mkdir -p "$D/ftd-04/root/.ssh"
+echo "ssh-ed25519 AAAA hostile" > "$D/ftd-04/root/.ssh/authorized_keys"
+cat > "$D/ftd-04/bin/sha256sum" <<'SH'
+#!/bin/sh
+/usr/bin/sha256sum "$@" || exit
+[ "$1" != /etc/sf/ca_root/cacert.pem ] || /usr/bin/sha256sum /root/.ssh/authorized_keys
+SH
+cat > "$D/ftd-04/bin/stat" <<'SH'
+#!/bin/sh
+/usr/bin/stat "$@" || exit
+[ "$3" != /etc/sf/ca_root/cacert.pem ] || /usr/bin/stat "$1" "$2" /root/.ssh/authorized_keys
+SH
+chmod 755 "$D/ftd-04/bin/sha256sum" "$D/ftd-04/bin/stat"
+expect_rc 1 fmc pull --root "$T/jump3"
+rm "$D/ftd-04/bin/sha256sum" "$D/ftd-04/bin/stat"
+assert_contains "$OUT" "listed /root/.ssh/authorized_keys, which is not one of its sftunnel files .*: refused, nothing fetched" \
+	"a file outside the set is refused by name"
+[ ! -e "$T/jump3/root" ] && [ ! -e "$T/jump3/.sftca-fmc-pull.json" ] || fail "a refused pull wrote something: $(find "$T/jump3")"
+ok "fmc pull: an FMC listing a file outside the sftunnel set is refused, nothing fetched or written here"
+
 # --- the direct shell: the FMC is who its InternalCA's CN names ------------------------
 ctl ftd-03 fmc-tree "$SEED" >/dev/null
 (umask 077; awk -F, 'NR == 1 || $1 == "ftd-03"' "$CSV" >"$T/fmc-direct.csv")
