@@ -15,6 +15,7 @@
 #include "log.h"
 #include "remotefile.h"
 #include "peerfiles.h"
+#include "push.h"
 #include "textclean.h"
 #include "trust.h"
 #include "treelock.h"
@@ -149,7 +150,7 @@ static void help(FILE *f)
 		"commit: refuse (naming each file) when the FMC's files differ from the manifest;\n"
 		"otherwise write back the files whose local hash differs from it (uploaded beside, hash\n"
 		"checked, old file kept as NAME.backup.<stamp>, renamed in one command, mode and owner as\n"
-		"before), restart sftunnel on the FMC (default '" "pmtool restartbyid sftunnel" "'), and\n"
+		"before), restart sftunnel on the FMC (default '" PUSH_DEFAULT_RESTART "'), and\n"
 		"update the manifest.\n"
 		"  --dry-run   identify and compare, say what would be fetched or written; nothing is\n"
 		"              written (locally or on the FMC), no backup, no restart\n");
@@ -173,7 +174,7 @@ static int parse(int argc, char **argv, struct fmc_args *a)
 
 	memset(a, 0, sizeof(*a));
 	conn_args_init(&a->conn, FMC_PEERS);
-	a->restart_cmd = "pmtool restartbyid sftunnel";
+	a->restart_cmd = PUSH_DEFAULT_RESTART;
 	if (argc < 2 || (strcmp(argv[1], "pull") != 0 && strcmp(argv[1], "commit") != 0)) {
 		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 			help(stdout);
@@ -210,10 +211,8 @@ static int parse(int argc, char **argv, struct fmc_args *a)
 		log_error("fmc: --fmc ADDR, --root DIR, --ca ID and --devices devices.csv are required");
 		return EXIT_USAGE;
 	}
-	if (a->dry_run && a->conn.conn.accept_new) {
-		log_error("fmc: --dry-run records no host key: run it without --accept-new-host-keys");
+	if (a->dry_run && conn_args_dry_run(&a->conn, "fmc") != 0)
 		return EXIT_USAGE;
-	}
 	return conn_args_finish(&a->conn) != 0 ? EXIT_USAGE : -1;
 }
 

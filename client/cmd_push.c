@@ -222,10 +222,8 @@ static int parse_push(int argc, char **argv, struct push_args *a)
 		return EXIT_USAGE;
 	}
 	/* Recording a host key is a write, and one a dry run must not make. */
-	if (a->o.dry_run && a->conn.conn.accept_new) {
-		log_error("push: --dry-run records no host key: run it without --accept-new-host-keys");
+	if (a->o.dry_run && conn_args_dry_run(&a->conn, "push") != 0)
 		return EXIT_USAGE;
-	}
 	if ((rc = conn_args_finish(&a->conn)) != 0)
 		return rc;
 	a->o.ca_id = a->conn.ca_id;

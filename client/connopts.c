@@ -56,6 +56,14 @@ int conn_opt(struct conn_args *a, int ch, const char *arg)
 	}
 }
 
+int conn_args_dry_run(const struct conn_args *a, const char *cmd)
+{
+	if (!a->conn.accept_new)
+		return 0;
+	log_error("%s: --dry-run records no host key: run it without --accept-new-host-keys", cmd);
+	return EXIT_USAGE;
+}
+
 int conn_args_finish(struct conn_args *a)
 {
 	if (a->ca_id && !uuid_is_canonical(a->ca_id)) {

@@ -41,6 +41,9 @@ int conn_opt(struct conn_args *a, int ch, const char *arg);
 /* Once parsed: --ca checked when given, the known_hosts file chosen. 0 or
  * an exit code (reported). */
 int conn_args_finish(struct conn_args *a);
+/* A dry run of cmd writes nothing, a host key included: 0, or EXIT_USAGE
+ * after saying so when --accept-new-host-keys asks for one. */
+int conn_args_dry_run(const struct conn_args *a, const char *cmd);
 /* The help lines of these options. */
 void conn_help(FILE *f);
 

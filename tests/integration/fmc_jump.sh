@@ -61,6 +61,8 @@ assert_contains "$OUT" "would fetch /var/sf/peers/${PEERS[2]}/certs_pushed/sftun
 assert_eq "$(grep -c 'would fetch' <<<"$OUT")" "$nfiles" "dry run: every file of the set"
 [ ! -e "$J" ] || fail "pull --dry-run wrote locally"
 assert_eq "$(backups_on_fmc)" 0 "pull --dry-run made no backup"
+expect_rc 2 fmc pull --root "$J" --dry-run --accept-new-host-keys
+assert_contains "$OUT" "fmc: --dry-run records no host key" "a dry run records no host key"
 ok "fmc pull --dry-run: says what it would fetch ($nfiles files); no backup, nothing local"
 
 expect_rc 0 fmc pull --root "$J"
