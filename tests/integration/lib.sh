@@ -1,7 +1,9 @@
 # Shared helpers for integration tests: a real SoftHSM2 token in a temp
 # dir, a development PKI, the real sftca-signer process and the real CLI.
 # Every process a test starts is stopped by the EXIT trap, pass or fail.
-set -euo pipefail
+# -E: the ERR trap below also names a failure inside a function, which
+# would otherwise end the test silently.
+set -Eeuo pipefail
 
 SRC=${SFTCA_SRC:?SFTCA_SRC must point at the source tree}
 BUILD=${SFTCA_BUILD:?SFTCA_BUILD must point at the build tree}
@@ -171,8 +173,10 @@ CONF
 start_signer() {
 	local conf=$1 name=${2:-signer}
 	local log=$T/$name.log before new
-	before=0
-	[ -f "$log" ] && before=$(wc -l <"$log")
+	# The log exists before the background job opens it: reading it first
+	# must not fail (the shell's child may not have run yet).
+	touch "$log"
+	before=$(wc -l <"$log")
 	"$SIGNER" --config "$conf" --allow-root >>"$log" 2>&1 &
 	SIGNER_PID=$!
 	echo "$SIGNER_PID" > "$T/pids/$name"
