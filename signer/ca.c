@@ -43,6 +43,9 @@ struct crl_cache {
 struct ca_registry {
 	pthread_rwlock_t lock;  /* the lists and generation states */
 	pthread_mutex_t admin;  /* one CA-changing operation at a time */
+	int admin_ledger;       /* the ledger's CA-change lock is held too (admin held) */
+	pthread_mutex_t sync_mu; /* one reload from the ledger at a time */
+	uint64_t ca_seen, rev_seen; /* the ledger's epochs the lists reflect (sync_mu) */
 	pthread_mutex_t crl_mu; /* crls, and one scheduled CRL signing at a time */
 	struct crl_cache *crls;
 	size_t ncrls;
@@ -205,9 +208,12 @@ int ca_registry_load(struct token *t, struct ledger *l, struct ca_registry **out
 	pthread_rwlock_init(&r->lock, NULL);
 	pthread_mutex_init(&r->admin, NULL);
 	pthread_mutex_init(&r->crl_mu, NULL);
+	pthread_mutex_init(&r->sync_mu, NULL);
 	r->token = t;
 	r->ledger = l;
-	if ((rc = ledger_gens_load(l, NULL, &gens, &n)) != 0)
+	/* Read before the lists: a change made meanwhile reloads them once more. */
+	if ((rc = ledger_epochs(l, &r->ca_seen, &r->rev_seen)) != 0 ||
+	    (rc = ledger_gens_load(l, NULL, &gens, &n)) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct ca_gen *g;
@@ -254,7 +260,115 @@ void ca_registry_free(struct ca_registry *r)
 	pthread_rwlock_destroy(&r->lock);
 	pthread_mutex_destroy(&r->admin);
 	pthread_mutex_destroy(&r->crl_mu);
+	pthread_mutex_destroy(&r->sync_mu);
 	free(r);
+}
+
+/* --- several signers on one ledger ------------------------------------------ */
+
+/* Bring the lists up to what the ledger holds: generations another signer
+ * made are added (their keys opened in the shared token), states and
+ * custody another signer changed are taken over. Nothing is removed: a
+ * ledger only ever adds generations. */
+static int registry_reload(struct ca_registry *r)
+{
+	struct ledger_gen *gens = NULL;
+	size_t n = 0;
+	int rc, added = 0, changed = 0;
+
+	if ((rc = ledger_gens_load(r->ledger, NULL, &gens, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct ca *c;
+		struct ca_gen *g = NULL, *ng;
+
+		pthread_rwlock_wrlock(&r->lock);
+		if ((c = ca_find(r, gens[i].ca_id)) != NULL)
+			for (size_t j = 0; j < c->n; j++)
+				if (c->gens[j]->info.generation == gens[i].generation)
+					g = c->gens[j];
+		if (g != NULL && g->info.state != gens[i].state) {
+			g->info.state = gens[i].state;
+			changed++;
+		}
+		pthread_rwlock_unlock(&r->lock);
+		if (g != NULL)
+			continue;
+		/* The token key is opened outside the lock: issuance goes on. */
+		if ((rc = gen_new(r, NULL, &gens[i], &ng)) != 0)
+			break;
+		pthread_rwlock_wrlock(&r->lock);
+		if ((rc = ca_append(r, gens[i].ca_id, ng)) != 0)
+			gen_free(ng);
+		pthread_rwlock_unlock(&r->lock);
+		added++;
+	}
+	ledger_gens_free(gens, n);
+	for (size_t i = 0; rc == 0 && i < r->n; i++) {
+		enum ca_custody cu;
+		char id[40];
+		pthread_rwlock_rdlock(&r->lock);
+		snprintf(id, sizeof(id), "%s", r->cas[i].id);
+		pthread_rwlock_unlock(&r->lock);
+		if ((rc = ledger_custody_get(r->ledger, id, &cu)) != 0 || cu == CUSTODY_NONE)
+			continue;
+		pthread_rwlock_wrlock(&r->lock);
+		if (r->cas[i].custody != cu) {
+			r->cas[i].custody = cu;
+			changed++;
+		}
+		pthread_rwlock_unlock(&r->lock);
+	}
+	if (added || changed) {
+		atomic_fetch_add(&r->crl_epoch, 1);
+		log_info("CAs reloaded from the ledger: %d generation%s added, %d change%s taken "
+			 "over from another signer",
+			 added, added == 1 ? "" : "s", changed, changed == 1 ? "" : "s");
+	}
+	return rc;
+}
+
+/* Before a call uses the CA lists: has another signer of the ledger changed
+ * a CA or revoked since? One read of two counters (nothing under SQLite). */
+static int registry_sync(struct ca_registry *r)
+{
+	uint64_t ca_ep = 0, rev_ep = 0;
+	int rc;
+
+	if ((rc = ledger_epochs(r->ledger, &ca_ep, &rev_ep)) != 0)
+		return rc;
+	pthread_mutex_lock(&r->sync_mu);
+	if (rev_ep != r->rev_seen) {
+		r->rev_seen = rev_ep;
+		atomic_fetch_add(&r->crl_epoch, 1); /* a CRL this signer cached is stale */
+	}
+	if (ca_ep != r->ca_seen && (rc = registry_reload(r)) == 0)
+		r->ca_seen = ca_ep;
+	pthread_mutex_unlock(&r->sync_mu);
+	return rc;
+}
+
+/* One CA change at a time, in this process and across every signer of the
+ * ledger, on lists brought up to date first. admin is held on return,
+ * also on failure: admin_end always follows. */
+static int admin_begin(struct ca_registry *r)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->admin);
+	r->admin_ledger = 0;
+	if ((rc = ledger_admin_lock(r->ledger)) != 0)
+		return rc;
+	r->admin_ledger = 1;
+	return registry_sync(r);
+}
+
+static void admin_end(struct ca_registry *r)
+{
+	if (r->admin_ledger)
+		ledger_admin_unlock(r->ledger);
+	r->admin_ledger = 0;
+	pthread_mutex_unlock(&r->admin);
 }
 
 int ca_get_active(struct ca_registry *r, const char *ca_id, struct ca_gen **out)
@@ -264,6 +378,8 @@ int ca_get_active(struct ca_registry *r, const char *ca_id, struct ca_gen **out)
 	int rc = 0;
 
 	*out = NULL;
+	if ((rc = registry_sync(r)) != 0)
+		return rc;
 	pthread_rwlock_rdlock(&r->lock);
 	if ((c = ca_find(r, ca_id)) == NULL || (g = ca_active(c)) == NULL)
 		rc = SFTCA_ERR_NOT_FOUND;
@@ -310,6 +426,8 @@ int ca_bundle_pem(struct ca_registry *r, const char *ca_id, char **pem)
 	int rc = 0;
 
 	*pem = NULL;
+	if ((rc = registry_sync(r)) != 0)
+		return rc;
 	pthread_rwlock_rdlock(&r->lock);
 	if ((c = ca_find(r, ca_id)) == NULL)
 		rc = SFTCA_ERR_NOT_FOUND;
@@ -327,6 +445,8 @@ int ca_cert_pem(struct ca_registry *r, const char *ca_id, unsigned generation, u
 	int rc = 0;
 
 	*pem = NULL;
+	if ((rc = registry_sync(r)) != 0)
+		return rc;
 	pthread_rwlock_rdlock(&r->lock);
 	if ((c = ca_find(r, ca_id)) == NULL) {
 		rc = SFTCA_ERR_NOT_FOUND;
@@ -352,6 +472,8 @@ int ca_foreach(struct ca_registry *r, const char *ca_id, ca_visit_fn fn, void *a
 {
 	int rc = 0, found = 0;
 
+	if ((rc = registry_sync(r)) != 0)
+		return rc;
 	pthread_rwlock_rdlock(&r->lock);
 	for (size_t i = 0; i < r->n && rc == 0; i++) {
 		struct ca *c = &r->cas[i];
@@ -579,7 +701,8 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 		key_type = "rsa:2048";
 	if ((rc = check_key_type(key_type, res)) != 0 || (rc = check_days(&days, res)) != 0)
 		return rc;
-	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_begin(r)) != 0)
+		goto out;
 	pthread_rwlock_rdlock(&r->lock);
 	exists = ca_find(r, ca_id) != NULL;
 	pthread_rwlock_unlock(&r->lock);
@@ -601,7 +724,7 @@ int ca_create(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	X509_NAME_free(subject);
 	X509_free(cert);
 	EVP_PKEY_free(pub);
@@ -653,7 +776,8 @@ int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char
 	memset(res, 0, sizeof(*res));
 	if ((rc = check_days(&days, res)) != 0)
 		return rc;
-	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_begin(r)) != 0)
+		goto out;
 	if ((rc = admin_active(r, ca_id, res, &a, &gen, NULL)) != 0)
 		goto out;
 	/* Same key, same subject: every leaf the old certificate signed verifies
@@ -667,7 +791,7 @@ int ca_renew(struct ca_registry *r, const char *ca_id, unsigned days, const char
 	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = gen;
 out:
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	ca_gen_put(a);
 	X509_free(cert);
 	return rc;
@@ -765,7 +889,8 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	memset(res, 0, sizeof(*res));
 	if ((rc = check_days(&days, res)) != 0)
 		return rc;
-	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_begin(r)) != 0)
+		goto out;
 	if ((rc = admin_active(r, ca_id, res, &a, &gen, &retiring)) != 0)
 		goto out;
 	if (!key_type || !key_type[0])
@@ -793,7 +918,7 @@ int ca_rotate(struct ca_registry *r, const char *ca_id, const char *key_type, un
 	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = gen;
 out:
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	ca_gen_put(a);
 	X509_free(cert);
 	EVP_PKEY_free(pub);
@@ -808,7 +933,8 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 	int rc, retiring = 0, changed = 0;
 
 	memset(res, 0, sizeof(*res));
-	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_begin(r)) != 0)
+		goto out;
 	if ((rc = admin_active(r, ca_id, res, &a, &gen, &retiring)) != 0)
 		goto out;
 	if (!retiring) {
@@ -842,7 +968,7 @@ int ca_finalize(struct ca_registry *r, const char *ca_id, int force, const char 
 	log_info("CA %s: %d retiring generation%s finalized by %s", ca_id, changed,
 		 changed == 1 ? "" : "s", requester);
 out:
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	ca_gen_put(a);
 	return rc;
 }
@@ -901,7 +1027,8 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 	}
 	if ((rc = check_import_cert(ca_id, cert, key, res)) != 0)
 		return rc;
-	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_begin(r)) != 0)
+		goto out;
 	pthread_rwlock_rdlock(&r->lock);
 	exists = ca_find(r, ca_id) != NULL;
 	pthread_rwlock_unlock(&r->lock);
@@ -919,7 +1046,7 @@ int ca_import(struct ca_registry *r, const char *ca_id, X509 *cert, EVP_PKEY *ke
 	if ((rc = commit_generation(r, call, &gc)) == 0)
 		res->generation = 1;
 out:
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	return rc;
 }
 
@@ -935,7 +1062,8 @@ int ca_set_custody(struct ca_registry *r, const char *ca_id, enum ca_custody cus
 		msg_set(&res->message, "custody must be shared or exclusive");
 		return SFTCA_ERR_INVALID;
 	}
-	pthread_mutex_lock(&r->admin);
+	if ((rc = admin_begin(r)) != 0)
+		goto out;
 	pthread_rwlock_rdlock(&r->lock);
 	if ((c = ca_find(r, ca_id)) != NULL)
 		*previous = c->custody;
@@ -958,7 +1086,7 @@ int ca_set_custody(struct ca_registry *r, const char *ca_id, enum ca_custody cus
 	log_info("CA %s custody %s -> %s by %s", ca_id, custody_name(*previous),
 		 custody_name(custody), requester);
 out:
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	return rc;
 }
 
@@ -996,13 +1124,13 @@ int ca_revoke(struct ca_registry *r, const char *ca_id, const char *serial, cons
 	if (serial_canonical(serial, canonical, canonlen) != 0)
 		return SFTCA_ERR_INVALID;
 	*at = time(NULL);
-	pthread_mutex_lock(&r->admin);
-	rc = ledger_revoke(r->ledger, ca_id, canonical,
-			   reason && reason[0] ? reason : "unspecified", *at, generation,
-			   before_commit, arg);
+	if ((rc = admin_begin(r)) == 0)
+		rc = ledger_revoke(r->ledger, ca_id, canonical,
+				   reason && reason[0] ? reason : "unspecified", *at, generation,
+				   before_commit, arg);
 	if (rc == 0)
 		atomic_fetch_add(&r->crl_epoch, 1);
-	pthread_mutex_unlock(&r->admin);
+	admin_end(r);
 	return rc;
 }
 
@@ -1204,20 +1332,27 @@ int ca_crl_current(struct ca_registry *r, const char *ca_id, struct token_call *
 		   struct ca_crl_result *out)
 {
 	int64_t now = time(NULL);
-	uint64_t epoch;
+	uint64_t epoch, last = 0;
 	struct crl_cache *c;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	if ((rc = registry_sync(r)) != 0)
+		return rc;
 	pthread_mutex_lock(&r->crl_mu);
 	if ((c = crl_cached(r, ca_id)) == NULL) {
 		rc = SFTCA_ERR_NOMEM;
 		goto out;
 	}
+	/* Another signer of the ledger may have published a later number:
+	 * serving ours after it would make the numbers go back. */
+	if ((rc = ledger_crl_last(r->ledger, ca_id, &last)) != 0)
+		goto out;
 	/* Fresh: nothing revoked and no CA changed since (a renewal moves the
 	 * nextUpdate it must reach), and not yet past it. */
 	epoch = atomic_load(&r->crl_epoch);
-	if (c->crl.pem == NULL || c->epoch != epoch || c->crl.next_update <= now) {
+	if (c->crl.pem == NULL || c->epoch != epoch || c->crl.next_update <= now ||
+	    last > c->crl.number) {
 		struct ca_crl_result fresh;
 		if ((rc = crl_sign(r, ca_id, 0, call, &fresh)) != 0)
 			goto out;

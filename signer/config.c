@@ -258,6 +258,19 @@ static int handler(void *user, const char *section, const char *name, const char
 		snprintf(c->error, sizeof(c->error), "unknown key \"%s\" in [pkcs11]", name);
 		return 0;
 	}
+	if (strcmp(section, "ledger") == 0) {
+		unsigned long n;
+		if (strcmp(name, "url") == 0)
+			return set_str(&cfg->ledger_url, value);
+		if (strcmp(name, "password_file") == 0)
+			return set_str(&cfg->ledger_password_file, value);
+		if (strcmp(name, "lease_seconds") == 0 &&
+		    parse_ulong(c, name, value, 3, 3600, &n))
+			return cfg->ledger_lease = (unsigned)n, 1;
+		if (c->error[0] == '\0')
+			snprintf(c->error, sizeof(c->error), "unknown key \"%s\" in [ledger]", name);
+		return 0;
+	}
 	if (strcmp(section, "limits") == 0)
 		return handle_limits(c, name, value);
 	if (strcmp(section, "authz") == 0)
@@ -399,6 +412,13 @@ int config_validate(const struct signer_config *cfg)
 			  cfg->path);
 		bad = 1;
 	}
+	if ((cfg->ledger_password_file || cfg->ledger_lease) &&
+	    (cfg->ledger_url == NULL || cfg->ledger_url[0] == '\0')) {
+		log_error("%s: [ledger] password_file and lease_seconds need url (a PostgreSQL "
+			  "ledger); without url the ledger is SQLite in state_dir",
+			  cfg->path);
+		bad = 1;
+	}
 	if (cfg->client_crl && !cfg->client_ca) {
 		log_error("%s: client_crl needs client_ca in [signer] (its CRLs are checked against it)",
 			  cfg->path);
@@ -438,6 +458,8 @@ void config_free(struct signer_config *cfg)
 	free(cfg->module);
 	free(cfg->token_label);
 	free(cfg->pin_file);
+	free(cfg->ledger_url);
+	free(cfg->ledger_password_file);
 	for (size_t i = 0; i < cfg->nauthz; i++) {
 		free(cfg->authz[i].cn);
 		for (size_t j = 0; j < cfg->authz[i].ncas; j++)

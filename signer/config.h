@@ -32,6 +32,10 @@ struct signer_config {
 	char *user;              /* drop to this user after binding (optional) */
 	/* [pkcs11] */
 	char *module, *token_label, *pin_file;
+	/* [ledger] (absent: SQLite in state_dir) */
+	char *ledger_url;           /* a libpq URI: PostgreSQL, shared by several signers */
+	char *ledger_password_file; /* its password, mode-checked like the PIN file */
+	unsigned ledger_lease;      /* seconds; 0 = 30 */
 	/* [limits] */
 	unsigned max_batch;      /* items per IssueBatch (1000) */
 	size_t max_message;      /* bytes per gRPC message (16 MiB) */

@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "ca.h"
 #include "errors.h"
+#include "failpoint.h"
 #include "ledger.h"
 #include "log.h"
 #include "msg.h"
@@ -306,9 +307,11 @@ int issue_batch(struct signer *s, const struct caller *who, struct signer_call *
 		memset(&out[i], 0, sizeof(out[i]));
 	}
 	if ((r = ca_get_active(s->cas, ca_id, &g)) != 0) {
-		if (r == SFTCA_ERR_NOT_FOUND)
+		if (r == SFTCA_ERR_NOT_FOUND) {
 			msg_set(msg, "no CA %s", ca_id);
-		else
+		} else if (r == SFTCA_ERR_LEDGER) {
+			r = unsigned_batch(items, n, "the ledger cannot be read", r, msg);
+		} else
 			msg_set(msg, "CA %s cannot sign: its key is not usable", ca_id);
 		goto out;
 	}
@@ -329,6 +332,11 @@ int issue_batch(struct signer *s, const struct caller *who, struct signer_call *
 	/* Write-ahead: nothing is signed unless its serial is on record. */
 	if ((r = reserve(s, items, n, ca_id, *generation, &nres)) != 0) {
 		r = unsigned_batch(items, n, "ledger write failed", r, msg);
+		goto out;
+	}
+	/* A test kills the signer here: serials on record, nothing signed. */
+	if (failpoint("issue.reserved") != 0) {
+		r = unsigned_batch(items, n, "test failpoint issue.reserved", SFTCA_ERR_IO, msg);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -1,8 +1,10 @@
 /* The ledger: every CA generation and every certificate serial, in SQLite
- * (WAL, synchronous=FULL) in the state directory. Serials are written as
- * 'pending' before the token signs them and become 'issued' with the
- * certificate after; rows still pending at start-up (a crash) become
- * 'abandoned' and are never reused. */
+ * (WAL, synchronous=FULL) in the state directory, or in PostgreSQL shared by
+ * several signers ([ledger] url). Serials are written as 'pending' before
+ * the token signs them and become 'issued' with the certificate after; rows
+ * a dead signer left pending (a crash) become 'abandoned' and are never
+ * reused: at start-up under SQLite, once the signer's lease has expired
+ * under PostgreSQL. */
 #ifndef SFTCA_LEDGER_H
 #define SFTCA_LEDGER_H
 
@@ -74,11 +76,69 @@ struct ledger_cert {
 	size_t cert_len;
 };
 
-/* Open (creating the schema on first use) state_dir/ledger.db; turns
- * leftover 'pending' rows into 'abandoned' and reports how many. */
+struct ledger_opts {
+	const char *state_dir;     /* SQLite: state_dir/ledger.db */
+	const char *url;           /* a libpq URI: PostgreSQL; NULL: SQLite */
+	const char *password_file; /* PostgreSQL: the password, mode-checked like the PIN */
+	unsigned lease_seconds;    /* PostgreSQL: a signer silent this long is dead (30) */
+};
+
+/* Open (creating or migrating the schema) the ledger o names; turns
+ * 'pending' rows of dead signers into 'abandoned' and reports how many. */
+int ledger_open_opts(const struct ledger_opts *o, struct ledger **out, int *abandoned)
+	__attribute__((warn_unused_result));
+/* The SQLite ledger of state_dir. */
 int ledger_open(const char *state_dir, struct ledger **out, int *abandoned)
 	__attribute__((warn_unused_result));
 void ledger_close(struct ledger *l);
+/* "sqlite" or "postgresql". */
+const char *ledger_backend(const struct ledger *l);
+/* The ledger file, or the database (never its password), for messages. */
+const char *ledger_where(const struct ledger *l);
+/* This signer's instance id: a UUID made at open, on each row it reserves
+ * and in each audit record. */
+const char *ledger_instance(const struct ledger *l);
+
+/* --- several signers on one ledger --- */
+/* Counters another signer's CA change (generation, custody) or revocation
+ * advances: a signer reloads its CAs when ca_epoch moved. Both 0 on SQLite
+ * (one signer per ledger). */
+int ledger_epochs(struct ledger *l, uint64_t *ca_epoch, uint64_t *revocation_epoch)
+	__attribute__((warn_unused_result));
+/* Serialise a CA change across every signer of the ledger (PostgreSQL: an
+ * advisory lock; SQLite: nothing, the state directory's lock already
+ * makes one signer). */
+int ledger_admin_lock(struct ledger *l) __attribute__((warn_unused_result));
+void ledger_admin_unlock(struct ledger *l);
+
+/* --- moving a ledger (sftca-signer migrate-ledger) --- */
+struct ledger_custody_row {
+	char ca_id[40];
+	enum ca_custody custody;
+	int64_t changed_at;
+	char changed_by[192];
+};
+struct ledger_crl_row {
+	char ca_id[40];
+	uint64_t last;
+};
+struct ledger_import {
+	struct ledger_gen *gens;      /* with state */
+	size_t ngens;
+	struct ledger_custody_row *custody;
+	size_t ncustody;
+	struct ledger_cert *certs;    /* every state, DER owned */
+	size_t ncerts;
+	struct ledger_crl_row *crls;
+	size_t ncrls;
+};
+/* Everything in l (a whole copy in memory). */
+int ledger_dump(struct ledger *l, struct ledger_import *out) __attribute__((warn_unused_result));
+void ledger_import_free(struct ledger_import *im);
+/* Write im into l, which must hold no CA and no certificate yet
+ * (SFTCA_ERR_EXISTS otherwise), in one transaction. */
+int ledger_import(struct ledger *l, const struct ledger_import *im)
+	__attribute__((warn_unused_result));
 
 /* --- CA generations --- */
 /* Insert g as the new active generation; the previous active generation
@@ -154,6 +214,10 @@ int ledger_list(struct ledger *l, const struct ledger_filter *f, ledger_row_fn f
 
 /* Next CRL number for ca_id (starts at 1), persisted before it is used. */
 int ledger_next_crl_number(struct ledger *l, const char *ca_id, uint64_t *number)
+	__attribute__((warn_unused_result));
+
+/* The last CRL number handed out for ca_id (0: none yet). */
+int ledger_crl_last(struct ledger *l, const char *ca_id, uint64_t *last)
 	__attribute__((warn_unused_result));
 
 /* Integrity check: no duplicate serials, every issued row's DER parses and

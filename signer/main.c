@@ -402,17 +402,26 @@ struct runtime {
 	int lockfd;
 };
 
+/* The ledger the configuration names: [ledger] url, else SQLite in state_dir. */
+static struct ledger_opts ledger_opts_of(const struct signer_config *cfg)
+{
+	struct ledger_opts o = { cfg->state_dir, cfg->ledger_url, cfg->ledger_password_file,
+				 cfg->ledger_lease };
+	return o;
+}
+
 /* Open token, ledger, audit log and CAs in that order. */
 static int open_core(const struct signer_config *cfg, struct signer *s, int recover)
 {
 	struct token_opts to = { cfg->module, cfg->token_label, cfg->pin_file, cfg->sessions,
 				 recover };
+	struct ledger_opts lo = ledger_opts_of(cfg);
 	int abandoned = 0, r;
 
 	s->cfg = cfg;
 	if ((r = token_open(&to, &s->token)) != 0)
 		return r;
-	if ((r = ledger_open(cfg->state_dir, &s->ledger, &abandoned)) != 0)
+	if ((r = ledger_open_opts(&lo, &s->ledger, &abandoned)) != 0)
 		return r;
 	if (abandoned > 0)
 		log_warn("%d serials left pending by an interrupted run are now abandoned (never "
@@ -619,6 +628,7 @@ out:
 static int check_ledger(const struct signer_config *cfg, int argc, char **argv)
 {
 	struct ledger *l = NULL;
+	struct ledger_opts lo;
 	struct owner own;
 	unsigned problems = 0;
 	int abandoned = 0, lockfd, r;
@@ -631,16 +641,105 @@ static int check_ledger(const struct signer_config *cfg, int argc, char **argv)
 		close(lockfd);
 		return 1;
 	}
-	if ((r = ledger_open(cfg->state_dir, &l, &abandoned)) == 0)
+	lo = ledger_opts_of(cfg);
+	if ((r = ledger_open_opts(&lo, &l, &abandoned)) == 0) {
 		r = ledger_check(l, &problems);
+		printf("ledger %s: %s (%u problem%s; %d pending rows marked abandoned now)\n",
+		       ledger_where(l), problems ? "DAMAGED" : "intact", problems,
+		       problems == 1 ? "" : "s", abandoned);
+	}
 	ledger_close(l);
 	close(lockfd);
 	if (r != 0)
 		return 1;
-	printf("ledger %s/ledger.db: %s (%u problem%s; %d pending rows marked abandoned now)\n",
-	       cfg->state_dir, problems ? "DAMAGED" : "intact", problems, problems == 1 ? "" : "s",
-	       abandoned);
 	return problems ? 1 : 0;
+}
+
+static int count_row(void *arg, const struct ledger_cert *row)
+{
+	(void)row;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* How many generations and certificates l holds. */
+static int ledger_count_rows(struct ledger *l, size_t *ngens, size_t *ncerts)
+{
+	struct ledger_filter f = { .limit = 5000 };
+	struct ledger_gen *gens;
+	unsigned count;
+	int r;
+
+	if ((r = ledger_gens_load(l, NULL, &gens, ngens)) != 0)
+		return r;
+	ledger_gens_free(gens, *ngens);
+	*ncerts = 0;
+	do {
+		if ((r = ledger_list(l, &f, count_row, ncerts, &f.after_rowid, &count)) != 0)
+			return r;
+	} while (count == f.limit);
+	return 0;
+}
+
+/* Copy the SQLite ledger of state_dir into the PostgreSQL ledger of
+ * [ledger] url, which must be empty: every generation, custody change,
+ * certificate (DER and state) and CRL number, in one transaction, then
+ * counted again on both sides. */
+static int migrate_ledger(const struct signer_config *cfg, int argc, char **argv)
+{
+	struct ledger_opts lo = ledger_opts_of(cfg);
+	struct ledger *from = NULL, *to = NULL;
+	struct ledger_import im = { 0 };
+	size_t ngens = 0, ncerts = 0;
+	struct owner own;
+	char path[4096];
+	int abandoned = 0, lockfd, r = 1;
+
+	(void)argv;
+	if (argc > 1) {
+		command_usage(stderr, "migrate-ledger");
+		return 2;
+	}
+	if (cfg->ledger_url == NULL || cfg->ledger_url[0] == '\0') {
+		log_error("%s: migrate-ledger copies into the PostgreSQL ledger of [ledger] url, "
+			  "and there is none",
+			  cfg->path);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/ledger.db", cfg->state_dir);
+	if (access(path, F_OK) != 0) {
+		log_error("migrate-ledger: %s: no SQLite ledger to copy (%s)", path, strerror(errno));
+		return 1;
+	}
+	if (state_owner(cfg, &own) != 0 ||
+	    (lockfd = lock_state_dir(cfg->state_dir, "migrate-ledger", &own)) < 0)
+		return 1;
+	if (drop_privileges(&own) != 0)
+		goto out;
+	if (ledger_open(cfg->state_dir, &from, &abandoned) != 0 || ledger_dump(from, &im) != 0)
+		goto out;
+	if (ledger_open_opts(&lo, &to, NULL) != 0 || ledger_import(to, &im) != 0)
+		goto out;
+	/* Read it back: the same number of everything, or say so. */
+	if (ledger_count_rows(to, &ngens, &ncerts) != 0)
+		goto out;
+	if (ngens != im.ngens || ncerts != im.ncerts) {
+		log_error("migrate-ledger: %s now holds %zu generations and %zu certificates; "
+			  "%s held %zu and %zu",
+			  ledger_where(to), ngens, ncerts, path, im.ngens, im.ncerts);
+		goto out;
+	}
+	printf("ledger %s copied into %s: %zu CA generations, %zu custody changes, %zu "
+	       "certificates, %zu CRL numbers (%d pending rows were abandoned first).\n"
+	       "Set [ledger] url in every signer's configuration; keep %s as a backup.\n",
+	       path, ledger_where(to), im.ngens, im.ncustody, im.ncerts, im.ncrls, abandoned, path);
+	r = 0;
+out:
+	ledger_import_free(&im);
+	ledger_close(to);
+	ledger_close(from);
+	close(lockfd);
+	return r;
 }
 
 static int init_token(const struct signer_config *cfg, int argc, char **argv)
@@ -752,6 +851,8 @@ static const struct command commands[] = {
 	  "move an existing InternalCA into the token (signer stopped)" },
 	{ "check-ledger", check_ledger, 1, "",
 	  "check the ledger's integrity (signer stopped)" },
+	{ "migrate-ledger", migrate_ledger, 1, "",
+	  "copy the SQLite ledger into the empty PostgreSQL ledger of [ledger] url" },
 	{ "verify-audit", verify_audit, 0, "FILE... [--head FILE] [--key PEM]",
 	  "check the audit log's hash chain (and, with --key, its signed checkpoint)" },
 	{ "init-token", init_token, 0, "--module SO --label LABEL --so-pin-file FILE --pin-file FILE",

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Issue 14: several signers on one PostgreSQL ledger. A real PostgreSQL
+# (started here, stopped at the end), signers A and B sharing one SoftHSM2
+# token directory and one database, each with its own state directory.
+# - the schema is created on an empty database; a newer one is refused;
+# - a rotation on A followed at once by an issuance on B: B signs with the
+#   new generation;
+# - CRLs fetched alternately from A and B have strictly increasing numbers;
+# - a signer killed with serials reserved: its pending rows are abandoned by
+#   the other signer only after its lease expired;
+# - the database restarted: calls fail cleanly, then work again without a
+#   signer restart;
+# - migrate-ledger copies a SQLite ledger into an empty database, all of it,
+#   and refuses a database that holds a ledger.
+. "$(dirname "$0")/lib.sh"
+need openssl
+
+start_pg
+make_token
+make_pki
+LEASE=4
+
+# conf NAME: signer NAME's configuration (own state dir and unix socket).
+conf() {
+	local name=$1
+	write_conf "$T/$name.conf"
+	sed -i "s|^state_dir = .*|state_dir = $T/state-$name|; s|unix:$T/run/signer.sock|unix:$T/run/$name.sock|" "$T/$name.conf"
+	printf 'lease_seconds = %s\n' "$LEASE" >> "$T/$name.conf"
+	# lease_seconds belongs to [ledger]: move it there (write_conf ends with [authz]).
+	python3 - "$T/$name.conf" <<'PY'
+import sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+lease = [l for l in lines if l.startswith("lease_seconds")][0]
+lines = [l for l in lines if not l.startswith("lease_seconds")]
+i = lines.index("[ledger]")
+lines.insert(i + 1, lease)
+open(p, "w").write("\n".join(lines) + "\n")
+PY
+}
+# on NAME CMD...: the CLI as CN against signer NAME (its TCP port).
+on() { local name=$1 cn=$2; shift 2; PORT=${PORTS[$name]} as "$cn" "$@"; }
+declare -A PORTS
+# crlnum FILE: the CRL number in decimal (openssl prints it as 0x…).
+crlnum() { local n; n=$(openssl crl -in "$1" -noout -crlnumber | cut -d= -f2); echo $((n)); }
+
+conf a
+conf b
+start_signer "$T/a.conf" a
+PORTS[a]=$PORT
+assert_eq "$(psql_q "SELECT value FROM meta WHERE key = 'schema_version'")" 2 "schema created on the empty database"
+assert_file_contains "$T/a.log" "schema version 2 created" "the signer says it created the schema"
+start_signer "$T/b.conf" b
+PORTS[b]=$PORT
+assert_eq "$(psql_q "SELECT count(*) FROM signers WHERE stopped_at IS NULL")" 2 "both signers hold a lease"
+ok "schema created by the first signer; both signers registered"
+
+# --- a rotation on A, at once an issuance on B --------------------------------
+F=$T/fmc
+expect_rc 0 on a ops-admin ca create --ca "$CA_ID"
+"$SRC/scripts/make-fmc-tree.sh" --root "$F" --fmc-uuid "$CA_ID" --peers 6 >/dev/null
+expect_rc 0 on b ops-admin issue --ca "$CA_ID" --root "$F" --force
+expect_rc 0 on a ops-admin ca rotate --ca "$CA_ID"
+expect_rc 0 on b fmc-east issue --ca "$CA_ID" --root "$F"
+on a ops-admin ca cert --ca "$CA_ID" > "$T/g2.pem"
+assert_contains "$(openssl x509 -in "$T/g2.pem" -noout -text)" "Serial Number" "generation 2 certificate"
+for p in "$F"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem; do
+	assert_eq "$(openssl verify -CAfile "$T/g2.pem" "$p" 2>&1)" "$p: OK" "B's leaf verifies against A's new generation alone"
+done
+assert_eq "$(psql_q "SELECT count(DISTINCT generation) FROM certificates WHERE requester = 'cn=fmc-east'")" 1 "B's batch used one generation"
+assert_eq "$(psql_q "SELECT DISTINCT generation FROM certificates WHERE requester = 'cn=fmc-east'")" 2 "and it is generation 2"
+assert_file_contains "$T/b.log" "CAs reloaded from the ledger" "B took over A's change"
+ok "rotation on A, issuance on B right after: B signed with generation 2"
+
+# --- CRL numbers across signers ---------------------------------------------
+last=0
+for i in 1 2 3 4 5 6; do
+	s=$([ $((i % 2)) -eq 1 ] && echo a || echo b)
+	expect_rc 0 on "$s" fmc-east crl --ca "$CA_ID" --out "$T/crl-$i.pem"
+	n=$(crlnum "$T/crl-$i.pem")
+	[ "$n" -gt "$last" ] || fail "CRL $i from signer $s has number $n, not above $last"
+	last=$n
+done
+# A revocation on B: A's next CRL (from its cache otherwise) lists it.
+serial=$(openssl x509 -in "$(ls "$F"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem | head -1)" -noout -serial | cut -d= -f2)
+expect_rc 0 on b ops-admin revoke --ca "$CA_ID" --serial "$serial" --reason superseded
+expect_rc 0 on a fmc-east crl --ca "$CA_ID" --out "$T/crl-r.pem"
+assert_contains "$(openssl crl -in "$T/crl-r.pem" -noout -text)" "$serial" "A's CRL lists B's revocation"
+n=$(crlnum "$T/crl-r.pem")
+[ "$n" -gt "$last" ] || fail "CRL after the revocation has number $n, not above $last"
+ok "CRLs fetched alternately from A and B: numbers strictly increase; a revocation on B is in A's next CRL"
+
+# --- a signer dies with serials reserved -----------------------------------
+conf c
+SFTCA_FAILPOINTS=issue.reserved=kill start_signer "$T/c.conf" c
+PORTS[c]=$PORT
+inst_c=$(psql_q "SELECT instance_id FROM signers WHERE stopped_at IS NULL ORDER BY started_at DESC LIMIT 1")
+set +e
+on c ops-admin issue --ca "$CA_ID" --root "$F" --force >/dev/null 2>&1
+set -e
+pid_c=$(cat "$T/pids/c")
+c_dead() { ! kill -0 "$pid_c" 2>/dev/null; }
+wait_until 10 "signer C killed by its failpoint" c_dead
+rm -f "$T/pids/c"
+died=$(date +%s)
+pending=$(psql_q "SELECT count(*) FROM certificates WHERE instance_id = '$inst_c' AND state = 'pending'")
+[ "$pending" -gt 0 ] || fail "C died with no pending rows on record"
+lease_c=$(psql_q "SELECT lease_until FROM signers WHERE instance_id = '$inst_c'")
+# Still within C's lease: nobody may take its rows yet.
+if [ "$(psql_q "SELECT lease_until >= extract(epoch from clock_timestamp())::bigint FROM signers WHERE instance_id = '$inst_c'")" = t ]; then
+	assert_eq "$(psql_q "SELECT count(*) FROM certificates WHERE instance_id = '$inst_c' AND state = 'pending'")" "$pending" \
+		"C's rows stay pending while its lease runs"
+fi
+c_settled() { [ "$(psql_q "SELECT count(*) FROM certificates WHERE instance_id = '$inst_c' AND state = 'pending'")" = 0 ]; }
+wait_until 30 "C's pending rows abandoned" c_settled
+abandoned_at=$(psql_q "SELECT extract(epoch from clock_timestamp())::bigint")
+[ "$abandoned_at" -gt "$lease_c" ] || fail "C's rows were abandoned at $abandoned_at, before its lease ended at $lease_c"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates WHERE instance_id = '$inst_c' AND state = 'abandoned'")" "$pending" "every pending row of C is abandoned"
+assert_file_contains "$T/a.log" "serials left pending by a signer whose lease expired are now abandoned" "a live signer says so" ||
+	assert_file_contains "$T/b.log" "serials left pending by a signer whose lease expired are now abandoned" "a live signer says so"
+ok "C killed with $pending serials reserved: pending through its lease, abandoned after it ($((abandoned_at - died)) s after its death)"
+
+# --- the database restarted ---------------------------------------------------
+pg_stop
+set +e
+OUT=$(on a ops-admin issue --ca "$CA_ID" --root "$F" --force --timeout 20 2>&1)
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "an issue with the database down succeeded: $OUT"
+assert_contains "$OUT" "ledger|UNAVAILABLE|unavailable" "the failure names the ledger"
+assert_file_contains "$T/a.log" "the database cannot be reached|cannot be read|ledger" "A logs the database outage"
+pg_start
+expect_rc 0 on a ops-admin issue --ca "$CA_ID" --root "$F" --force
+expect_rc 0 on b fmc-east issue --ca "$CA_ID" --root "$F" --force
+kill -0 "$(cat "$T/pids/a")" && kill -0 "$(cat "$T/pids/b")" || fail "a signer died with the database"
+ok "database stopped: issue fails naming the ledger; started again: both signers issue without a restart"
+
+# Under load: a restart while B issues in a loop; afterwards nothing is
+# pending for a live signer and every issued row carries its certificate.
+(for _ in $(seq 8); do on b fmc-east issue --ca "$CA_ID" --root "$F" --force >/dev/null 2>&1 || true; done) &
+loader=$!
+sleep 1
+pg_restart
+wait "$loader" || true
+expect_rc 0 on b fmc-east issue --ca "$CA_ID" --root "$F" --force
+assert_eq "$(psql_q "SELECT count(*) FROM certificates c JOIN signers s USING (instance_id) WHERE c.state = 'pending' AND s.stopped_at IS NULL AND s.lease_until >= extract(epoch from clock_timestamp())::bigint")" 0 "no live signer left rows pending"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates WHERE state = 'issued' AND (cert_der IS NULL OR cert_sha256 IS NULL)")" 0 "every issued row holds its certificate"
+ok "database restarted under load: the signers go on; the ledger is whole"
+
+# --- a newer schema is refused -----------------------------------------------
+psql_q "UPDATE meta SET value = '99' WHERE key = 'schema_version'" >/dev/null
+conf d
+set +e
+"$SIGNER" --config "$T/d.conf" --allow-root > "$T/d.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "a signer started on a newer schema"
+assert_file_contains "$T/d.out" "schema version 99; this signer knows up to 2: refusing to touch it" "the refusal names both versions"
+psql_q "UPDATE meta SET value = '2' WHERE key = 'schema_version'" >/dev/null
+ok "a ledger with a newer schema is refused"
+
+# --- migrate-ledger: SQLite into an empty database -------------------------------
+stop_signer a
+stop_signer b
+LEDGER_URL= write_conf "$T/s.conf"
+sed -i "s|^state_dir = .*|state_dir = $T/state-s|; s|unix:$T/run/signer.sock|unix:$T/run/s.sock|" "$T/s.conf"
+start_signer "$T/s.conf" s
+PORTS[s]=$PORT
+CA3=0b6e2a6e-8a2e-11ef-92d8-fd927e807d77
+F3=$T/fmc3
+expect_rc 0 on s ops-admin ca create --ca "$CA3"
+"$SRC/scripts/make-fmc-tree.sh" --root "$F3" --fmc-uuid "$CA3" --peers 5 >/dev/null
+expect_rc 0 on s ops-admin issue --ca "$CA3" --root "$F3" --force
+serial3=$(openssl x509 -in "$(ls "$F3"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem | head -1)" -noout -serial | cut -d= -f2)
+expect_rc 0 on s ops-admin revoke --ca "$CA3" --serial "$serial3" --reason keyCompromise
+expect_rc 0 on s ops-admin crl --ca "$CA3" --out "$T/crl3.pem"
+on s ops-admin ledger --ca "$CA3" --format csv | sort > "$T/before.csv"
+stop_signer s
+pg_as "$PG_BIN/psql" -X -q -h "$PG_DIR/pg/sock" -p "$PG_PORT" -U postgres -d postgres \
+	-c "CREATE DATABASE sftca2 OWNER sftca" >/dev/null
+URL2=postgresql://sftca@127.0.0.1:$PG_PORT/sftca2
+sed "s|^state_dir = .*|state_dir = $T/state-s|; s|unix:$T/run/signer.sock|unix:$T/run/s.sock|" "$T/s.conf" > "$T/m.conf"
+printf '[ledger]\nurl = %s\npassword_file = %s\n' "$URL2" "$PG_PWFILE" >> "$T/m.conf"
+expect_rc 0 "$SIGNER" --config "$T/m.conf" migrate-ledger
+assert_contains "$OUT" "copied into $URL2: 1 CA generations, 1 custody changes, 5 certificates, 1 CRL numbers" "the copy is counted"
+start_signer "$T/m.conf" m
+PORTS[m]=$PORT
+on m ops-admin ledger --ca "$CA3" --format csv | sort > "$T/after.csv"
+assert_eq "$(diff "$T/before.csv" "$T/after.csv" && echo same)" same "every row the same after the move"
+expect_rc 0 on m ops-admin crl --ca "$CA3" --out "$T/crl3b.pem"
+assert_eq "$(crlnum "$T/crl3b.pem")" 2 "CRL numbering goes on from the SQLite ledger's"
+assert_contains "$(openssl crl -in "$T/crl3b.pem" -noout -text)" "$serial3" "the revocation came along"
+stop_signer m
+expect_rc 1 "$SIGNER" --config "$T/m.conf" migrate-ledger
+assert_contains "$OUT" "already holds .* CA generations and certificates: copying into it would mix two ledgers" "a second copy is refused"
+ok "migrate-ledger: SQLite ledger copied whole (rows, revocation, CRL number); a non-empty database refused"
