@@ -13,7 +13,7 @@
 
 /* GetCA of one generation (0 = active): its certificate into *cert, and
  * with info the CA's description. */
-static int get_gen(struct rpc_client *c, const char *ca_id, unsigned gen, X509 **cert,
+static int get_gen(struct signer_conn *c, const char *ca_id, unsigned gen, X509 **cert,
 		   Sftca__V1__GetCAResponse **keep)
 {
 	Sftca__V1__GetCARequest q = SFTCA__V1__GET_CAREQUEST__INIT;
@@ -42,7 +42,7 @@ static int get_gen(struct rpc_client *c, const char *ca_id, unsigned gen, X509 *
 }
 
 /* The ids of the signer's other CAs (those the caller may see). */
-static int get_others(struct rpc_client *c, const char *ca_id, struct ca_held *h)
+static int get_others(struct signer_conn *c, const char *ca_id, struct ca_held *h)
 {
 	Sftca__V1__GetStatusRequest q = SFTCA__V1__GET_STATUS_REQUEST__INIT;
 	Sftca__V1__GetStatusResponse *r = NULL;
@@ -62,7 +62,7 @@ static int get_others(struct rpc_client *c, const char *ca_id, struct ca_held *h
 	return 0;
 }
 
-int ca_held_fetch(struct rpc_client *c, const char *ca_id, struct ca_held *h)
+int ca_held_fetch(struct signer_conn *c, const char *ca_id, struct ca_held *h)
 {
 	Sftca__V1__GetCAResponse *info = NULL;
 	X509 *active = NULL;

@@ -23,7 +23,7 @@ struct ca_held {
 
 /* Ask the signer (GetCA per generation, GetStatus for the other CAs). 0,
  * or an error already reported. */
-int ca_held_fetch(struct rpc_client *c, const char *ca_id, struct ca_held *h)
+int ca_held_fetch(struct signer_conn *c, const char *ca_id, struct ca_held *h)
 	__attribute__((warn_unused_result));
 void ca_held_free(struct ca_held *h);
 /* 1 when the key of a bundle generation signed leaf. */

@@ -61,13 +61,34 @@ int client_known_hosts(const char *flag, char *buf, size_t len, char *source, si
 /* 1 when flags, environment or client config name a signer (commands that
  * work offline ask it only then). */
 int client_signer_named(void);
-/* A channel to the signer from flags, environment or client config. */
-struct rpc_client *client_connect(void);
+/* Most signer addresses one list may name. */
+#define CLIENT_MAX_SIGNERS 16
+/* The signers named by flags, environment or client config: one address, or
+ * a comma-separated list of signers sharing one ledger, tried in order. Safe
+ * to share between threads. NULL (reported) on a bad list or TLS files. */
+struct signer_conn;
+struct signer_conn *client_connect(void);
+void client_close(struct signer_conn *c);
 /* One unary call with the global timeout; reports failures on stderr as
  * "sftca: METHOD: STATUS: details". */
-int client_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+int client_call(struct signer_conn *c, const char *method, const ProtobufCMessage *req,
 		const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
 	__attribute__((warn_unused_result));
+/* Same with a timeout of its own and nothing reported: res says what failed,
+ * *used (if not NULL) which address answered, or SIZE_MAX when every one was
+ * tried and was out of reach. A signer out of
+ * reach (UNAVAILABLE, or a deadline that passed unconnected) hands the call
+ * to the next address, each address at most once per call, with a warning
+ * per switch; later calls start at the address that last worked. When all
+ * fail, res->details names each address and why. */
+int client_call_res(struct signer_conn *c, const char *method, const ProtobufCMessage *req,
+		    const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
+		    ProtobufCMessage **resp, struct rpc_result *res, size_t *used)
+	__attribute__((warn_unused_result));
+/* Later calls start at the address after `used` (a retry that should not
+ * ask the same signer again), with the warning naming both and why; -1
+ * when there is no other address or used is SIZE_MAX (all were tried). */
+int client_move_on(struct signer_conn *c, size_t used, const char *why);
 
 /* Parse a positive integer option value; reports and returns -1 on error. */
 long parse_count(const char *opt, const char *v, long min, long max);

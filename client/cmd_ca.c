@@ -70,7 +70,7 @@ static int report_change(const struct ca_args *a, const Sftca__V1__CAChangeRespo
 	return EXIT_OK;
 }
 
-static int do_change(struct rpc_client *c, const struct ca_args *a)
+static int do_change(struct signer_conn *c, const struct ca_args *a)
 {
 	Sftca__V1__CAChangeResponse *r = NULL;
 	const char *method, *verb;
@@ -109,7 +109,7 @@ static int do_change(struct rpc_client *c, const struct ca_args *a)
 	return rc;
 }
 
-static int do_finalize(struct rpc_client *c, const struct ca_args *a)
+static int do_finalize(struct signer_conn *c, const struct ca_args *a)
 {
 	Sftca__V1__FinalizeCARequest q = SFTCA__V1__FINALIZE_CAREQUEST__INIT;
 	Sftca__V1__FinalizeCAResponse *r = NULL;
@@ -134,7 +134,7 @@ static int do_finalize(struct rpc_client *c, const struct ca_args *a)
 	return EXIT_OK;
 }
 
-static int do_custody(struct rpc_client *c, const struct ca_args *a)
+static int do_custody(struct signer_conn *c, const struct ca_args *a)
 {
 	Sftca__V1__SetCustodyRequest q = SFTCA__V1__SET_CUSTODY_REQUEST__INIT;
 	Sftca__V1__SetCustodyResponse *r = NULL;
@@ -158,7 +158,7 @@ static int do_custody(struct rpc_client *c, const struct ca_args *a)
 	return EXIT_OK;
 }
 
-static int do_cert(struct rpc_client *c, const struct ca_args *a)
+static int do_cert(struct signer_conn *c, const struct ca_args *a)
 {
 	Sftca__V1__GetCARequest q = SFTCA__V1__GET_CAREQUEST__INIT;
 	Sftca__V1__GetCAResponse *r = NULL;
@@ -197,7 +197,7 @@ int cmd_ca(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ca_args a = { 0 };
-	struct rpc_client *c;
+	struct signer_conn *c;
 	int ch, r;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -271,6 +271,6 @@ int cmd_ca(int argc, char **argv)
 		r = do_custody(c, &a);
 	else
 		r = do_change(c, &a);
-	rpc_client_free(c);
+	client_close(c);
 	return r;
 }

@@ -35,7 +35,7 @@ int cmd_crl(int argc, char **argv)
 	Sftca__V1__GetCRLRequest q = SFTCA__V1__GET_CRLREQUEST__INIT;
 	Sftca__V1__GetCRLResponse *r = NULL;
 	const char *out = NULL;
-	struct rpc_client *c;
+	struct signer_conn *c;
 	char nu[40];
 	long days;
 	int ch, rc;
@@ -67,7 +67,7 @@ int cmd_crl(int argc, char **argv)
 		return EXIT_FAIL;
 	rc = client_call(c, "/sftca.v1.Signer/GetCRL", &q.base, &sftca__v1__get_crlresponse__descriptor,
 			 (ProtobufCMessage **)&r);
-	rpc_client_free(c);
+	client_close(c);
 	if (rc != 0)
 		return EXIT_FAIL;
 	rc = write_output_file(out, r->crl_pem, strlen(r->crl_pem)) == 0 ? EXIT_OK : EXIT_FAIL;

@@ -48,7 +48,7 @@ struct run {
 	const struct issue_opts *o;
 	struct issue_ctx ic;
 	const char *root;
-	struct rpc_client *rpc;
+	struct signer_conn *rpc;
 	int progress;
 	struct layout_target *targets;
 	size_t ntargets;
@@ -211,7 +211,7 @@ static void sign_chunk(struct chunk *c)
 	for (int attempt = 0; attempt <= r->o->retries && !r->fatal; attempt++) {
 		Sftca__V1__IssueBatchResponse *resp = NULL;
 		struct rpc_result res;
-		size_t k = 0;
+		size_t k = 0, used;
 		int rc;
 
 		for (size_t i = 0; i < c->n; i++) {
@@ -233,15 +233,21 @@ static void sign_chunk(struct chunk *c)
 		}
 		q.items = ptrs;
 		q.n_items = k;
-		rc = rpc_call(r->rpc, "/sftca.v1.Signer/IssueBatch", &q.base,
-			      &sftca__v1__issue_batch_response__descriptor, r->o->timeout_s * 1000,
-			      (ProtobufCMessage **)&resp, &res);
+		rc = client_call_res(r->rpc, "/sftca.v1.Signer/IssueBatch", &q.base,
+				     &sftca__v1__issue_batch_response__descriptor,
+				     r->o->timeout_s * 1000, (ProtobufCMessage **)&resp, &res,
+				     &used);
 		if (rc != 0) {
 			snprintf(last_error, sizeof(last_error), "%s: %.400s",
 				 rpc_status_name(res.status), res.details);
 			if (!retriable(res.status)) {
 				log_error("IssueBatch: %s", last_error);
 				r->fatal = 1;
+			} else {
+				/* A signer that answered slowly or is busy: the
+				 * retry asks the next one of the group (one out
+				 * of reach was stepped over in the call). */
+				(void)client_move_on(r->rpc, used, last_error);
 			}
 			continue;
 		}
@@ -689,7 +695,7 @@ int cmd_issue(int argc, char **argv)
 	free(o.peers);
 	X509_free(r.ic.ca_cert);
 	ca_held_free(&r.held);
-	rpc_client_free(r.rpc);
+	client_close(r.rpc);
 	pthread_mutex_destroy(&r.mu);
 	return rc;
 }

@@ -96,7 +96,7 @@ int cmd_ledger(int argc, char **argv)
 	};
 	Sftca__V1__ListIssuedRequest q = SFTCA__V1__LIST_ISSUED_REQUEST__INIT;
 	enum format fmt = FMT_TABLE;
-	struct rpc_client *c;
+	struct signer_conn *c;
 	char *token = NULL;
 	size_t total = 0;
 	int ch, rc = EXIT_OK;
@@ -169,6 +169,6 @@ int cmd_ledger(int argc, char **argv)
 	else if (fmt == FMT_TABLE && rc == EXIT_OK)
 		printf("%zu rows\n", total);
 	free(token);
-	rpc_client_free(c);
+	client_close(c);
 	return rc;
 }

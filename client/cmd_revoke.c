@@ -33,7 +33,7 @@ int cmd_revoke(int argc, char **argv)
 	};
 	Sftca__V1__RevokeRequest q = SFTCA__V1__REVOKE_REQUEST__INIT;
 	Sftca__V1__RevokeResponse *r = NULL;
-	struct rpc_client *c;
+	struct signer_conn *c;
 	char when[40];
 	int ch, rc;
 
@@ -60,7 +60,7 @@ int cmd_revoke(int argc, char **argv)
 		return EXIT_FAIL;
 	rc = client_call(c, "/sftca.v1.Signer/Revoke", &q.base, &sftca__v1__revoke_response__descriptor,
 			 (ProtobufCMessage **)&r);
-	rpc_client_free(c);
+	client_close(c);
 	if (rc != 0)
 		return EXIT_FAIL;
 	fmt_time(r->revoked_at, when, sizeof(when));

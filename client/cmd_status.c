@@ -46,7 +46,7 @@ int cmd_status(int argc, char **argv)
 	const char *root = NULL;
 	Sftca__V1__GetStatusRequest req = SFTCA__V1__GET_STATUS_REQUEST__INIT;
 	Sftca__V1__GetStatusResponse *resp = NULL;
-	struct rpc_client *c;
+	struct signer_conn *c;
 	int ch, r, rules = 0;
 
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -71,7 +71,7 @@ int cmd_status(int argc, char **argv)
 		return EXIT_FAIL;
 	r = client_call(c, "/sftca.v1.Signer/GetStatus", &req.base,
 			&sftca__v1__get_status_response__descriptor, (ProtobufCMessage **)&resp);
-	rpc_client_free(c);
+	client_close(c);
 	if (r != 0)
 		return EXIT_FAIL;
 	if (root)

@@ -172,7 +172,7 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 	struct peerfiles_policy pol = { .chain = 1, .renew_days = -1, .now = rep->now };
 	struct layout_target *targets = NULL;
 	struct ca_held held = { 0 };
-	struct rpc_client *rpc = NULL;
+	struct signer_conn *rpc = NULL;
 	struct trust *trust;
 	size_t n = 0;
 	int r;
@@ -182,7 +182,7 @@ static int run_verify(const struct verify_opts *o, struct verify_report *rep)
 	if (client_signer_named()) {
 		if ((rpc = client_connect()) == NULL || ca_held_fetch(rpc, o->ca_id, &held) != 0) {
 			ca_held_free(&held);
-			rpc_client_free(rpc);
+			client_close(rpc);
 			return SFTCA_ERR_RPC;
 		}
 		rep->held_checked = 1;
@@ -233,7 +233,7 @@ out:
 	free(targets);
 	trust_free(trust);
 	ca_held_free(&held);
-	rpc_client_free(rpc);
+	client_close(rpc);
 	return r;
 }
 

@@ -164,7 +164,9 @@ void global_help(FILE *f)
 	fprintf(f,
 		"\nconnection (flags, else SFTCA_SIGNER/SFTCA_TLS_CERT/SFTCA_TLS_KEY/SFTCA_TLS_CA,\n"
 		"else [client] in --config FILE or " DEFAULT_CLIENT_CONF "):\n"
-		"  --signer ADDR      unix:/path or host:port (mutual TLS)\n"
+		"  --signer ADDR[,ADDR]...  unix:/path or host:port (mutual TLS); a list (at most\n"
+		"                     16) names signers sharing one ledger: a call that cannot\n"
+		"                     reach one moves on to the next\n"
 		"  --tls-cert FILE    client certificate   --tls-key FILE   its key (mode 0600)\n"
 		"  --tls-ca FILE      CA of the signer's TLS certificate\n"
 		"  --config FILE      client configuration file\n"
