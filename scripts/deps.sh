@@ -3,14 +3,16 @@
 SFTCA_PACKAGES=(
 	build-essential cmake pkg-config git ca-certificates
 	libssl-dev openssl libp11-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
-	libsqlite3-dev sqlite3 libinih-dev libcmocka-dev libjansson-dev libcsv-dev libssh-dev zlib1g-dev
+	libsqlite3-dev sqlite3 libpq-dev libinih-dev libcmocka-dev libjansson-dev libcsv-dev libssh-dev zlib1g-dev
 	softhsm2 opensc p11-kit libp11-kit-dev libengine-pkcs11-openssl
 	openssh-server openssh-client iproute2 procps util-linux gzip jq python3
 )
 
-# Only the test suite needs these: the fuzz tree (clang, libFuzzer) and
-# the memcheck test.
-SFTCA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind)
+# Only the test suite needs these: the fuzz tree (clang, libFuzzer), the
+# memcheck test, and PostgreSQL for the [ledger] url tests (tests/pg.sh runs
+# a server of each test's own from /usr/lib/postgresql/VERSION/bin; the
+# cluster the package may set up is not used).
+SFTCA_TEST_PACKAGES=(clang libclang-rt-14-dev valgrind postgresql)
 
 # install_deps [--test]: --test adds SFTCA_TEST_PACKAGES.
 install_deps() {

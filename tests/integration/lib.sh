@@ -145,8 +145,14 @@ CNF
 }
 
 # write_conf FILE [EXTRA-LINES]: a signer config for this test directory.
+# The ledger: with LEDGER_URL (default: PG_URL, set by start_pg) non-empty, a
+# [ledger] section with that url and password_file = LEDGER_PWFILE (default
+# PG_PWFILE); LEDGER_URL= (empty) keeps SQLite in state_dir after start_pg.
 write_conf() {
-	local file=$1 extra=${2:-}
+	local file=$1 extra=${2:-} url=${LEDGER_URL-${PG_URL:-}} ledger=
+	[ -z "$url" ] || ledger="[ledger]
+url = $url
+password_file = ${LEDGER_PWFILE:-${PG_PWFILE:?write_conf: a ledger url needs LEDGER_PWFILE or start_pg}}"
 	cat > "$file" <<CONF
 [signer]
 listen = unix:$T/run/signer.sock
@@ -157,6 +163,7 @@ tls_key = $T/pki/signer.key
 client_ca = $T/pki/service-ca.crt
 sessions = ${SESSIONS:-2}
 $extra
+$ledger
 [pkcs11]
 module = $MODULE
 token_label = ${TOKEN_LABEL:-sftca}
@@ -298,4 +305,24 @@ start_fmc_devices() {
 		fail "devices did not start: $(tail -5 "$T/devices.out")"
 	CSV=$D/devices.csv
 	KH=$D/known_hosts
+}
+
+# PostgreSQL for the ledger (tests/pg.sh): start_pg starts a cluster of this
+# test's own as an unprivileged user (postgres, else the system user
+# sftca-pgtest, created if missing), in a directory of its own beside $T
+# (the server's user cannot enter $T), log in $T/postgres.log, stopped and
+# removed when the test ends, pass or fail. Exports PG_PORT, PG_URL
+# (postgresql://sftca@127.0.0.1:PORT/sftca), PG_PWFILE ($T/ledger.pw, 0600),
+# PG_DIR; write_conf then adds the [ledger] section. Then: psql_q SQL (as
+# sftca over TCP with the password), pg_stop, pg_start, pg_restart.
+. "$SRC/tests/pg.sh"
+start_pg() {
+	local why dir
+	why=$(pg_missing)
+	[ -z "$why" ] || skip "$why"
+	need ss
+	dir=$(mktemp -d /tmp/sftca-pg.XXXXXX)
+	PG_DIR=$dir
+	on_exit pg_teardown
+	pg_setup "$dir" "$T/postgres.log" "$T/ledger.pw" || fail "PostgreSQL did not start (log: $T/postgres.log)"
 }
