@@ -314,10 +314,14 @@ start_fmc_devices() {
 # removed when the test ends, pass or fail. Exports PG_PORT, PG_URL
 # (postgresql://sftca@127.0.0.1:PORT/sftca), PG_PWFILE ($T/ledger.pw, 0600),
 # PG_DIR; write_conf then adds the [ledger] section. Then: psql_q SQL (as
-# sftca over TCP with the password), pg_stop, pg_start, pg_restart.
+# sftca over TCP with the password), pg_stop [immediate], pg_start,
+# pg_restart. Once per test (the exit hook removes one cluster).
 . "$SRC/tests/pg.sh"
+PG_STARTED=
 start_pg() {
 	local why dir
+	[ -z "$PG_STARTED" ] || fail "start_pg: this test already has its PostgreSQL ($PG_URL)"
+	PG_STARTED=1
 	why=$(pg_missing)
 	[ -z "$why" ] || skip "$why"
 	need ss
