@@ -42,6 +42,7 @@ done
 W=$(mktemp -d /tmp/sftca-perf.XXXXXX)
 SIGNER_PID=
 SIGNER_PIDS=()
+LEDGER=
 DEVICES_STATE=
 . "$SRC/tests/pg.sh"
 cleanup() {
