@@ -9,7 +9,8 @@
 #   role and database "sftca", the role's random password in PWFILE (0600,
 #   owned by the caller: the signer reads it). Sets and exports PG_BIN,
 #   PG_OS_USER, PG_DIR, PG_PORT, PG_URL, PG_PWFILE, PG_LOG.
-# pg_start, pg_stop, pg_restart: the same cluster (stop: -m fast).
+# pg_start, pg_stop [MODE], pg_restart: the same cluster, same port. MODE:
+#   fast (default) or immediate (no shutdown checkpoint: what a crash leaves).
 # pg_teardown: stop (fast, then immediate) and remove DIR.
 # psql_q SQL: SQL as the sftca role over TCP with the password; tuples only,
 #   unaligned; psql's exit code.
@@ -86,15 +87,16 @@ pg_setup() {
 	pg_as "$PG_BIN/initdb" -D "$dir/pg/data" -U postgres -E UTF8 --locale=C --auth-local=trust \
 		--auth-host=scram-sha-256 --no-sync --no-instructions >>"$log" 2>&1 ||
 		{ echo "pg: initdb failed: $(tail -3 "$log")" >&2; return 1; }
-	# fsync off and small buffers: start and writes in well under a second;
-	# a clean stop (pg_stop, pg_restart) still writes everything, and only an
-	# OS crash, which a test never causes, would lose data.
+	# fsync off and small buffers: start and writes in well under a second.
+	# Any stop, even immediate (a server crash), leaves committed data in the
+	# OS's page cache for recovery; only an OS crash, which a test never
+	# causes, would lose it. synchronous_commit stays on: a commit still
+	# writes its WAL before it returns, or a crash test could lose a row the
+	# signer was told was committed.
 	cat >>"$dir/pg/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/pg/sock'
 fsync = off
-synchronous_commit = off
-full_page_writes = off
 shared_buffers = 16MB
 max_connections = 50
 logging_collector = off
@@ -134,7 +136,7 @@ pg_start() {
 }
 
 pg_stop() {
-	pg_as "$PG_BIN/pg_ctl" stop -D "$PG_DIR/pg/data" -m fast -w -t 30 </dev/null >>"$PG_LOG" 2>&1 ||
+	pg_as "$PG_BIN/pg_ctl" stop -D "$PG_DIR/pg/data" -m "${1:-fast}" -w -t 30 </dev/null >>"$PG_LOG" 2>&1 ||
 		{ echo "pg: server did not stop: $(tail -3 "$PG_LOG")" >&2; return 1; }
 }
 
@@ -146,7 +148,7 @@ pg_teardown() {
 	[ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
 	if [ -f "$PG_DIR/pg/data/postmaster.pid" ]; then
 		pg_stop 2>/dev/null ||
-			pg_as "$PG_BIN/pg_ctl" stop -D "$PG_DIR/pg/data" -m immediate -w -t 10 </dev/null >>"$PG_LOG" 2>&1 ||
+			pg_stop immediate 2>/dev/null ||
 			kill -KILL "$(head -1 "$PG_DIR/pg/data/postmaster.pid")" 2>/dev/null
 	fi
 	rm -rf "$PG_DIR"

@@ -145,11 +145,12 @@ CNF
 }
 
 # write_conf FILE [EXTRA-LINES]: a signer config for this test directory.
-# The ledger: with LEDGER_URL (default: PG_URL, set by start_pg) non-empty, a
-# [ledger] section with that url and password_file = LEDGER_PWFILE (default
+# The ledger: with LEDGER_URL (default: PG_URL once this test ran start_pg;
+# never a PG_URL from the caller's environment) non-empty, a [ledger]
+# section with that url and password_file = LEDGER_PWFILE (default
 # PG_PWFILE); LEDGER_URL= (empty) keeps SQLite in state_dir after start_pg.
 write_conf() {
-	local file=$1 extra=${2:-} url=${LEDGER_URL-${PG_URL:-}} ledger=
+	local file=$1 extra=${2:-} url=${LEDGER_URL-${PG_STARTED:+$PG_URL}} ledger=
 	[ -z "$url" ] || ledger="[ledger]
 url = $url
 password_file = ${LEDGER_PWFILE:-${PG_PWFILE:?write_conf: a ledger url needs LEDGER_PWFILE or start_pg}}"
@@ -314,10 +315,16 @@ start_fmc_devices() {
 # removed when the test ends, pass or fail. Exports PG_PORT, PG_URL
 # (postgresql://sftca@127.0.0.1:PORT/sftca), PG_PWFILE ($T/ledger.pw, 0600),
 # PG_DIR; write_conf then adds the [ledger] section. Then: psql_q SQL (as
-# sftca over TCP with the password), pg_stop, pg_start, pg_restart.
+# sftca over TCP with the password), pg_stop [immediate], pg_start,
+# pg_restart. Once per test (the exit hook removes one cluster).
 . "$SRC/tests/pg.sh"
+# Set by the test, after this file: not inherited from the caller.
+PG_STARTED=
+unset LEDGER_URL LEDGER_PWFILE
 start_pg() {
 	local why dir
+	[ -z "$PG_STARTED" ] || fail "start_pg: this test already has its PostgreSQL ($PG_URL)"
+	PG_STARTED=1
 	why=$(pg_missing)
 	[ -z "$why" ] || skip "$why"
 	need ss

@@ -45,7 +45,13 @@ assert_contains "$OUT" "Connection refused|connection to server .* failed" "psql
 pg_start || fail "pg_start"
 expect_rc 0 psql_q 'select count(*) from kept'
 assert_eq "$OUT" 1 "the row after pg_stop, pg_start"
-ok "pg_restart, pg_stop, pg_start: same port, data kept"
+expect_rc 0 psql_q 'insert into kept values ($$before crash$$)'
+pg_stop immediate || fail "pg_stop immediate"
+pg_start || fail "pg_start after pg_stop immediate"
+expect_rc 0 psql_q 'select count(*) from kept'
+assert_eq "$OUT" 2 "a committed row across pg_stop immediate (fsync off)"
+assert_file_contains "$PG_LOG" "database system was interrupted|not properly shut down" "crash recovery after pg_stop immediate"
+ok "pg_restart, pg_stop, pg_start, pg_stop immediate: same port, committed data kept"
 
 write_conf "$T/pg.conf"
 assert_eq "$(sed -n '/^\[ledger\]/,/^\[/p' "$T/pg.conf" | grep -v '^\[')" \

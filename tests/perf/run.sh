@@ -14,6 +14,9 @@
 #     fleet   `sftca issue` on a tree of COUNT peers with existing keys
 #     push    `sftca push` to 100 simulated devices, --jobs 1 vs --jobs 16
 #     rss     signer peak RSS after 10k and after 100k issuances
+#     pg      (2) with the ledger on PostgreSQL ([ledger] url): one signer, then two
+#             signers sharing the token and the database, beside the SQLite ledger
+#             (not in the default list until the PostgreSQL ledger is built)
 # env: SFTCA_BUILD (default ./build), KEEP=1 keeps the work directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
 	--count) COUNT=$2; shift 2 ;;
 	--reps) REPS=$2; shift 2 ;;
 	--sessions) NSESS=$2; shift 2 ;;
-	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) sections+=("$1"); shift ;;
 	esac
 done
@@ -38,10 +41,14 @@ done
 
 W=$(mktemp -d /tmp/sftca-perf.XXXXXX)
 SIGNER_PID=
+SIGNER_PIDS=()
+LEDGER=
 DEVICES_STATE=
+. "$SRC/tests/pg.sh"
 cleanup() {
 	[ -n "$DEVICES_STATE" ] && "$SRC/tests/devices/stop-devices.sh" --state "$DEVICES_STATE" >/dev/null 2>&1
-	[ -n "$SIGNER_PID" ] && kill "$SIGNER_PID" 2>/dev/null && wait "$SIGNER_PID" 2>/dev/null
+	for p in "${SIGNER_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	pg_teardown
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -57,19 +64,24 @@ setup_token() {
 	"$SRC/hsm-config/dev-pki.sh" "$W/pki" ops-admin fmc-east >/dev/null
 }
 
-# start_signer SESSIONS
+# start_signer SESSIONS [NAME]: NAME (default signer) has its own config,
+# socket, log and state directory ($W/state for the default); LEDGER, when
+# set, is its [ledger] section. Sets SIGNER_PID and PORT.
 start_signer() {
-	cat > "$W/signer.conf" <<CONF
+	local name=${2:-signer} state=$W/state
+	[ "$name" = signer ] || state=$W/state-$name
+	cat > "$W/$name.conf" <<CONF
 [signer]
-listen = unix:$W/signer.sock
+listen = unix:$W/$name.sock
 listen = 127.0.0.1:0
-state_dir = $W/state
+state_dir = $state
 tls_cert = $W/pki/signer.crt
 tls_key = $W/pki/signer.key
 client_ca = $W/pki/service-ca.crt
 sessions = $1
 [limits]
 max_calls = 256
+${LEDGER:-}
 [pkcs11]
 module = $MODULE
 token_label = sftca
@@ -78,13 +90,26 @@ pin_file = $W/hsm/user.pin
 ops-admin = admin
 fmc-east = issuer
 CONF
-	: > "$W/signer.log"
-	"$BUILD/bin/sftca-signer" --config "$W/signer.conf" --allow-root >>"$W/signer.log" 2>&1 &
+	: > "$W/$name.log"
+	"$BUILD/bin/sftca-signer" --config "$W/$name.conf" --allow-root >>"$W/$name.log" 2>&1 &
 	SIGNER_PID=$!
-	for _ in $(seq 100); do grep -q "serving (" "$W/signer.log" && break; sleep 0.1; done
-	PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$W/signer.log" | tail -1 | cut -d: -f2)
+	SIGNER_PIDS+=("$SIGNER_PID")
+	for _ in $(seq 100); do
+		grep -q "serving (" "$W/$name.log" && break
+		kill -0 "$SIGNER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$W/$name.log" | tail -1 | cut -d: -f2) || true
+	[ -n "$PORT" ] || { echo "signer $name did not start: $(tail -3 "$W/$name.log")" >&2; return 1; }
 }
-stop_signer() { kill "$SIGNER_PID"; wait "$SIGNER_PID" || true; SIGNER_PID=; }
+# stop_signer [PID]: that signer (default: the last one started).
+stop_signer() {
+	local pid=${1:-$SIGNER_PID} p left=()
+	kill "$pid"; wait "$pid" || true
+	for p in "${SIGNER_PIDS[@]}"; do [ "$p" = "$pid" ] || left+=("$p"); done
+	SIGNER_PIDS=("${left[@]}")
+	[ "$pid" != "$SIGNER_PID" ] || SIGNER_PID=
+}
 
 key_label() {
 	"$BUILD/bin/sftca" --signer "unix:$W/signer.sock" --json status |
@@ -97,12 +122,14 @@ raw_rate() { # THREADS
 	done | median
 }
 
-e2e_rate() { # SESSIONS
-	start_signer "$1"
-	for _ in $(seq "$REPS"); do
-		"$BUILD/bin/bench_issue" "127.0.0.1:$PORT" "$W/pki/fmc-east.crt" "$W/pki/fmc-east.key" \
-			"$W/pki/service-ca.crt" "$CA_ID" "$COUNT" 500 $((2 * $1 + 2)) 32
-	done | median
+bench() { # PORT SESSIONS CA: one IssueBatch run of COUNT certificates, certs/s
+	"$BUILD/bin/bench_issue" "127.0.0.1:$1" "$W/pki/fmc-east.crt" "$W/pki/fmc-east.key" \
+		"$W/pki/service-ca.crt" "$3" "$COUNT" 500 $((2 * $2 + 2)) 32
+}
+
+e2e_rate() { # SESSIONS [NAME [CA]]
+	start_signer "$1" "${2:-}"
+	for _ in $(seq "$REPS"); do bench "$PORT" "$1" "${3:-$CA_ID}"; done | median
 	stop_signer
 }
 
@@ -261,6 +288,54 @@ section_rss() {
 	row "7. signer peak RSS after 10k issuances, MiB" "$(awk -v k="$hwm10" 'BEGIN {printf "%.1f", k/1024}')"
 	row "7. signer peak RSS after 100k issuances, MiB" "$(awk -v k="$hwm100" 'BEGIN {printf "%.1f", k/1024}')" \
 		"growth $(awk -v a="$hwm10" -v b="$hwm100" 'BEGIN {printf "%+.1f%%", 100*(b-a)/a}')"
+}
+
+# pg: the ledger on PostgreSQL (issue 14) beside SQLite, the measurement of
+# (2) with sessions=N: SQLite in state_dir, then one signer whose [ledger]
+# url is a PostgreSQL of this run's own (tests/pg.sh, on 127.0.0.1 as an
+# unprivileged user), then two signers at once (two state directories, the
+# same token and database, each driven by its own bench_issue; the figure is
+# their sum). A CA of its own: a CA's key label is made from its id, and
+# the token already holds CA_ID's from the SQLite ledger.
+PG_CA_ID=0f6b9f2e-9d1a-4c1e-8f7d-2b5c3a9e4d10
+section_pg() {
+	local why sqlite one two r
+	why=$(pg_missing)
+	[ -z "$why" ] || { row "8. ledger on PostgreSQL: not run: $why" "-"; return 0; }
+	ensure_ca
+	# (2) with N sessions is this figure: the sign section's, if it ran.
+	sqlite=${E2E:-}
+	[ -n "$sqlite" ] || sqlite=$(e2e_rate "$NSESS")
+	row "8. SQLite ledger certs/s, 1 signer, sessions=$NSESS" "$sqlite"
+	pg_setup "$(mktemp -d /tmp/sftca-perf-pg.XXXXXX)" "$W/postgres.log" "$W/ledger.pw" || return 1
+	LEDGER="[ledger]
+url = $PG_URL
+password_file = $PG_PWFILE"
+	start_signer 1 pg-a
+	"$BUILD/bin/sftca" --signer "unix:$W/pg-a.sock" ca create --ca "$PG_CA_ID" >/dev/null ||
+		{ echo "ca create on the PostgreSQL ledger failed: $(tail -3 "$W/pg-a.log")" >&2; return 1; }
+	stop_signer
+	one=$(e2e_rate "$NSESS" pg-a "$PG_CA_ID")
+	row "8. PostgreSQL ledger certs/s, 1 signer, sessions=$NSESS" "$one" "= $(ratio "$one" "$sqlite") x SQLite"
+	local pa pb porta portb
+	start_signer "$NSESS" pg-a; pa=$SIGNER_PID porta=$PORT
+	start_signer "$NSESS" pg-b; pb=$SIGNER_PID portb=$PORT
+	two=$(for r in $(seq "$REPS"); do
+		bench "$porta" "$NSESS" "$PG_CA_ID" >"$W/pg-a.rate.$r" &
+		bench "$portb" "$NSESS" "$PG_CA_ID" >"$W/pg-b.rate.$r"
+		wait $!
+		# Both must have issued all theirs (bench_issue says so on failure).
+		[ -s "$W/pg-a.rate.$r" ] && [ -s "$W/pg-b.rate.$r" ] &&
+			awk '{s += $1} END {print s}' "$W/pg-a.rate.$r" "$W/pg-b.rate.$r"
+	done | median)
+	[ "$(find "$W" -maxdepth 1 -name 'pg-[ab].rate.*' -size +0 | wc -l)" = $((2 * REPS)) ] ||
+		{ echo "two signers on one PostgreSQL ledger: a bench_issue run failed" >&2; return 1; }
+	stop_signer "$pb"
+	stop_signer "$pa"
+	LEDGER=
+	pg_teardown
+	row "8. PostgreSQL ledger certs/s, 2 signers, sessions=$NSESS each" "$two" \
+		"= $(ratio "$two" "$sqlite") x SQLite (1 signer); one token, one database"
 }
 
 echo "sftca benchmarks: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $COUNT certificates, median of $REPS" >&2
