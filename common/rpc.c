@@ -69,6 +69,9 @@ grpc_status_code rpc_status_from_err(int r)
 		return GRPC_STATUS_UNAUTHENTICATED;
 	case SFTCA_ERR_TOKEN_LOST:
 	case SFTCA_ERR_UNAVAILABLE:
+	/* The ledger cannot be read or written now (a database restarting):
+	 * the call may be retried, on this signer or another. */
+	case SFTCA_ERR_LEDGER:
 		return GRPC_STATUS_UNAVAILABLE;
 	case SFTCA_ERR_TIMEOUT:
 		return GRPC_STATUS_DEADLINE_EXCEEDED;

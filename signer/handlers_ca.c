@@ -346,8 +346,12 @@ int rpc_get_ca(struct signer *s, const struct caller *who, const ProtobufCMessag
 	if ((rc = ca_cert_pem(s->cas, q->ca_id, q->generation, &gen, &cert)) != 0 ||
 	    (rc = ca_bundle_pem(s->cas, q->ca_id, &bundle)) != 0) {
 		free(cert);
-		msg_set(&call->msg, "no CA %s%s", q->ca_id,
-			q->generation ? " with that generation" : "");
+		if (rc == SFTCA_ERR_NOT_FOUND)
+			msg_set(&call->msg, "no CA %s%s", q->ca_id,
+				q->generation ? " with that generation" : "");
+		else
+			msg_set(&call->msg, "CA %s cannot be read now: %s", q->ca_id,
+				sftca_strerror(rc));
 		return rc;
 	}
 	arena_adopt(a, cert, free);

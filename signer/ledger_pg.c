@@ -115,9 +115,24 @@ static int pg_ready(struct pg_ledger *l, struct pg_conn *pc)
 static PGresult *pg_q(struct pg_ledger *l, struct pg_conn *pc, const char *what, const char *sql,
 		      int n, const char *const *params, int *code)
 {
+	int idle = PQtransactionStatus(pc->c) == PQTRANS_IDLE;
 	PGresult *res = PQexecParams(pc->c, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	const char *state;
+
+	/* libpq learns that the server went away (a restart) only when it
+	 * uses the connection: a statement outside a transaction is sent
+	 * once more on a new one. Inside one, the transaction is lost and the
+	 * caller fails. */
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && idle &&
+	    PQstatus(pc->c) == CONNECTION_BAD) {
+		PQclear(res);
+		PQreset(pc->c);
+		if (PQstatus(pc->c) == CONNECTION_OK)
+			log_info("ledger %s: %s connection made again", l->base.where, pc->what);
+		res = PQexecParams(pc->c, sql, n, NULL, params, NULL, NULL, 0);
+		st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	}
 
 	if (code)
 		*code = SFTCA_ERR_LEDGER;
