@@ -45,6 +45,7 @@ struct audit {
 	size_t rotate_bytes;
 	unsigned coalesce_s;
 	struct deny deny[DENY_SLOTS];
+	char instance[40];         /* the signer instance (ledger_instance), in every record */
 };
 
 static int write_record(struct audit *a, const char *event, const char *identity,
@@ -220,6 +221,13 @@ static void deny_flush_expired(struct audit *a, int64_t now_ms, int all)
 		if (a->deny[i].since_ms &&
 		    (all || now_ms - a->deny[i].since_ms >= (int64_t)a->coalesce_s * 1000))
 			deny_flush(a, &a->deny[i], now_ms);
+}
+
+void audit_set_instance(struct audit *a, const char *instance)
+{
+	pthread_mutex_lock(&a->mu);
+	snprintf(a->instance, sizeof(a->instance), "%s", instance);
+	pthread_mutex_unlock(&a->mu);
 }
 
 void audit_close(struct audit *a)
@@ -472,8 +480,9 @@ static int write_record(struct audit *a, const char *event, const char *identity
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
 		 ts.tv_nsec / 1000000);
-	j = json_pack("{s:I, s:s, s:s, s:o, s:o?, s:s, s:o?, s:s}", "seq",
-		      (json_int_t)(a->seq + 1), "ts", stamp, "event", event, "identity",
+	j = json_pack("{s:I, s:s, s:s*, s:s, s:o, s:o?, s:s, s:o?, s:s}", "seq",
+		      (json_int_t)(a->seq + 1), "ts", stamp, "instance",
+		      a->instance[0] ? a->instance : NULL, "event", event, "identity",
 		      audit_text(identity ? identity : "-"), "ca", audit_text(ca), "result", result,
 		      "detail", detail, "prev", a->prev);
 	if (j == NULL || (line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {

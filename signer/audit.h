@@ -23,6 +23,9 @@ int audit_open(const char *dir, struct audit **out) __attribute__((warn_unused_r
  * ...; never renamed again) and the chain goes on in a new audit.log.
  * Denials are coalesced per identity and method over coalesce_seconds
  * (0 = every denial is a record). */
+/* Name this signer's instance (its ledger instance id) in every record
+ * from now on: signers sharing a ledger keep one audit log each. */
+void audit_set_instance(struct audit *a, const char *instance);
 void audit_set_limits(struct audit *a, size_t rotate_bytes, unsigned coalesce_seconds);
 /* The last record's sequence number and SHA-256 (hex), for the anchor. */
 void audit_last(struct audit *a, unsigned long long *seq, char prev[65]);

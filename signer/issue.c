@@ -187,6 +187,43 @@ static void finish_item(struct item *it, EVP_PKEY *ca_pub, int64_t now)
 	snprintf(it->out->serial, sizeof(it->out->serial), "%s", it->row.serial);
 }
 
+/* New random serials for the items still ok: their serials' reservation
+ * collided with a serial already on record (or another in the batch). */
+static int reroll_serials(struct item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char hex[PROFILE_SERIAL_HEX];
+		if (!items[i].ok)
+			continue;
+		ASN1_INTEGER_free(items[i].serial);
+		items[i].serial = NULL;
+		if (profile_random_serial(&items[i].serial, hex) != 0 ||
+		    X509_set_serialNumber(items[i].x, items[i].serial) != 1)
+			return SFTCA_ERR_CRYPTO;
+		snprintf(items[i].row.serial, sizeof(items[i].row.serial), "%s", hex);
+	}
+	return 0;
+}
+
+/* A test makes the second item's serial the first one's: a collision the
+ * ledger's unique constraint finds, as a real one would be. */
+static void test_collide(struct item *items, size_t n)
+{
+	size_t a = n, b = n;
+
+	for (size_t i = 0; i < n && b == n; i++)
+		if (items[i].ok) {
+			if (a == n)
+				a = i;
+			else
+				b = i;
+		}
+	if (b == n || failpoint("issue.serial_collision") == 0)
+		return;
+	X509_set_serialNumber(items[b].x, items[a].serial);
+	memcpy(items[b].row.serial, items[a].row.serial, sizeof(items[b].row.serial));
+}
+
 /* Reserve the serials of the items still ok; one transaction. */
 static int reserve(struct signer *s, struct item *items, size_t n, const char *ca_id,
 		   unsigned gen, size_t *nres)
@@ -329,8 +366,20 @@ int issue_batch(struct signer *s, const struct caller *who, struct signer_call *
 		r = unsigned_batch(items, n, "ledger read failed", r, msg);
 		goto out;
 	}
-	/* Write-ahead: nothing is signed unless its serial is on record. */
-	if ((r = reserve(s, items, n, ca_id, *generation, &nres)) != 0) {
+	/* Write-ahead: nothing is signed unless its serial is on record. A
+	 * serial already there (2^-128 odds, or another signer's) is drawn
+	 * again: nothing was signed with it. */
+	test_collide(items, n);
+	for (int attempt = 1; (r = reserve(s, items, n, ca_id, *generation, &nres)) ==
+				      SFTCA_ERR_EXISTS && attempt < 4;
+	     attempt++) {
+		log_warn("a serial of the batch is already on record: drawing new serials "
+			 "(attempt %d of 4)",
+			 attempt + 1);
+		if ((r = reroll_serials(items, n)) != 0)
+			break;
+	}
+	if (r != 0) {
 		r = unsigned_batch(items, n, "ledger write failed", r, msg);
 		goto out;
 	}

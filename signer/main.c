@@ -430,6 +430,7 @@ static int open_core(const struct signer_config *cfg, struct signer *s, int reco
 	if ((r = audit_open(cfg->state_dir, &s->audit)) != 0)
 		return r;
 	audit_set_limits(s->audit, cfg->audit_rotate_bytes, cfg->audit_coalesce_seconds);
+	audit_set_instance(s->audit, ledger_instance(s->ledger));
 	if ((r = anchor_open(s)) != 0)
 		return r;
 	if (abandoned > 0)

@@ -25,18 +25,7 @@ conf() {
 	local name=$1
 	write_conf "$T/$name.conf"
 	sed -i "s|^state_dir = .*|state_dir = $T/state-$name|; s|unix:$T/run/signer.sock|unix:$T/run/$name.sock|" "$T/$name.conf"
-	printf 'lease_seconds = %s\n' "$LEASE" >> "$T/$name.conf"
-	# lease_seconds belongs to [ledger]: move it there (write_conf ends with [authz]).
-	python3 - "$T/$name.conf" <<'PY'
-import sys
-p = sys.argv[1]
-lines = open(p).read().splitlines()
-lease = [l for l in lines if l.startswith("lease_seconds")][0]
-lines = [l for l in lines if not l.startswith("lease_seconds")]
-i = lines.index("[ledger]")
-lines.insert(i + 1, lease)
-open(p, "w").write("\n".join(lines) + "\n")
-PY
+	sed -i "/^\[ledger\]/a lease_seconds = $LEASE" "$T/$name.conf"
 }
 # on NAME CMD...: the CLI as CN against signer NAME (its TCP port).
 on() { local name=$1 cn=$2; shift 2; PORT=${PORTS[$name]} as "$cn" "$@"; }
@@ -90,6 +79,53 @@ n=$(crlnum "$T/crl-r.pem")
 [ "$n" -gt "$last" ] || fail "CRL after the revocation has number $n, not above $last"
 ok "CRLs fetched alternately from A and B: numbers strictly increase; a revocation on B is in A's next CRL"
 
+# --- a run across A and B; A killed with kill -9 in the middle ----------------
+F2=$T/fmc2
+"$SRC/scripts/make-fmc-tree.sh" --root "$F2" --fmc-uuid "$CA_ID" --peers 2000 --key-pool 16 >/dev/null
+peers2=$(ls "$F2/var/sf/peers" | wc -l)
+issued0=$(psql_q "SELECT count(*) FROM certificates WHERE state = 'issued'")
+pid_a=$(cat "$T/pids/a")
+"$SFTCA" --signer "127.0.0.1:${PORTS[a]},127.0.0.1:${PORTS[b]}" --tls-cert "$T/pki/ops-admin.crt" \
+	--tls-key "$T/pki/ops-admin.key" --tls-ca "$T/pki/service-ca.crt" \
+	issue --ca "$CA_ID" --root "$F2" --force > "$T/run2.out" 2>&1 &
+run=$!
+under_way() { [ "$(psql_q "SELECT count(*) FROM certificates WHERE state = 'issued'")" -ge $((issued0 + 300)) ]; }
+wait_until 120 "the run under way on A" under_way
+kill -9 "$pid_a"
+rm -f "$T/pids/a"
+inst_a=$(psql_q "SELECT instance_id FROM signers WHERE pid = $pid_a AND stopped_at IS NULL")
+set +e
+wait "$run"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "the run did not survive A's death (exit $rc): $(tail -5 "$T/run2.out")"
+assert_file_contains "$T/run2.out" "signer 127.0.0.1:${PORTS[a]}: .*switching to 127.0.0.1:${PORTS[b]}" "the client says it moved to B"
+assert_file_contains "$T/run2.out" "^$peers2 issued \(0 with new keys\), 0 current, 0 failed" "every peer issued"
+# Each certificate on disk is on record, issued, exactly once; the serials
+# are unique; what A signed and never delivered is on record too (issued or
+# abandoned), never as a second certificate on disk.
+# (One process for 2000 files: the DER of each PEM, hashed.)
+python3 - "$F2"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem <<'PY' | sort > "$T/disk.sha"
+import base64, hashlib, sys
+for path in sys.argv[1:]:
+    pem = open(path).read()
+    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    print(hashlib.sha256(base64.b64decode("".join(body.split()))).hexdigest())
+PY
+assert_eq "$(sort -u "$T/disk.sha" | wc -l)" "$peers2" "one distinct certificate per peer on disk"
+psql_q "SELECT cert_sha256 FROM certificates WHERE state = 'issued' AND cert_sha256 IS NOT NULL" | sort > "$T/ledger.sha"
+assert_eq "$(comm -23 "$T/disk.sha" "$T/ledger.sha" | wc -l)" 0 "every certificate on disk is on record as issued"
+assert_eq "$(sort "$T/ledger.sha" | uniq -d | wc -l)" 0 "no certificate recorded twice"
+assert_eq "$(psql_q "SELECT count(*) - count(DISTINCT serial) FROM certificates")" 0 "no serial twice"
+# A's reserved rows: pending until its lease ran out, then abandoned.
+a_settled() { [ "$(psql_q "SELECT count(*) FROM certificates WHERE instance_id = '$inst_a' AND state = 'pending'")" = 0 ]; }
+wait_until 30 "A's pending rows settled" a_settled
+assert_eq "$(psql_q "SELECT count(*) FROM certificates c JOIN signers s USING (instance_id) WHERE s.instance_id = '$inst_a' AND c.state = 'abandoned' AND s.lease_until > extract(epoch from clock_timestamp())::bigint")" 0 \
+	"A's rows were abandoned only once its lease had run out"
+start_signer "$T/a.conf" a
+PORTS[a]=$PORT
+ok "$peers2 peers across A and B, A killed -9 mid-run: the run completes on B; every certificate on disk on record once, no serial twice"
+
 # --- a signer dies with serials reserved -----------------------------------
 LEASE=8 conf c
 SFTCA_FAILPOINTS=issue.reserved=kill start_signer "$T/c.conf" c
@@ -119,6 +155,21 @@ cat "$T/a.log" "$T/b.log" > "$T/ab.log"
 assert_file_contains "$T/ab.log" "$pending serials left pending by a signer whose lease expired are now abandoned" "a live signer says so"
 wait "$client" || true
 ok "C killed with $pending serials reserved: pending through its lease, abandoned after it ($((abandoned_at - died)) s after its death)"
+
+# --- a serial already on record: drawn again, nothing signed twice ----------
+conf e
+SFTCA_FAILPOINTS=issue.serial_collision=error start_signer "$T/e.conf" e
+PORTS[e]=$PORT
+F4=$T/fmc4
+"$SRC/scripts/make-fmc-tree.sh" --root "$F4" --fmc-uuid "$CA_ID" --peers 4 --key-pool 2 >/dev/null
+rows0=$(psql_q "SELECT count(*) FROM certificates")
+expect_rc 0 on e ops-admin issue --ca "$CA_ID" --root "$F4" --force
+n=$(grep -oE '^[0-9]+ issued' <<<"$OUT" | cut -d' ' -f1)
+[ "${n:-0}" -ge 4 ] || fail "the batch with a colliding serial was not issued: $OUT"
+assert_file_contains "$T/e.log" "a serial of the batch is already on record: drawing new serials \(attempt 2 of 4\)" "the collision is logged"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates") " "$((rows0 + n)) " "one row per certificate: the colliding reservation left nothing"
+stop_signer e
+ok "a serial collision at reservation: new serials drawn, $n certificates issued, one row each"
 
 # --- the database restarted ---------------------------------------------------
 pg_stop
