@@ -33,6 +33,35 @@ declare -A PORTS
 # crlnum FILE: the CRL number in decimal (openssl prints it as 0x…).
 crlnum() { local n; n=$(openssl crl -in "$1" -noout -crlnumber | cut -d= -f2); echo $((n)); }
 
+# --- refusals at start: each names what is wrong, nothing is written ----------
+# refused NAME PATTERN WHAT: signer with config NAME.conf must not start.
+refused() {
+	local rc
+	set +e
+	"$SIGNER" --config "$T/$1.conf" --allow-root > "$T/$1.out" 2>&1
+	rc=$?
+	set -e
+	[ "$rc" -ne 0 ] || fail "$3: the signer started"
+	assert_file_contains "$T/$1.out" "$2" "$3"
+}
+conf x
+sed -i "s|^url = postgresql://sftca@|url = postgresql://sftca:hunter2@|" "$T/x.conf"
+refused x "\[ledger\] url carries a password: put it in password_file" "a password in the url"
+assert_not_contains "$(cat "$T/x.out")" "hunter2" "the password is not echoed"
+conf x
+cp "$PG_PWFILE" "$T/open.pw" && chmod 0644 "$T/open.pw"
+sed -i "s|^password_file = .*|password_file = $T/open.pw|" "$T/x.conf"
+refused x "password_file $T/open.pw: group or others may read it" "a password file others may read"
+conf x
+(umask 077 && echo wrong > "$T/wrong.pw")
+sed -i "s|^password_file = .*|password_file = $T/wrong.pw|" "$T/x.conf"
+refused x "cannot connect: .*password authentication failed" "a wrong password"
+conf x
+sed -i "/^url = /d" "$T/x.conf"
+refused x "\[ledger\] password_file and lease_seconds need url" "password_file without url"
+assert_eq "$(psql_q "SELECT to_regclass('meta') IS NULL")" t "no refused signer wrote to the database"
+ok "refused at start: a password in the url, a readable password file, a wrong password, password_file without url"
+
 conf a
 conf b
 start_signer "$T/a.conf" a
@@ -196,7 +225,11 @@ wait "$loader" || true
 expect_rc 0 on b fmc-east issue --ca "$CA_ID" --root "$F" --force
 assert_eq "$(psql_q "SELECT count(*) FROM certificates c JOIN signers s USING (instance_id) WHERE c.state = 'pending' AND s.stopped_at IS NULL AND s.lease_until >= extract(epoch from clock_timestamp())::bigint")" 0 "no live signer left rows pending"
 assert_eq "$(psql_q "SELECT count(*) FROM certificates WHERE state = 'issued' AND (cert_der IS NULL OR cert_sha256 IS NULL)")" 0 "every issued row holds its certificate"
-ok "database restarted under load: the signers go on; the ledger is whole"
+conf chk
+mkdir -m 0700 "$T/state-chk"
+expect_rc 0 "$SIGNER" --config "$T/chk.conf" check-ledger
+assert_contains "$OUT" "ledger $PG_URL: intact \(0 problems; 0 pending rows marked abandoned now\)" "check-ledger on PostgreSQL, beside live signers"
+ok "database restarted under load: the signers go on; the ledger is whole (check-ledger: intact)"
 
 # --- a newer schema is refused -----------------------------------------------
 psql_q "UPDATE meta SET value = '99' WHERE key = 'schema_version'" >/dev/null

@@ -189,6 +189,12 @@ static void errors_name_file_line_and_problem(void **state)
 		{ "[signer]\nlisten = unix:relative.sock\nstate_dir = /x\n[pkcs11]\nmodule = m\n"
 		  "token_label = t\npin_file = p\n",
 		  "a unix socket needs an absolute path" },
+		{ "[ledger]\nuri = postgresql://x/y\n", ":2: unknown key \"uri\" in [ledger]" },
+		{ "[ledger]\nlease_seconds = 2\n", "lease_seconds = \"2\"" },
+		{ "[ledger]\nlease_seconds = 3601\n", "lease_seconds = \"3601\"" },
+		{ "[signer]\nlisten = unix:/s.sock\nstate_dir = /x\n[pkcs11]\nmodule = m\n"
+		  "token_label = t\npin_file = p\n[ledger]\npassword_file = /p\n",
+		  "[ledger] password_file and lease_seconds need url" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -199,6 +205,31 @@ static void errors_name_file_line_and_problem(void **state)
 			fail_msg("case %zu: r=%d, wanted '%s' in: %s", i, r, cases[i].message, err);
 		config_free(&cfg);
 	}
+}
+
+static void ledger_section(void **state)
+{
+	struct signer_config cfg;
+	char err[1024];
+	(void)state;
+	assert_int_equal(load("[signer]\nlisten = unix:/s.sock\nstate_dir = /x\n[pkcs11]\n"
+			      "module = m\ntoken_label = t\npin_file = p\n[ledger]\n"
+			      "url = postgresql://sftca@db1,db2/sftca?target_session_attrs=read-write\n"
+			      "password_file = /etc/sftca/ledger.pw\nlease_seconds = 10\n",
+			      &cfg, err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.ledger_url,
+			    "postgresql://sftca@db1,db2/sftca?target_session_attrs=read-write");
+	assert_string_equal(cfg.ledger_password_file, "/etc/sftca/ledger.pw");
+	assert_int_equal(cfg.ledger_lease, 10);
+	config_free(&cfg);
+	/* Without [ledger]: SQLite in state_dir. */
+	assert_int_equal(load("[signer]\nlisten = unix:/s.sock\nstate_dir = /x\n[pkcs11]\n"
+			      "module = m\ntoken_label = t\npin_file = p\n",
+			      &cfg, err, sizeof(err)),
+			 0);
+	assert_null(cfg.ledger_url);
+	config_free(&cfg);
 }
 
 static void long_lines_are_refused_not_split(void **state)
@@ -221,6 +252,7 @@ int main(void)
 		cmocka_unit_test(pinned_authz_entries),
 		cmocka_unit_test(errors_name_file_line_and_problem),
 		cmocka_unit_test(long_lines_are_refused_not_split),
+		cmocka_unit_test(ledger_section),
 	};
 	log_init("test", LOG_STYLE_CLI, LOG_LVL_INFO);
 	return cmocka_run_group_tests(tests, NULL, NULL);
