@@ -291,22 +291,22 @@ section_rss() {
 }
 
 # pg: the ledger on PostgreSQL (issue 14) beside SQLite, the measurement of
-# (2) with sessions=N: SQLite in state_dir, then one signer whose [ledger]
-# url is a PostgreSQL of this run's own (tests/pg.sh, on 127.0.0.1 as an
-# unprivileged user), then two signers at once (two state directories, the
+# (2) with sessions=N: SQLite in state_dir, one signer whose [ledger] url is
+# a PostgreSQL of this run's own (tests/pg.sh, on 127.0.0.1 as an
+# unprivileged user), and two signers at once (two state directories, the
 # same token and database, each driven by its own bench_issue; the figure is
-# their sum). A CA of its own: a CA's key label is made from its id, and
-# the token already holds CA_ID's from the SQLite ledger.
+# their sum). The three run in turn within each repetition, all signers
+# started once: on a shared machine the load drifts between sections by more
+# than the ledger costs, so each ratio is also given per repetition. A CA of
+# its own: a CA's key label is made from its id, and the token already holds
+# CA_ID's from the SQLite ledger.
 PG_CA_ID=0f6b9f2e-9d1a-4c1e-8f7d-2b5c3a9e4d10
+
 section_pg() {
-	local why sqlite one two r
+	local why sqlite one two r ps pa pb sport porta portb
 	why=$(pg_missing)
 	[ -z "$why" ] || { row "8. ledger on PostgreSQL: not run: $why" "-"; return 0; }
 	ensure_ca
-	# (2) with N sessions is this figure: the sign section's, if it ran.
-	sqlite=${E2E:-}
-	[ -n "$sqlite" ] || sqlite=$(e2e_rate "$NSESS")
-	row "8. SQLite ledger certs/s, 1 signer, sessions=$NSESS" "$sqlite"
 	pg_setup "$(mktemp -d /tmp/sftca-perf-pg.XXXXXX)" "$W/postgres.log" "$W/ledger.pw" || return 1
 	LEDGER="[ledger]
 url = $PG_URL
@@ -315,27 +315,38 @@ password_file = $PG_PWFILE"
 	"$BUILD/bin/sftca" --signer "unix:$W/pg-a.sock" ca create --ca "$PG_CA_ID" >/dev/null ||
 		{ echo "ca create on the PostgreSQL ledger failed: $(tail -3 "$W/pg-a.log")" >&2; return 1; }
 	stop_signer
-	one=$(e2e_rate "$NSESS" pg-a "$PG_CA_ID")
-	row "8. PostgreSQL ledger certs/s, 1 signer, sessions=$NSESS" "$one" "= $(ratio "$one" "$sqlite") x SQLite"
-	local pa pb porta portb
 	start_signer "$NSESS" pg-a; pa=$SIGNER_PID porta=$PORT
 	start_signer "$NSESS" pg-b; pb=$SIGNER_PID portb=$PORT
-	two=$(for r in $(seq "$REPS"); do
+	LEDGER=
+	start_signer "$NSESS"; ps=$SIGNER_PID sport=$PORT
+	for r in $(seq "$REPS"); do
+		bench "$sport" "$NSESS" "$CA_ID" >"$W/sq.rate.$r"
+		bench "$porta" "$NSESS" "$PG_CA_ID" >"$W/pg.rate.$r"
 		bench "$porta" "$NSESS" "$PG_CA_ID" >"$W/pg-a.rate.$r" &
 		bench "$portb" "$NSESS" "$PG_CA_ID" >"$W/pg-b.rate.$r"
 		wait $!
-		# Both must have issued all theirs (bench_issue says so on failure).
-		[ -s "$W/pg-a.rate.$r" ] && [ -s "$W/pg-b.rate.$r" ] &&
-			awk '{s += $1} END {print s}' "$W/pg-a.rate.$r" "$W/pg-b.rate.$r"
-	done | median)
-	[ "$(find "$W" -maxdepth 1 -name 'pg-[ab].rate.*' -size +0 | wc -l)" = $((2 * REPS)) ] ||
-		{ echo "two signers on one PostgreSQL ledger: a bench_issue run failed" >&2; return 1; }
+		# Each must have issued all its certificates (bench_issue says so on failure).
+		for f in sq pg pg-a pg-b; do
+			[ -s "$W/$f.rate.$r" ] || { echo "pg section: a bench_issue run ($f) failed" >&2; return 1; }
+		done
+		awk '{s += $1} END {print s}' "$W/pg-a.rate.$r" "$W/pg-b.rate.$r" >"$W/two.rate.$r"
+	done
+	stop_signer "$ps"
 	stop_signer "$pb"
 	stop_signer "$pa"
-	LEDGER=
 	pg_teardown
+	sqlite=$(cat "$W"/sq.rate.* | median)
+	one=$(cat "$W"/pg.rate.* | median)
+	two=$(cat "$W"/two.rate.* | median)
+	# per_rep NAME: NAME's rate over SQLite's, repetition by repetition;
+	# their median is the ratio printed (a ratio of the medians would pair
+	# figures taken under different loads).
+	per_rep() { for r in $(seq "$REPS"); do echo "$(ratio "$(cat "$W/$1.rate.$r")" "$(cat "$W/sq.rate.$r")")"; done; }
+	row "8. SQLite ledger certs/s, 1 signer, sessions=$NSESS" "$sqlite"
+	row "8. PostgreSQL ledger certs/s, 1 signer, sessions=$NSESS" "$one" \
+		"= $(per_rep pg | median) x SQLite (per repetition: $(per_rep pg | tr '\n' ' ' | sed 's/ $//'))"
 	row "8. PostgreSQL ledger certs/s, 2 signers, sessions=$NSESS each" "$two" \
-		"= $(ratio "$two" "$sqlite") x SQLite (1 signer); one token, one database"
+		"= $(per_rep two | median) x SQLite (1 signer; per repetition: $(per_rep two | tr '\n' ' ' | sed 's/ $//')); one token, one database"
 }
 
 echo "sftca benchmarks: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $COUNT certificates, median of $REPS" >&2
