@@ -159,8 +159,8 @@ ok "$peers2 peers across A and B, A killed -9 mid-run: the run completes on B; e
 LEASE=8 conf c
 SFTCA_FAILPOINTS=issue.reserved=kill start_signer "$T/c.conf" c
 PORTS[c]=$PORT
-inst_c=$(psql_q "SELECT instance_id FROM signers WHERE stopped_at IS NULL ORDER BY started_at DESC LIMIT 1")
 pid_c=$(cat "$T/pids/c")
+inst_c=$(psql_q "SELECT instance_id FROM signers WHERE pid = $pid_c AND stopped_at IS NULL")
 # The client retries a dead signer for a while: it runs on in the background.
 on c ops-admin issue --ca "$CA_ID" --root "$F" --force >/dev/null 2>&1 &
 client=$!
@@ -255,7 +255,8 @@ F3=$T/fmc3
 expect_rc 0 on s ops-admin ca create --ca "$CA3"
 "$SRC/scripts/make-fmc-tree.sh" --root "$F3" --fmc-uuid "$CA3" --peers 5 >/dev/null
 expect_rc 0 on s ops-admin issue --ca "$CA3" --root "$F3" --force
-serial3=$(openssl x509 -in "$(ls "$F3"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem | head -1)" -noout -serial | cut -d= -f2)
+cert3=$(ls "$F3"/var/sf/peers/*/certs_pushed/sftunnel-cert.pem | head -1)
+serial3=$(openssl x509 -in "$cert3" -noout -serial | cut -d= -f2)
 expect_rc 0 on s ops-admin revoke --ca "$CA3" --serial "$serial3" --reason keyCompromise
 expect_rc 0 on s ops-admin crl --ca "$CA3" --out "$T/crl3.pem"
 on s ops-admin ledger --ca "$CA3" --format csv | sort > "$T/before.csv"
@@ -274,7 +275,16 @@ assert_eq "$(diff "$T/before.csv" "$T/after.csv" && echo same)" same "every row 
 expect_rc 0 on m ops-admin crl --ca "$CA3" --out "$T/crl3b.pem"
 assert_eq "$(crlnum "$T/crl3b.pem")" "$(($(crlnum "$T/crl3.pem") + 1))" "CRL numbering goes on from the SQLite ledger's"
 assert_contains "$(openssl crl -in "$T/crl3b.pem" -noout -text)" "$serial3" "the revocation came along"
+# The compromised key came along: its certificate gone, re-certifying it is refused.
+rm "$cert3"
+set +e
+OUT=$(on m ops-admin issue --ca "$CA3" --root "$F3" --force 2>&1)
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "a key revoked for keyCompromise was certified again after the move: $OUT"
+assert_contains "$OUT" "key revoked for keyCompromise: SPKI SHA-256 [0-9a-f]{64} \(serial $serial3, CA $CA3\)" "the refusal names the serial and CA"
+[ ! -e "$cert3" ] || fail "a certificate was written for the compromised key"
 stop_signer m
 expect_rc 1 "$SIGNER" --config "$T/m.conf" migrate-ledger
 assert_contains "$OUT" "already holds .* CA generations and certificates: copying into it would mix two ledgers" "a second copy is refused"
-ok "migrate-ledger: SQLite ledger copied whole (rows, revocation, CRL number); a non-empty database refused"
+ok "migrate-ledger: SQLite ledger copied whole (rows, revocation, CRL number, the compromised key refused); a non-empty database refused"
