@@ -480,11 +480,11 @@ static int write_record(struct audit *a, const char *event, const char *identity
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
 		 ts.tv_nsec / 1000000);
-	j = json_pack("{s:I, s:s, s:s*, s:s, s:o, s:o?, s:s, s:o?, s:s}", "seq",
-		      (json_int_t)(a->seq + 1), "ts", stamp, "instance",
-		      a->instance[0] ? a->instance : NULL, "event", event, "identity",
+	j = json_pack("{s:I, s:s, s:s, s:o, s:o?, s:s, s:o?, s:s*, s:s}", "seq",
+		      (json_int_t)(a->seq + 1), "ts", stamp, "event", event, "identity",
 		      audit_text(identity ? identity : "-"), "ca", audit_text(ca), "result", result,
-		      "detail", detail, "prev", a->prev);
+		      "detail", detail, "instance", a->instance[0] ? a->instance : NULL, "prev",
+		      a->prev);
 	if (j == NULL || (line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
 		log_error("audit log: no memory for a %s record", event);
 		goto out;
