@@ -88,6 +88,10 @@ last=$(tail -1 "$A" | grep -o '"seq":[0-9]*' | cut -d: -f2)
 [ -n "$last" ] || fail "no record at the end of $A"
 mv "$A" "$T/aside/log"
 truncate -s 2G "$A"
+# A newline ends the 2 GiB of zeros: with a single record after them (how
+# many the active file holds depends on when it last rotated) the signer
+# still finds where that record starts.
+printf '\n' >> "$A"
 cat "$T/aside/log" >> "$A"
 t0=$(date +%s%N)
 start_signer "$T/signer.conf"
