@@ -1370,48 +1370,45 @@ static int pg_list(struct ledger *base, const struct ledger_filter *f, ledger_ro
 			 last_rowid, count);
 }
 
-static int pg_next_crl_number(struct ledger *base, const char *ca_id, uint64_t *number)
+/* One number from a one-row query on pc (0 when no row). */
+static int query_u64(struct pg_ledger *l, struct pg_conn *pc, const char *what, const char *sql,
+		     const char *ca_id, uint64_t *out)
 {
-	struct pg_ledger *l = (struct pg_ledger *)base;
 	const char *p[1] = { ca_id };
 	PGresult *res;
 	int r;
 
-	if ((r = pg_take(l, &l->w)) != 0)
+	*out = 0;
+	if ((r = pg_take(l, pc)) != 0)
 		return r;
-	/* One row per CA, updated in place under its row lock: two signers
-	 * asking at once get two different, increasing numbers. */
-	res = pg_q(l, &l->w, "advancing the CRL number",
-		   "INSERT INTO crl_numbers(ca_id, last) VALUES ($1, 1) ON CONFLICT (ca_id)"
-		   " DO UPDATE SET last = crl_numbers.last + 1 RETURNING last",
-		   1, p, NULL);
-	pthread_mutex_unlock(&l->w.mu);
+	res = pg_q(l, pc, what, sql, 1, p, NULL);
+	pthread_mutex_unlock(&pc->mu);
 	if (res == NULL)
 		return SFTCA_ERR_LEDGER;
-	*number = (uint64_t)col_i64(res, 0, 0);
+	if (PQntuples(res) > 0)
+		*out = (uint64_t)col_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
+}
+
+static int pg_next_crl_number(struct ledger *base, const char *ca_id, uint64_t *number)
+{
+	struct pg_ledger *l = (struct pg_ledger *)base;
+
+	/* One row per CA, updated in place under its row lock: two signers
+	 * asking at once get two different, increasing numbers. */
+	return query_u64(l, &l->w, "advancing the CRL number",
+			 "INSERT INTO crl_numbers(ca_id, last) VALUES ($1, 1) ON CONFLICT (ca_id)"
+			 " DO UPDATE SET last = crl_numbers.last + 1 RETURNING last",
+			 ca_id, number);
 }
 
 static int pg_crl_last(struct ledger *base, const char *ca_id, uint64_t *last)
 {
 	struct pg_ledger *l = (struct pg_ledger *)base;
-	const char *p[1] = { ca_id };
-	PGresult *res;
-	int r;
 
-	*last = 0;
-	if ((r = pg_take(l, &l->r)) != 0)
-		return r;
-	res = pg_q(l, &l->r, "reading the CRL number",
-		   "SELECT last FROM crl_numbers WHERE ca_id = $1", 1, p, NULL);
-	pthread_mutex_unlock(&l->r.mu);
-	if (res == NULL)
-		return SFTCA_ERR_LEDGER;
-	if (PQntuples(res) > 0)
-		*last = (uint64_t)col_i64(res, 0, 0);
-	PQclear(res);
-	return 0;
+	return query_u64(l, &l->r, "reading the CRL number",
+			 "SELECT last FROM crl_numbers WHERE ca_id = $1", ca_id, last);
 }
 
 static int check_der(void *arg, const struct ledger_cert *c)
