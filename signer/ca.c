@@ -388,6 +388,21 @@ int ca_get_active(struct ca_registry *r, const char *ca_id, struct ca_gen **out)
 	else
 		atomic_fetch_add(&g->refs, 1);
 	pthread_rwlock_unlock(&r->lock);
+	/* A generation another signer made may have reached this signer's
+	 * token member later than its ledger row (a replicating HSM): look
+	 * for the key again rather than refuse until the next CA change. */
+	if (rc == SFTCA_ERR_PRECONDITION && ledger_shared(r->ledger)) {
+		pthread_rwlock_wrlock(&r->lock);
+		if ((c = ca_find(r, ca_id)) != NULL && (g = ca_active(c)) != NULL) {
+			if (g->pkey == NULL)
+				(void)gen_open_key(r, NULL, g);
+			if (g->pkey != NULL) {
+				atomic_fetch_add(&g->refs, 1);
+				rc = 0;
+			}
+		}
+		pthread_rwlock_unlock(&r->lock);
+	}
 	if (rc == 0)
 		*out = g;
 	return rc;

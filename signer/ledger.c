@@ -87,6 +87,11 @@ const char *ledger_instance(const struct ledger *l)
 	return l->instance;
 }
 
+int ledger_shared(const struct ledger *l)
+{
+	return l->ops->epochs != NULL;
+}
+
 int ledger_epochs(struct ledger *l, uint64_t *ca_epoch, uint64_t *revocation_epoch)
 {
 	*ca_epoch = *revocation_epoch = 0;

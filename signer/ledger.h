@@ -100,6 +100,8 @@ const char *ledger_where(const struct ledger *l);
 const char *ledger_instance(const struct ledger *l);
 
 /* --- several signers on one ledger --- */
+/* 1 when other signers may share l (PostgreSQL), 0 for SQLite. */
+int ledger_shared(const struct ledger *l);
 /* Counters another signer's CA change (generation, custody) or revocation
  * advances: a signer reloads its CAs when ca_epoch moved. Both 0 on SQLite
  * (one signer per ledger). */
