@@ -108,6 +108,15 @@ n=$(crlnum "$T/crl-r.pem")
 [ "$n" -gt "$last" ] || fail "CRL after the revocation has number $n, not above $last"
 ok "CRLs fetched alternately from A and B: numbers strictly increase; a revocation on B is in A's next CRL"
 
+# --- a finalize on A: B never signs with the retired generation ---------------
+expect_rc 0 on a ops-admin ca finalize --ca "$CA_ID" --force
+expect_rc 0 on b ops-admin status
+assert_contains "$OUT" "  1 +retired" "B sees generation 1 retired by A"
+expect_rc 0 on b fmc-east issue --ca "$CA_ID" --root "$F" --force
+assert_eq "$(psql_q "SELECT count(*) FROM certificates WHERE generation = 1 AND issued_at >= (SELECT state_changed_at FROM ca_generations WHERE ca_id = '$CA_ID' AND generation = 1)")" 0 \
+	"nothing signed with generation 1 after A retired it"
+ok "finalize on A: B shows generation 1 retired and issues with generation 2 only"
+
 # --- a run across A and B; A killed with kill -9 in the middle ----------------
 F2=$T/fmc2
 "$SRC/scripts/make-fmc-tree.sh" --root "$F2" --fmc-uuid "$CA_ID" --peers 2000 --key-pool 16 >/dev/null
