@@ -42,7 +42,7 @@ refused() {
 	rc=$?
 	set -e
 	[ "$rc" -ne 0 ] || fail "$3: the signer started"
-	assert_file_contains "$T/$1.out" "$2" "$3"
+	assert_contains "$(cat "$T/$1.out")" "$2" "$3"
 }
 conf x
 sed -i "s|^url = postgresql://sftca@|url = postgresql://sftca:hunter2@|" "$T/x.conf"
@@ -251,6 +251,34 @@ set -e
 assert_file_contains "$T/d.out" "schema version 99; this signer knows up to 2: refusing to touch it" "the refusal names both versions"
 psql_q "UPDATE meta SET value = '2' WHERE key = 'schema_version'" >/dev/null
 ok "a ledger with a newer schema is refused"
+
+# --- TLS to the database, as the url asks -----------------------------------
+# tls_conf NAME QUERY: signer NAME with "?QUERY" appended to the url.
+tls_conf() { conf "$1"; sed -i "s|^url = .*|url = $PG_URL?${2//&/\\&}|" "$T/$1.conf"; }
+tls_conf t1 "sslmode=require"
+refused t1 "cannot connect: .*server does not support SSL" "sslmode=require against a server without TLS"
+mkdir -p "$T/pgtls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=pg test CA" \
+	-keyout "$T/pgtls/ca.key" -out "$T/pgtls/ca.crt" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=other CA" \
+	-keyout "$T/pgtls/other.key" -out "$T/pgtls/other.crt" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+	-keyout "$T/pgtls/server.key" -out "$T/pgtls/server.csr" 2>/dev/null
+openssl x509 -req -in "$T/pgtls/server.csr" -CA "$T/pgtls/ca.crt" -CAkey "$T/pgtls/ca.key" -days 2 \
+	-extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$T/pgtls/server.crt" 2>/dev/null
+install -m 0600 -o "$PG_OS_USER" "$T/pgtls/server.crt" "$T/pgtls/server.key" "$PG_DIR/pg/data/"
+pg_as "$PG_BIN/psql" -X -q -h "$PG_DIR/pg/sock" -p "$PG_PORT" -U postgres -d postgres \
+	-c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
+tls_ready() { pg_as "$PG_BIN/psql" -X -qtA -h "$PG_DIR/pg/sock" -p "$PG_PORT" -U postgres -d postgres -c "SHOW ssl" | grep -qx on; }
+wait_until 10 "TLS on in the test cluster" tls_ready
+tls_conf t2 "sslmode=verify-full&sslrootcert=$T/pgtls/other.crt"
+refused t2 "cannot connect: .*certificate verify failed" "a server certificate from another CA"
+tls_conf t3 "sslmode=verify-full&sslrootcert=$T/pgtls/ca.crt"
+start_signer "$T/t3.conf" t3
+PORTS[t3]=$PORT
+expect_rc 0 on t3 ops-admin issue --ca "$CA_ID" --root "$F" --force
+stop_signer t3
+ok "TLS to the database as the url asks: refused without it on the server, refused with a server certificate of another CA, verified and used with the right one"
 
 # --- migrate-ledger: SQLite into an empty database -------------------------------
 stop_signer a
